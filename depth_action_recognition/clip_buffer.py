@@ -1,0 +1,138 @@
+"""Per-camera ring buffer that turns a stream of preprocessed frames into overlapping clips.
+
+A clip is ``clip_length`` frames; after the first, a new clip is emitted every ``stride`` accepted
+frames. With ``target_fps`` set, frames are sampled from the stream at that rate (a 30 fps camera
+feeding a 10 fps model keeps every third frame), so a clip always spans the time the model was
+trained on.
+
+The buffer refuses to glue together frames that do not belong together: it resets (and counts why)
+when the frame size or encoding changes, when a stamp goes backwards, or after a gap longer than
+``max_gap_s``. Frames with a zero stamp, a stamp far in the future or a repeated stamp are dropped and
+counted. Nothing here knows about ROS: stamps are float seconds.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Hashable, Optional
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+@dataclass
+class Clip:
+    """A ready clip: ``frames`` (T, H, W) float32, owned by the clip (safe to hand to another thread)."""
+
+    frames: np.ndarray
+    start_stamp: float
+    end_stamp: float
+    meta: dict = field(default_factory=dict)   # whatever the caller attached to the last frame
+
+
+class ClipBuffer:
+    """Ring buffer of one camera's frames; :meth:`push` returns a :class:`Clip` when one is due."""
+
+    def __init__(self, clip_length: int, stride: int, *, target_fps: Optional[float] = None,
+                 max_gap_s: float = 1.0, max_future_s: float = 5.0):
+        if clip_length < 1:
+            raise ConfigError(f'clip_length must be >= 1, got {clip_length}')
+        if stride < 1:
+            raise ConfigError(f'stride must be >= 1, got {stride}')
+        if target_fps is not None and not target_fps > 0:
+            raise ConfigError(f'target_fps must be > 0, got {target_fps}')
+        if not max_gap_s > 0:
+            raise ConfigError(f'max_gap_s must be > 0, got {max_gap_s}')
+        self.clip_length = clip_length
+        self.stride = stride
+        self.period = None if target_fps is None else 1.0 / target_fps
+        self.max_gap_s = max_gap_s
+        self.max_future_s = max_future_s
+        self.dropped = Counter()   # reason -> frames dropped
+        self.resets = Counter()    # reason -> buffer resets
+        self.accepted = 0
+        self.clips = 0
+        self._ring: Optional[np.ndarray] = None
+        self._stamps = np.zeros(clip_length, dtype=np.float64)
+        self._key: Hashable = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all buffered frames (the ring's memory is kept for reuse)."""
+        self._count = 0            # frames in the ring, up to clip_length
+        self._head = 0             # next write position
+        # Accepted frames since the last clip; starting at `stride` makes the first full ring emit at once.
+        self._since_clip = self.stride
+        self._last_stamp = None    # last stamp seen (accepted or skipped by resampling)
+        self._anchor = None        # sampling grid position for target_fps
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _reset(self, reason: str) -> None:
+        if self._count:
+            self.resets[reason] += 1
+        self.reset()
+
+    def admit(self, stamp: float, key: Hashable = None, now: Optional[float] = None) -> bool:
+        """Decide whether a frame with this stamp is wanted, *before* anyone spends time preprocessing it.
+
+        Returns False for frames that are dropped (counted by reason) or skipped by resampling.
+        Resets the buffer when ``key`` (size/encoding) changes, time runs backwards or a gap is too long.
+        """
+        if not np.isfinite(stamp) or stamp <= 0.0:
+            self.dropped['zero_stamp'] += 1
+            return False
+        if now is not None and stamp > now + self.max_future_s:
+            self.dropped['future_stamp'] += 1
+            return False
+        if key != self._key:
+            if self._key is not None:
+                self._reset('format_change')
+            self._key = key
+        if self._last_stamp is not None:
+            if stamp == self._last_stamp:
+                self.dropped['repeated_stamp'] += 1
+                return False
+            if stamp < self._last_stamp:
+                self._reset('stamp_backwards')
+            elif stamp - self._last_stamp > self.max_gap_s:
+                self._reset('gap')
+        self._last_stamp = stamp
+        if self.period is not None and self._anchor is not None:
+            # Keep frames on a grid of `period`; a quarter-period of slack absorbs camera jitter.
+            if stamp - self._anchor < 0.75 * self.period:
+                self.dropped['resampled'] += 1
+                return False
+            late = stamp - self._anchor >= 1.5 * self.period
+            self._anchor = stamp if late else self._anchor + self.period
+        else:
+            self._anchor = stamp
+        return True
+
+    def add(self, frame: np.ndarray, stamp: float, meta: Optional[dict] = None) -> Optional[Clip]:
+        """Store a frame that :meth:`admit` accepted; return a clip if one is due."""
+        if self._ring is None or self._ring.shape[1:] != frame.shape:
+            self._ring = np.empty((self.clip_length,) + frame.shape, dtype=np.float32)
+            self._count = self._head = 0
+        self._ring[self._head] = frame
+        self._stamps[self._head] = stamp
+        self._head = (self._head + 1) % self.clip_length
+        self._count = min(self._count + 1, self.clip_length)
+        self._since_clip += 1
+        self.accepted += 1
+        if self._count < self.clip_length or self._since_clip < self.stride:
+            return None
+        self._since_clip = 0
+        self.clips += 1
+        order = np.r_[self._head:self.clip_length, 0:self._head]
+        return Clip(frames=self._ring[order], start_stamp=float(self._stamps[order[0]]),
+                    end_stamp=float(stamp), meta=dict(meta or {}))
+
+    def push(self, frame: np.ndarray, stamp: float, key: Hashable = None, now: Optional[float] = None,
+             meta: Optional[dict] = None) -> Optional[Clip]:
+        """admit + add in one call, for callers that preprocess before buffering."""
+        if not self.admit(stamp, key, now):
+            return None
+        return self.add(frame, stamp, meta)

@@ -1,0 +1,56 @@
+"""Test setup: DDS stays on loopback with a per-run domain; helpers build small real checkpoints."""
+import os
+import random
+
+# Before anything imports rclpy: never the default SUBNET discovery (it multicasts on the network), and a
+# random domain per run so parallel runs on one machine cannot hear each other.
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('ROS_DOMAIN_ID', str(random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), 'little'))
+                                          .randint(1, 100)))
+os.environ.setdefault('RCUTILS_LOGGING_BUFFERED_STREAM', '1')
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from depth_action_recognition.checkpoint import ModelMeta, save_checkpoint  # noqa: E402
+from depth_action_recognition.models import StudentConfig, build_student  # noqa: E402
+from depth_action_recognition.preprocess import PreprocessSpec  # noqa: E402
+
+LABELS = ['walking', 'sitting_down', 'waving', 'falling_down', 'punching']
+ALARMS = ['falling_down', 'punching']
+
+
+def pytest_addoption(parser):
+    parser.addoption('--run-slow', action='store_true', help='also run tests marked slow')
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_cuda = pytest.mark.skip(reason='needs a CUDA device')
+    skip_slow = pytest.mark.skip(reason='slow: pass --run-slow')
+    for item in items:
+        if 'cuda' in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_cuda)
+        if 'slow' in item.keywords and not config.getoption('--run-slow'):
+            item.add_marker(skip_slow)
+
+
+def make_checkpoint(path, *, labels=LABELS, alarms=ALARMS, seed=0, spec=None, widths=(8, 8, 16, 16),
+                    bias_label=None):
+    """A real (untrained) student saved in the runtime format. ``bias_label`` makes that label always win."""
+    torch.manual_seed(seed)
+    config = StudentConfig(arch='r2plus1d', widths=widths, layers=(1, 1, 1, 1), num_classes=len(labels))
+    model = build_student(config)
+    if bias_label is not None:
+        with torch.no_grad():
+            model.head.weight.zero_()
+            model.head.bias.fill_(-5.0)
+            model.head.bias[labels.index(bias_label)] = 5.0
+    spec = spec or PreprocessSpec(height=24, width=32, frames=8, fps=10.0)
+    meta = ModelMeta(name='test-student', labels=list(labels), alarm_labels=list(alarms), student=config,
+                     preprocess=spec, provenance={'made_by': 'test'})
+    return save_checkpoint(path, model, meta)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    return make_checkpoint(tmp_path / 'student.safetensors')

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from depth_action_recognition.clip_buffer import ClipBuffer
+from depth_action_recognition.errors import ConfigError
+
+
+def feed(buf, stamps, key='k', now=None):
+    clips = []
+    for i, t in enumerate(stamps):
+        clip = buf.push(np.full((2, 3), i, np.float32), t, key, now=now)
+        if clip is not None:
+            clips.append(clip)
+    return clips
+
+
+def test_window_and_stride():
+    buf = ClipBuffer(4, 2)
+    clips = feed(buf, [1 + i * 0.1 for i in range(10)])
+    # clips end at frames 4, 6, 8, 10 (1-based) and each holds 4 consecutive frames in order
+    assert [c.frames[:, 0, 0].tolist() for c in clips] == [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9]]
+    assert clips[0].start_stamp == pytest.approx(1.0) and clips[0].end_stamp == pytest.approx(1.3)
+
+
+def test_clip_owns_its_memory():
+    buf = ClipBuffer(2, 1)
+    clips = feed(buf, [1.0, 1.1, 1.2])
+    assert clips[0].frames[:, 0, 0].tolist() == [0, 1]   # not overwritten by the third frame
+
+
+def test_resampling_to_target_fps():
+    buf = ClipBuffer(3, 3, target_fps=10)
+    stamps = [1 + i / 30 for i in range(30)]             # 1 s of a 30 fps camera
+    clips = feed(buf, stamps)
+    assert buf.accepted == 10 and buf.dropped['resampled'] == 20
+    assert np.diff([c.end_stamp for c in clips]) == pytest.approx([0.3, 0.3])
+
+
+def test_resets_on_format_change_backwards_and_gap():
+    buf = ClipBuffer(3, 1, max_gap_s=0.5)
+    feed(buf, [1.0, 1.1])
+    buf.push(np.zeros((2, 3), np.float32), 1.2, key='other')
+    assert buf.resets['format_change'] == 1 and len(buf) == 1
+    buf.push(np.zeros((2, 3), np.float32), 1.0, key='other')
+    assert buf.resets['stamp_backwards'] == 1 and len(buf) == 1
+    buf.push(np.zeros((2, 3), np.float32), 2.0, key='other')
+    assert buf.resets['gap'] == 1 and len(buf) == 1
+    clips = feed(buf, [2.1, 2.2], key='other')
+    assert len(clips) == 1                                 # recovers after each reset
+
+
+def test_bad_stamps_are_dropped_and_counted():
+    buf = ClipBuffer(2, 1)
+    assert not buf.admit(0.0) and not buf.admit(float('nan'))
+    assert not buf.admit(1000.0, now=10.0)
+    assert buf.admit(5.0, now=10.0)
+    assert not buf.admit(5.0, now=10.0)
+    assert dict(buf.dropped) == {'zero_stamp': 2, 'future_stamp': 1, 'repeated_stamp': 1}
+
+
+def test_shape_change_inside_one_key_reallocates():
+    buf = ClipBuffer(2, 1)
+    buf.push(np.zeros((2, 3), np.float32), 1.0)
+    buf.push(np.zeros((4, 5), np.float32), 1.1)
+    clip = buf.push(np.zeros((4, 5), np.float32), 1.2)
+    assert clip is not None and clip.frames.shape == (2, 4, 5)
+
+
+@pytest.mark.parametrize('kwargs', [dict(clip_length=0, stride=1), dict(clip_length=2, stride=0),
+                                    dict(clip_length=2, stride=1, target_fps=0), dict(clip_length=2, stride=1, max_gap_s=0)])
+def test_invalid_configuration(kwargs):
+    with pytest.raises(ConfigError):
+        ClipBuffer(**kwargs)

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from depth_action_recognition.depth import decode_depth, depth_to_metres
+from depth_action_recognition.errors import DepthDecodeError
+from ros_helpers import depth_msg
+
+
+@pytest.mark.parametrize('encoding,dtype,scale', [('16UC1', np.uint16, 0.001), ('mono16', np.uint16, 0.001),
+                                                  ('32FC1', np.float32, 1.0)])
+@pytest.mark.parametrize('bigendian', [False, True])
+@pytest.mark.parametrize('pad', [0, 4, 3])
+def test_decodes_every_depth_encoding(encoding, dtype, scale, bigendian, pad):
+    rng = np.random.default_rng(1)
+    raw = (rng.integers(0, 8000, (7, 11)) if dtype == np.uint16 else rng.uniform(0, 8, (7, 11))).astype(dtype)
+    img = decode_depth(depth_msg(raw, 1.0, encoding=encoding, bigendian=bigendian, pad=pad))
+    assert img.array.shape == (7, 11) and img.scale == scale and img.encoding == encoding
+    np.testing.assert_array_equal(img.array, raw)
+    np.testing.assert_allclose(img.to_metres(), raw.astype(np.float32) * scale, rtol=1e-6)
+
+
+def test_little_endian_unpadded_frame_is_a_view_not_a_copy():
+    msg = depth_msg(np.arange(12, dtype=np.uint16).reshape(3, 4), 1.0)
+    img = decode_depth(msg)
+    assert not img.array.flags.owndata
+    assert np.shares_memory(img.array, np.frombuffer(msg.data, np.uint8))
+
+
+def test_nan_inf_zero_negative_become_no_reading():
+    raw = np.array([[np.nan, np.inf, -np.inf], [0.0, -1.0, 2.5]], np.float32)
+    metres = decode_depth(depth_msg(raw, 1.0, encoding='32FC1')).to_metres()
+    np.testing.assert_array_equal(metres, [[0, 0, 0], [0, 0, 2.5]])
+    np.testing.assert_allclose(depth_to_metres(np.array([[0, 1500]], np.uint16), 0.001), [[0.0, 1.5]])
+
+
+@pytest.mark.parametrize('encoding,reason', [('rgb8', 'colour'), ('bgr8', 'colour'), ('bgra8', 'colour'),
+                                             ('yuv422', 'colour'), ('8UC1', 'encoding'), ('', 'encoding')])
+def test_colour_and_unknown_encodings_are_rejected(encoding, reason):
+    msg = depth_msg(np.zeros((4, 4), np.uint16), 1.0)
+    msg.encoding = encoding
+    with pytest.raises(DepthDecodeError) as e:
+        decode_depth(msg)
+    assert e.value.reason == reason and repr(encoding) in str(e.value)
+
+
+def test_malformed_messages_are_rejected_with_a_reason():
+    def broken(**fields):
+        msg = depth_msg(np.zeros((4, 6), np.uint16), 1.0)
+        for k, v in fields.items():
+            setattr(msg, k, v)
+        return msg
+    cases = {'size': [broken(height=0), broken(width=0)], 'step': [broken(step=10)],
+             'truncated': [broken(data=bytes(47)), broken(data=b'')], 'oversized': [broken(data=bytes(49))]}
+    for reason, msgs in cases.items():
+        for msg in msgs:
+            with pytest.raises(DepthDecodeError) as e:
+                decode_depth(msg)
+            assert e.value.reason == reason, (reason, str(e.value))

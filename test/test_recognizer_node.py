@@ -1,0 +1,169 @@
+"""End to end over real rclpy + Fast DDS: depth frames in, events, alarms and diagnostics out."""
+import json
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from conftest import make_checkpoint
+from depth_action_recognition.events import ALARM_KEYS, EVENT_KEYS, EVENT_SCHEMA
+from depth_action_recognition.recognizer_node import RecognizerNode
+from ros_helpers import RosHarness, depth_msg, reliable_qos
+
+
+@pytest.fixture
+def ros():
+    h = RosHarness()
+    yield h
+    h.close()
+
+
+def start_recognizer(ros, model, **params):
+    overrides = [Parameter('model_path', value=str(model)), Parameter('device', value='cpu')]
+    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    return ros.add(RecognizerNode(context=ros.context, parameter_overrides=overrides))
+
+
+def person_frames(n, h=48, w=64, seed=0):
+    rng = np.random.default_rng(seed)
+    frames = np.full((n, h, w), 3000, np.uint16)
+    for i in range(n):
+        x = 10 + i % 30
+        frames[i, 10:40, x:x + 12] = 1500 + rng.integers(0, 20, (30, 12))
+    return frames
+
+
+def publish_stream(ros, pub, frames, *, fps=30.0, t0=None, frame_id='cam', realtime=True, encoding='16UC1'):
+    t0 = time.time() if t0 is None else t0
+    for i, f in enumerate(frames):
+        pub.publish(depth_msg(f, t0 + i / fps, frame_id=frame_id, encoding=encoding))
+        if realtime:
+            time.sleep(1.0 / fps)
+    return t0
+
+
+def test_events_arrive_with_every_schema_field(ros, checkpoint):
+    node = start_recognizer(ros, checkpoint, depth_topics=['/cam0/depth'], stride=2)
+    events = ros.collect(String, '/action_events')
+    pub = ros.probe.create_publisher(Image, '/cam0/depth', reliable_qos())
+    ros.wait_matched(pub)
+    # 10 fps sampling of a 30 fps stream: 8-frame clips need 24 frames, then one more clip every 6.
+    publish_stream(ros, pub, person_frames(60), frame_id='depth_optical')
+    assert ros.wait_for(lambda: len(events) >= 3, 10), f'only {len(events)} events'
+    ev = json.loads(events[0].data)
+    assert set(ev) == EVENT_KEYS
+    assert ev['schema'] == EVENT_SCHEMA
+    assert ev['camera'] == '/cam0/depth' and ev['frame_id'] == 'depth_optical'
+    assert ev['label'] in node.labels and node.labels[ev['label_id']] == ev['label']
+    assert ev['window']['frames'] == 8 and ev['window']['end'] > ev['window']['start']
+    assert set(ev['stamp']) == {'sec', 'nanosec'}
+    assert len(ev['top_k']) == 3 and ev['top_k'][0]['label'] == ev['label']
+    assert 0 <= ev['score'] <= 1 and ev['latency_ms'] >= 0
+    assert ev['model'].startswith('test-student@')
+    assert abs(ev['window']['end'] - (ev['stamp']['sec'] + ev['stamp']['nanosec'] * 1e-9)) < 1e-3
+
+
+def test_alarm_raised_and_cleared(ros, tmp_path):
+    model = make_checkpoint(tmp_path / 'fall.safetensors', bias_label='falling_down')
+    start_recognizer(ros, model, depth_topics=['/cam0/depth'], stride=1, alarm_k=2, alarm_n=3,
+                     clear_after_s=0.5, cooldown_s=0.0)
+    events, alarms = ros.collect(String, '/action_events'), ros.collect(String, '/action_alarms')
+    pub = ros.probe.create_publisher(Image, '/cam0/depth', reliable_qos())
+    ros.wait_matched(pub)
+    publish_stream(ros, pub, person_frames(40))
+    assert ros.wait_for(lambda: any(json.loads(a.data)['state'] == 'raised' for a in alarms), 10)
+    raised = json.loads(alarms[0].data)
+    assert set(raised) == ALARM_KEYS and raised['label'] == 'falling_down' and raised['camera'] == '/cam0/depth'
+    assert any(json.loads(e.data)['alarm'] for e in events)
+    # The camera goes quiet: the expiry timer clears the alarm.
+    assert ros.wait_for(lambda: any(json.loads(a.data)['state'] == 'cleared' for a in alarms), 5)
+
+
+def test_two_cameras_share_batches(ros, checkpoint):
+    node = start_recognizer(ros, checkpoint, depth_topics=['/a/depth', '/b/depth'], stride=1)
+    events = ros.collect(String, '/action_events')
+    pa = ros.probe.create_publisher(Image, '/a/depth', reliable_qos())
+    pb = ros.probe.create_publisher(Image, '/b/depth', reliable_qos())
+    ros.wait_matched(pa)
+    ros.wait_matched(pb)
+    # Slow the engine down so both cameras' clips are pending when the worker wakes up.
+    infer = node.engine.infer
+    node.engine.infer = lambda clips: (time.sleep(0.05), infer(clips))[1]
+    t0 = time.time()
+    frames = person_frames(45)
+    for i, f in enumerate(frames):
+        pa.publish(depth_msg(f, t0 + i / 30))
+        pb.publish(depth_msg(f, t0 + i / 30))
+        time.sleep(1 / 30)
+    assert ros.wait_for(lambda: {json.loads(e.data)['camera'] for e in events} == {'/a/depth', '/b/depth'}, 10)
+    assert ros.wait_for(lambda: any(size >= 2 for size in node.batch_sizes), 5), dict(node.batch_sizes)
+
+
+def test_malformed_frames_are_counted_while_serving(ros, checkpoint):
+    start_recognizer(ros, checkpoint, depth_topics=['/cam0/depth'], stride=2, diagnostics_period_s=0.2)
+    events = ros.collect(String, '/action_events')
+    diags = ros.collect(DiagnosticArray, '/diagnostics')
+    pub = ros.probe.create_publisher(Image, '/cam0/depth', reliable_qos())
+    ros.wait_matched(pub)
+    t0 = time.time()
+    bad = depth_msg(np.zeros((48, 64), np.uint16), t0)
+    bad.data = bytes(100)                 # truncated
+    pub.publish(bad)
+    colour = depth_msg(np.zeros((48, 64), np.uint16), t0)
+    colour.encoding = 'rgb8'              # colour is never accepted
+    pub.publish(colour)
+    publish_stream(ros, pub, person_frames(45), t0=t0 + 0.1)
+    assert ros.wait_for(lambda: len(events) >= 2, 10)
+
+    def camera_status():
+        for arr in reversed(diags):
+            for st in arr.status:
+                if st.name.endswith('/cam0/depth'):
+                    return {kv.key: kv.value for kv in st.values}
+        return {}
+    assert ros.wait_for(lambda: camera_status().get('frames_received') == '47', 5), camera_status()
+    status = camera_status()
+    assert status['dropped_truncated'] == '1' and status['dropped_colour'] == '1'
+    assert status['frames_dropped'] == '2'
+
+
+def test_auto_reliability_matches_best_effort_publisher(ros, checkpoint):
+    node = start_recognizer(ros, checkpoint, depth_topics=['/cam0/depth'], stride=2)
+    events = ros.collect(String, '/action_events')
+    pub = ros.probe.create_publisher(Image, '/cam0/depth', qos_profile_sensor_data)
+    assert ros.wait_for(lambda: node.cameras['/cam0/depth'].reliability == 'best_effort', 5)
+    ros.wait_matched(pub)
+    publish_stream(ros, pub, person_frames(45))
+    assert ros.wait_for(lambda: len(events) >= 2, 10)
+
+
+def test_no_colour_subscription_and_event_keys_allow_listed(ros, checkpoint):
+    node = start_recognizer(ros, checkpoint, depth_topics=['/cam0/depth', '/cam1/depth'])
+    topics = {name: types for name, types in node.get_topic_names_and_types()}
+    subscribed = [t for t, _ in node.get_subscriptions_info_by_topic('/cam0/depth') and topics.items()
+                  if node.get_subscriptions_info_by_topic(t) and
+                  any(i.node_name == node.get_name() for i in node.get_subscriptions_info_by_topic(t))]
+    assert set(subscribed) <= {'/cam0/depth', '/cam1/depth', '/parameter_events'}
+    for t in subscribed:
+        if t != '/parameter_events':
+            assert topics[t] == ['sensor_msgs/msg/Image']
+    assert EVENT_KEYS == {'schema', 'camera', 'frame_id', 'stamp', 'window', 'label', 'label_id', 'score',
+                          'top_k', 'alarm', 'latency_ms', 'model'}
+
+
+def test_runtime_reconfiguration_is_validated(ros, checkpoint):
+    node = start_recognizer(ros, checkpoint)
+    ok = node.set_parameters([Parameter('score_threshold', value=0.8), Parameter('alarm_k', value=1)])
+    assert all(r.successful for r in ok)
+    assert node.policy.config.threshold == 0.8 and node.policy.config.k == 1
+    bad = node.set_parameters([Parameter('alarm_labels', value=['not_a_label'])])
+    assert not bad[0].successful and 'not_a_label' in bad[0].reason
+    bad = node.set_parameters([Parameter('alarm_k', value=5)])
+    assert not bad[0].successful and 'alarm_k' in bad[0].reason
+    fixed = node.set_parameters([Parameter('stride', value=3)])
+    assert not fixed[0].successful and 'restart' in fixed[0].reason

@@ -1,0 +1,395 @@
+"""Scenes: people + a furnished room + a depth camera, rendered to aligned depth (mm) and RGB.
+
+Rendering is analytic ray casting in numpy, no GPU: the static room (floor, walls, furniture) is cast
+once per scene, people are capsules cast only inside their screen bounding box, so a 160x120 RGB-D
+frame costs a few milliseconds. The depth image then goes through a sensor model like a structured-light
+/ ToF camera: noise and quantisation that grow with distance, holes at silhouette edges, out of range
+and at random.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .actions import ACTIONS, LABELS, draw_params, idle
+from .body import HAIR, OBJECT, SHIRT, SKIN, make_body, primitives, skeleton
+
+N_VIEWS = 5
+N_SUBJECTS = 40
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Pinhole depth/RGB camera (the two are pixel-aligned: a registered RGB-D sensor)."""
+
+    width: int
+    height: int
+    f: float                 # focal length in pixels
+    position: np.ndarray
+    rotation: np.ndarray     # camera -> world; camera axes: x right, y up, z forward
+    max_range: float = 8.0
+
+    def rays(self) -> np.ndarray:
+        """Unit ray directions (H, W, 3) in camera coordinates."""
+        u = (np.arange(self.width) + 0.5 - self.width / 2) / self.f
+        v = -(np.arange(self.height) + 0.5 - self.height / 2) / self.f
+        d = np.stack(np.broadcast_arrays(u[None, :], v[:, None], np.ones((1, 1))), axis=-1)
+        return d / np.linalg.norm(d, axis=-1, keepdims=True)
+
+    def to_camera(self, p: np.ndarray) -> np.ndarray:
+        return (p - self.position) @ self.rotation
+
+
+def make_camera(view: int, rng: np.random.Generator, size: tuple) -> Camera:
+    """View ``view`` (0..N_VIEWS-1) fixes the azimuth and height family; the rest is jitter."""
+    h, w = size
+    azimuth = np.radians(-60 + 30 * view + rng.uniform(-8, 8))
+    height = [1.0, 1.8, 2.5, 1.4, 2.2][view] + rng.uniform(-0.2, 0.2)
+    dist = rng.uniform(3.0, 4.5)
+    pos = np.array([dist * np.sin(azimuth), height, dist * np.cos(azimuth)])
+    look = np.array([rng.uniform(-0.2, 0.2), rng.uniform(0.6, 1.0), rng.uniform(-0.2, 0.2)])
+    fwd = look - pos
+    fwd /= np.linalg.norm(fwd)
+    right = np.cross(fwd, [0.0, 1.0, 0.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, fwd)
+    hfov = np.radians(rng.uniform(60, 72))
+    return Camera(width=w, height=h, f=(w / 2) / np.tan(hfov / 2), position=pos,
+                  rotation=np.stack([right, up, fwd], axis=1), max_range=rng.uniform(6.0, 8.0))
+
+
+@dataclass
+class Room:
+    """A box room turned to face the camera (yaw), with furniture boxes in world coordinates."""
+
+    yaw: float
+    side: float                      # side walls at x = +-side (room frame)
+    back: float                      # back wall at z = -back, behind the actors
+    front: float                     # wall behind the camera
+    ceiling: float
+    boxes: list                      # (lo (3,), hi (3,), colour (3,))
+    floor_colours: tuple
+    wall_colour: np.ndarray
+    tile: float
+
+
+def make_room(rng, cam: Camera, chair_at=None, chair_yaw=0.0, prop_rng=None) -> Room:
+    boxes = []
+    for _ in range(rng.integers(1, 4)):     # furniture along the walls, out of the actors' way
+        ang = rng.uniform(0, 2 * np.pi)
+        c = np.array([np.sin(ang), 0, np.cos(ang)]) * rng.uniform(1.8, 3.0)
+        size = np.array([rng.uniform(0.4, 1.4), rng.uniform(0.4, 1.9), rng.uniform(0.4, 1.0)])
+        boxes.append((c - size * [0.5, 0, 0.5], c + size * [0.5, 1, 0.5], rng.uniform(40, 220, 3)))
+    if chair_at is not None:   # a seat behind the actor
+        back = chair_at + np.array([-np.sin(chair_yaw), 0, -np.cos(chair_yaw)]) * 0.42
+        boxes.append((back - [0.22, 0, 0.22], back + [0.22, 0.44, 0.22], (prop_rng or rng).uniform(60, 200, 3)))
+    yaw = float(np.arctan2(cam.position[0], cam.position[2]))
+    dist = float(np.hypot(cam.position[0], cam.position[2]))
+    return Room(yaw=yaw, side=rng.uniform(2.5, 4.0), back=rng.uniform(1.5, 3.0), front=dist + 0.5,
+                ceiling=rng.uniform(2.7, 3.2), boxes=boxes,
+                floor_colours=(rng.uniform(60, 200, 3), rng.uniform(60, 200, 3)),
+                wall_colour=rng.uniform(120, 235, 3), tile=rng.uniform(0.3, 0.8))
+
+
+def _yaw_matrix(a):
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+def cast_room(room: Room, cam: Camera, rays_c: np.ndarray, light: np.ndarray):
+    """Depth (camera z, metres) and shaded RGB of the room and its furniture, (H, W) and (H, W, 3)."""
+    d = rays_c @ cam.rotation.T                     # world directions
+    o = cam.position
+    to_room = _yaw_matrix(room.yaw)                 # world -> room frame is v @ to_room
+    dr, orr = d @ to_room, o @ to_room
+    hi = np.array([room.side, room.ceiling, room.front])
+    lo = np.array([-room.side, 0.0, -room.back])
+    with np.errstate(divide='ignore', invalid='ignore'):
+        ts = np.where(dr > 0, (hi - orr) / dr, (lo - orr) / dr)
+    ts[~np.isfinite(ts) | (ts <= 0)] = np.inf
+    axis = np.argmin(ts, axis=-1)
+    t = np.min(ts, axis=-1)
+    normal_r = np.zeros_like(d)
+    np.put_along_axis(normal_r, axis[..., None], 1.0, axis=-1)
+    normal_r *= -np.sign(np.take_along_axis(dr, axis[..., None], axis=-1))
+    normal = normal_r @ to_room.T
+    hit = orr + dr * t[..., None]
+    floor = (axis == 1) & (dr[..., 1] < 0)
+    checker = ((np.floor(hit[..., 0] / room.tile) + np.floor(hit[..., 2] / room.tile)) % 2).astype(bool)
+    colour = np.where(checker[..., None], room.floor_colours[0], room.floor_colours[1])
+    wall = room.wall_colour * (0.9 + 0.1 * np.sin(hit[..., 1:2] * 9) * np.sin(hit[..., 0:1] * 3 + hit[..., 2:3] * 3))
+    colour = np.where(floor[..., None], colour, wall)
+    colour = np.where(((axis == 1) & ~floor)[..., None], 235.0, colour)
+    for lo, hi, col in room.boxes:
+        with np.errstate(divide='ignore', invalid='ignore'):
+            t1, t2 = (lo - o) / d, (hi - o) / d
+        tmin = np.nanmax(np.minimum(t1, t2), axis=-1)
+        tmax = np.nanmin(np.maximum(t1, t2), axis=-1)
+        inside = (tmax >= tmin) & (tmin > 0) & (tmin < t)
+        if inside.any():
+            t = np.where(inside, tmin, t)
+            p = o + d * tmin[..., None]
+            centre = (lo + hi) / 2
+            rel = (p - centre) / ((hi - lo) / 2)
+            ax = np.argmax(np.abs(rel), axis=-1)
+            n = np.zeros_like(d)
+            np.put_along_axis(n, ax[..., None], 1.0, axis=-1)
+            n *= np.sign(np.take_along_axis(rel, ax[..., None], axis=-1))
+            normal = np.where(inside[..., None], n, normal)
+            colour = np.where(inside[..., None], col, colour)
+    shade = 0.45 + 0.55 * np.clip(np.sum(normal * light, axis=-1), 0, 1)
+    return t * rays_c[..., 2], colour * shade[..., None]
+
+
+def cast_capsules(a, b, r, rays):
+    """Ray/capsule casting in camera space (rays from the origin): t (K, N) with inf for misses, and s."""
+    u = b - a
+    ad, ud = a @ rays.T, u @ rays.T
+    au, uu, aa = np.sum(a * u, 1)[:, None], np.sum(u * u, 1)[:, None], np.sum(a * a, 1)[:, None]
+    denom = uu - ud * ud
+    with np.errstate(divide='ignore', invalid='ignore'):
+        s = np.where(denom > 1e-12, (ad * ud - au) / denom, 0.0)
+    s = np.clip(s, 0.0, 1.0)
+    pd = ad + s * ud
+    miss2 = aa + 2 * s * au + s * s * uu - pd * pd      # squared distance from the segment point to the ray
+    r2 = (r * r)[:, None]
+    hit = miss2 < r2
+    t = np.where(hit, pd - np.sqrt(np.maximum(r2 - miss2, 0.0)), np.inf)
+    t[t <= 0.05] = np.inf
+    return t, s
+
+
+@dataclass
+class SensorModel:
+    """Structured-light / ToF style depth errors (all per camera)."""
+
+    noise_a: float = 0.0012        # sigma(z) = a + b (z - 0.4)^2, metres (Kinect-like)
+    noise_b: float = 0.0019
+    disparity_step: float = 0.0025  # quantisation in 1/m: the step grows with z^2
+    min_range: float = 0.4
+    edge_drop: float = 0.6          # probability a pixel on the far side of a depth edge is missing
+    edge_jump: float = 0.1          # relative depth jump that counts as an occlusion edge
+    dropout: float = 0.005          # random missing pixels
+
+    def apply(self, z: np.ndarray, max_range: float, rng: np.random.Generator) -> np.ndarray:
+        """True depth (metres) -> sensor depth, uint16 millimetres, 0 = no reading."""
+        zn = z + rng.standard_normal(z.shape) * (self.noise_a + self.noise_b * (z - 0.4) ** 2)
+        zq = 1.0 / (np.round(1.0 / (np.maximum(zn, 1e-3) * self.disparity_step)) * self.disparity_step)
+        bad = (z > max_range) | (z < self.min_range) | (rng.random(z.shape) < self.dropout)
+        # The far side of a depth discontinuity is shadowed / mixed in real sensors.
+        # A jump of over edge_jump * z between neighbours is an occlusion edge (a floor seen at a grazing
+        # angle changes by a few percent per pixel, a person in front of a wall by tens of percent).
+        far_edge = np.zeros_like(bad)
+        for axis in (0, 1):
+            diff = np.diff(z, axis=axis)
+            lo = [slice(None)] * 2
+            hi = [slice(None)] * 2
+            lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+            step = self.edge_jump * z[tuple(hi)]
+            far_edge[tuple(lo)] |= diff < -step     # this pixel is farther than the next one
+            far_edge[tuple(hi)] |= diff > step      # this pixel is farther than the previous one
+        bad |= far_edge & (rng.random(z.shape) < self.edge_drop)
+        out = np.round(zq * 1000.0)
+        out[bad] = 0
+        return np.clip(out, 0, 65535).astype(np.uint16)
+
+
+@dataclass
+class RenderedClip:
+    depth: np.ndarray          # (T, H, W) uint16 millimetres, 0 = no reading
+    rgb: np.ndarray | None     # (T, H, W, 3) uint8, pixel-aligned with depth
+    label: str
+    label_id: int
+    meta: dict = field(default_factory=dict)
+
+
+class Scene:
+    """One performance of an action by one subject (plus partner/bystander) seen from one camera."""
+
+    def __init__(self, action: str, seed: int, *, size=(120, 160), subject=None, view=None, people=None,
+                 onset=None, clip_seconds=1.6, bystander_p=0.25, world_seed=None):
+        if action not in ACTIONS:
+            raise ValueError(f'unknown action {action!r}; expected one of {LABELS}')
+        if len(size) != 2 or not (16 <= size[0] <= 480 and 16 <= size[1] <= 640):
+            raise ValueError(f'size must be (height, width) within (16..480, 16..640), got {size}')
+        self.action = ACTIONS[action]
+        self.seed = int(seed)
+        key = [self.seed, LABELS.index(action)]
+        r_setup, r_motion = (np.random.default_rng(key + [i]) for i in (0, 1))
+        self._noise_key = key + [2]
+        # Camera, room, light and sensor come from their own stream: a simulated camera keeps them fixed
+        # (world_seed) while the actions change in front of it.
+        r_world = np.random.default_rng([self.seed if world_seed is None else int(world_seed), 1_000_003])
+        self.subject = int(r_setup.integers(1, N_SUBJECTS + 1)) if subject is None else int(subject)
+        self.view = int(r_setup.integers(0, N_VIEWS)) if view is None else int(view)
+        if not 0 <= self.view < N_VIEWS:
+            raise ValueError(f'view must be in 0..{N_VIEWS - 1}, got {self.view}')
+        n_people = self.action.people
+        if people is None:
+            people = n_people + (1 if n_people == 1 and r_setup.random() < bystander_p else 0)
+        if people < n_people or people > 2:
+            raise ValueError(f'{action} needs {n_people} people; people must be {n_people}..2, got {people}')
+        self.people = int(people)
+        partner = int(r_setup.integers(1, N_SUBJECTS + 1))
+        if partner == self.subject:
+            partner = partner % N_SUBJECTS + 1
+        self.bodies = [make_body(self.subject)] + ([make_body(partner)] if self.people == 2 else [])
+        self.params = draw_params(r_motion)
+        self.bystander_params = draw_params(r_motion)
+        self.camera = make_camera(self.view, r_world, size)
+        self.pos = np.array([r_setup.uniform(-0.6, 0.6), 0.0, r_setup.uniform(-0.6, 0.6)])
+        self.yaw = r_setup.uniform(-np.pi, np.pi)
+        ang = r_setup.uniform(0, 2 * np.pi)
+        self.bystander_pos = self.pos + np.array([np.sin(ang), 0, np.cos(ang)]) * r_setup.uniform(1.4, 2.2)
+        self.bystander_yaw = r_setup.uniform(-np.pi, np.pi)
+        if self.action.name == 'walking':  # walk across the middle of the scene, whatever the facing
+            self.pos -= np.array([np.sin(self.yaw), 0, np.cos(self.yaw)]) * 1.1 * self.params['speed'] * clip_seconds / 2
+        if onset is None:
+            d = self.action.duration
+            if d:   # the motion happens inside the clip (or, for falls, may already be over: lying)
+                lo = -(d + 2.0) if self.action.hold else -0.45 * d
+                onset = r_setup.uniform(lo, max(lo + 0.1, clip_seconds - 0.55 * d))
+            else:
+                onset = r_setup.uniform(-1.0, 0.0)
+        self.onset = float(onset)
+        if self.action.prop == 'chair':
+            chair_at = self.pos
+        elif r_setup.random() < 0.2:   # a distractor chair, so "a chair is there" does not give the class away
+            chair_at = self.pos + np.array([r_setup.uniform(1.0, 1.6), 0, r_setup.uniform(-0.5, 0.5)])
+        else:
+            chair_at = None
+        self.room = make_room(r_world, self.camera, chair_at, self.yaw, r_setup)
+        light = r_world.normal(size=3) + np.array([0.0, 2.0, 0.0])
+        self.light = light / np.linalg.norm(light)
+        self.gain = r_world.uniform(0.7, 1.2)
+        self.sensor = SensorModel(edge_drop=r_world.uniform(0.4, 0.8), dropout=r_world.uniform(0.002, 0.01),
+                                  disparity_step=r_world.uniform(0.002, 0.003))
+        self._rays = self.camera.rays()
+        self._bg_z, self._bg_rgb = cast_room(self.room, self.camera, self._rays, self.light)
+
+    # -------------------------------------------------------------------------------------------
+    def poses(self, t: float):
+        """World-placed (body, pose) pairs at scene time ``t`` (seconds since the clip start)."""
+        tr = t - self.onset
+        poses = self.action.program(tr, self.params, self.bodies[0])
+        out = []
+        for i, pose in enumerate(poses):
+            base_yaw = self.yaw
+            c, s = np.cos(base_yaw), np.sin(base_yaw)
+            dx, dz = c * pose.x + s * pose.z, -s * pose.x + c * pose.z
+            pose.x, pose.z = self.pos[0] + dx, self.pos[2] + dz
+            pose.yaw = base_yaw + pose.yaw
+            out.append((self.bodies[i], pose))
+        if self.people == 2 and len(poses) == 1:    # a bystander who is not part of the action
+            pose = idle(t, self.bystander_params, self.bodies[1])[0]
+            pose.x, pose.z, pose.yaw = self.bystander_pos[0], self.bystander_pos[2], self.bystander_yaw + pose.yaw
+            out.append((self.bodies[1], pose))
+        return out
+
+    def render(self, t: float, frame_index: int = 0, rgb: bool = True):
+        """Depth (H, W) uint16 mm and RGB (H, W, 3) uint8 (or None) at scene time ``t``."""
+        cam = self.camera
+        z = self._bg_z.copy()
+        colour = self._bg_rgb.copy() if rgb else None
+        for body, pose in self.poses(t):
+            j = skeleton(body, pose)
+            a, b, r, part = primitives(body, j, pose.obj)
+            a, b = cam.to_camera(a), cam.to_camera(b)
+            zs = np.minimum(a[:, 2], b[:, 2])
+            if np.all(zs < 0.1):
+                continue
+            roi = self._bbox(a, b, r)
+            if roi is None:
+                continue
+            v0, v1, u0, u1 = roi
+            rays = self._rays[v0:v1, u0:u1].reshape(-1, 3)
+            t_hit, s = cast_capsules(a, b, r, rays)
+            k = np.argmin(t_hit, axis=0)
+            tk = t_hit[k, np.arange(len(k))]
+            zk = (tk * rays[:, 2]).reshape(v1 - v0, u1 - u0)
+            patch = z[v0:v1, u0:u1]
+            front = zk < patch
+            patch[front] = zk[front]
+            if rgb:
+                hits = front.ravel()
+                colour[v0:v1, u0:u1][front] = self._shade(body, a, b, r, part, k[hits], s[:, hits], tk[hits],
+                                                           rays[hits])
+        depth = self.sensor.apply(z, cam.max_range, np.random.default_rng(self._noise_key + [frame_index]))
+        if not rgb:
+            return depth, None
+        noise = np.random.default_rng(self._noise_key + [frame_index, 1]).normal(0, 3.0, colour.shape)
+        return depth, np.clip(colour * self.gain + noise, 0, 255).astype(np.uint8)
+
+    def _bbox(self, a, b, r):
+        cam = self.camera
+        pts = np.concatenate([a, b])
+        rr = np.concatenate([r, r])
+        ok = pts[:, 2] > 0.1
+        pts, rr = pts[ok], rr[ok]
+        u = cam.width / 2 + cam.f * pts[:, 0] / pts[:, 2]
+        v = cam.height / 2 - cam.f * pts[:, 1] / pts[:, 2]
+        m = cam.f * rr / pts[:, 2] + 2
+        u0, u1 = int(max(0, np.floor(np.min(u - m)))), int(min(cam.width, np.ceil(np.max(u + m))))
+        v0, v1 = int(max(0, np.floor(np.min(v - m)))), int(min(cam.height, np.ceil(np.max(v + m))))
+        if u1 <= u0 or v1 <= v0:
+            return None
+        return v0, v1, u0, u1
+
+    def _shade(self, body, a, b, r, part, k, s, t, rays):
+        sk = s[k, np.arange(len(k))]
+        centre = a[k] + (b[k] - a[k]) * sk[:, None]
+        hit = rays * t[:, None]
+        n = (hit - centre) / r[k][:, None]
+        n_world = n @ self.camera.rotation.T
+        pid = part[k]
+        table = np.zeros((6, 3))
+        for key, col in body.colours.items():
+            table[key] = col
+        table[OBJECT] = self._object_colour()
+        col = table[pid]
+        world_y = (hit @ self.camera.rotation.T)[:, 1] + self.camera.position[1]
+        if body.stripes:
+            stripe = 0.75 + 0.25 * np.sign(np.sin(world_y * body.stripes))
+            col = np.where((pid == SHIRT)[:, None], col * stripe[:, None], col)
+        hair = (pid == SKIN) & (k == 4) & (n_world[:, 1] > 0.2)     # the head is primitive 4
+        col = np.where(hair[:, None], body.colours[HAIR], col)
+        shade = 0.4 + 0.6 * np.clip(n_world @ self.light, 0, 1)
+        return col * shade[:, None]
+
+    def _object_colour(self):
+        obj = self.action.obj
+        rng = np.random.default_rng([self.seed, 99])
+        if obj == 'cup':
+            return np.array([220.0, 40, 30]) if rng.random() < 0.5 else np.array([240.0, 200, 30])
+        if obj == 'phone':
+            return np.array([15.0, 15, 20])
+        if obj == 'toothbrush':
+            return np.array([30.0, 120, 240]) if rng.random() < 0.5 else np.array([250.0, 250, 250])
+        return np.zeros(3)
+
+    def meta(self) -> dict:
+        return {'action': self.action.name, 'label_id': LABELS.index(self.action.name), 'alarm': self.action.alarm,
+                'subject': self.subject, 'view': self.view, 'people': self.people, 'seed': self.seed,
+                'onset': round(self.onset, 4), 'size': [self.camera.height, self.camera.width]}
+
+
+def render_clip(action: str, seed: int, frames: int = 16, size=(120, 160), *, fps: float = 10.0,
+                rgb: bool = True, **options) -> RenderedClip:
+    """Render one clip. Same arguments -> identical output, bit for bit.
+
+    ``options``: ``subject`` (1..40), ``view`` (0..4), ``people`` (1 or 2), ``onset`` (seconds from the
+    clip start to the action's key motion), ``bystander_p``.
+    """
+    if frames < 1:
+        raise ValueError(f'frames must be >= 1, got {frames}')
+    scene = Scene(action, seed, size=size, clip_seconds=frames / fps, **options)
+    depth = np.empty((frames,) + tuple(size), np.uint16)
+    colour = np.empty((frames,) + tuple(size) + (3,), np.uint8) if rgb else None
+    for i in range(frames):
+        d, c = scene.render(i / fps, i, rgb=rgb)
+        depth[i] = d
+        if rgb:
+            colour[i] = c
+    meta = {**scene.meta(), 'fps': fps, 'frames': frames}
+    return RenderedClip(depth=depth, rgb=colour, label=action, label_id=meta['label_id'], meta=meta)

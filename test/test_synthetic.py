@@ -1,0 +1,120 @@
+"""The synthetic world: determinism, RGB/depth alignment, every class at every size, sensor model, I/O."""
+import json
+
+import numpy as np
+import pytest
+
+from depth_action_recognition.synthetic import (ACTIONS, ALARM_LABELS, LABELS, OBJECT_LABELS, Scene, SensorModel,
+                                                render_clip)
+from depth_action_recognition.synthetic.body import JOINTS, make_body
+from depth_action_recognition.synthetic.dataset import DatasetError, SyntheticDataset, parse_range, write_dataset
+from depth_action_recognition.synthetic.preview import contact_sheet
+from depth_action_recognition.synthetic.scenario import parse_playlist, random_playlist
+
+
+def test_class_inventory():
+    assert len(LABELS) >= 12 and len(ALARM_LABELS) >= 4 and len(OBJECT_LABELS) >= 3
+    assert len(JOINTS) >= 15
+    assert {'falling_down', 'punching', 'kicking', 'staggering'} <= set(ALARM_LABELS)
+    assert {ACTIONS[a].obj for a in OBJECT_LABELS} == {'cup', 'phone', 'toothbrush'}
+
+
+def test_same_arguments_same_bits_and_seeds_differ():
+    a = render_clip('drinking', 5, frames=3)
+    b = render_clip('drinking', 5, frames=3)
+    assert np.array_equal(a.depth, b.depth) and np.array_equal(a.rgb, b.rgb) and a.meta == b.meta
+    c = render_clip('drinking', 6, frames=3)
+    assert not np.array_equal(a.depth, c.depth)
+
+
+def test_subject_fixes_the_body():
+    assert make_body(7) == make_body(7)
+    assert make_body(7).height != make_body(8).height
+    s1 = Scene('waving', 1, subject=7)
+    s2 = Scene('kicking', 99, subject=7)
+    assert s1.bodies[0] == s2.bodies[0]
+
+
+@pytest.mark.parametrize('label', LABELS)
+@pytest.mark.parametrize('size', [(60, 80), (120, 160), (240, 320), (480, 640)])
+def test_every_class_renders_at_every_size(label, size):
+    frames = 2 if size[0] <= 240 else 1
+    clip = render_clip(label, 3, frames=frames, size=size)
+    assert clip.depth.shape == (frames,) + size and clip.depth.dtype == np.uint16
+    assert clip.rgb.shape == (frames,) + size + (3,) and clip.rgb.dtype == np.uint8
+    assert clip.label == label and clip.label_id == LABELS.index(label)
+    assert clip.meta['people'] == (2 if ACTIONS[label].people == 2 else clip.meta['people'])
+    valid = clip.depth[clip.depth > 0]
+    assert valid.size > 0.3 * clip.depth.size and valid.min() >= 400 and valid.max() <= 8000
+
+
+def _person_masks(scene, t):
+    """Foreground masks: where the people change the depth image, and where they change the RGB image."""
+    scene.sensor = SensorModel(noise_a=0, noise_b=0, edge_drop=0, dropout=0, disparity_step=1e-6)
+    empty = Scene.__new__(Scene)
+    empty.__dict__.update(scene.__dict__)
+    empty.poses = lambda t: []
+    d_empty, c_empty = empty.render(t, 0)
+    d, c = scene.render(t, 0)      # same frame index: identical RGB noise, so any change is the people
+    return d != d_empty, np.any(c != c_empty, axis=-1)
+
+
+@pytest.mark.parametrize('label', ['walking', 'punching', 'drinking'])
+def test_rgb_and_depth_are_pixel_aligned(label):
+    depth_fg, rgb_fg = _person_masks(Scene(label, 11, size=(120, 160)), 0.8)
+    assert depth_fg.sum() > 100
+    iou = (depth_fg & rgb_fg).sum() / (depth_fg | rgb_fg).sum()
+    assert iou > 0.97
+    shifted = np.roll(depth_fg, 2, axis=1)       # two pixels off is clearly worse
+    assert (shifted & rgb_fg).sum() / (shifted | rgb_fg).sum() < iou - 0.1
+
+
+def test_sensor_model_invalid_pixel_rates():
+    sensor = SensorModel(dropout=0.01, edge_drop=0.6)
+    rng = np.random.default_rng(0)
+    z = np.full((200, 200), 3.0)
+    z[50:150, 50:150] = 1.5             # a box in front: occlusion edges around it
+    z[:, :10] = 9.0                     # beyond range
+    out = sensor.apply(z, 8.0, rng)
+    assert np.all(out[:, :10] == 0)
+    interior = out[60:140, 60:140]
+    assert 0.005 < np.mean(interior == 0) < 0.02             # ~ dropout
+    far_edge = np.concatenate([out[45:155, 49], out[45:155, 150]])
+    assert 0.4 < np.mean(far_edge == 0) < 0.8                # far side of the edges ~ edge_drop
+    near = interior[interior > 0] / 1000.0
+    assert abs(near.mean() - 1.5) < 0.01 and near.std() < 0.02
+    far = out[160:, 20:][out[160:, 20:] > 0] / 1000.0
+    assert len(np.unique(far)) < len(np.unique(near)) * 3 and far.std() > near.std()  # noise grows with z
+
+
+def test_dataset_write_load_round_trip(tmp_path):
+    root = write_dataset(tmp_path / 'ds', clips_per_class=1, subjects=[3, 4], views=[1], frames=4, size=(30, 40))
+    ds = SyntheticDataset.open(root)
+    assert len(ds) == len(LABELS) and ds.info['labels'] == LABELS
+    for i in (0, len(ds) - 1):
+        depth, rgb, rec = ds.load(i)
+        again = render_clip(rec['label'], rec['seed'], frames=4, size=(30, 40), subject=rec['subject'], view=rec['view'])
+        assert np.array_equal(depth, again.depth) and np.array_equal(rgb, again.rgb)
+        assert rec['subject'] in (3, 4) and rec['view'] == 1
+    (root / ds.records[0]['path']).write_bytes(b'not a zip')
+    with pytest.raises(DatasetError, match=ds.records[0]['path']):
+        ds.load(0)
+    (root / 'dataset.json').unlink()
+    with pytest.raises(DatasetError, match='dataset.json'):
+        SyntheticDataset.open(root)
+
+
+def test_playlists_and_ranges():
+    assert [s.action for s in parse_playlist(['walking:2', 'falling_down'])] == ['walking', 'falling_down']
+    with pytest.raises(ValueError, match='dancing'):
+        parse_playlist(['dancing:3'])
+    with pytest.raises(ValueError, match='not a number'):
+        parse_playlist(['walking:x'])
+    pl = random_playlist(np.random.default_rng(0), n=40)
+    assert not any(a.alarm and b.alarm for a, b in zip(pl, pl[1:]))
+    assert any(s.alarm for s in pl) and parse_range('1-3,7') == [1, 2, 3, 7]
+
+
+def test_contact_sheet_has_one_row_per_class():
+    sheet = contact_sheet(0, frames=(1,), size=(30, 40))
+    assert sheet.shape[0] == len(LABELS) * (30 + 18) and sheet.dtype == np.uint8

@@ -344,7 +344,10 @@ class RecognizerNode(Node):
                                 values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
 
     def destroy_node(self):
-        self.worker.stop()
+        # Also called by rclpy's shutdown on a node whose __init__ failed half way.
+        worker = getattr(self, 'worker', None)
+        if worker is not None:
+            worker.stop()
         return super().destroy_node()
 
 

@@ -5,8 +5,7 @@ import random
 # Before anything imports rclpy: never the default SUBNET discovery (it multicasts on the network), and a
 # random domain per run so parallel runs on one machine cannot hear each other.
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-os.environ.setdefault('ROS_DOMAIN_ID', str(random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), 'little'))
-                                          .randint(1, 100)))
+os.environ['ROS_DOMAIN_ID'] = os.environ.get('DAR_TEST_DOMAIN_ID') or str(random.SystemRandom().randint(1, 100))
 os.environ.setdefault('RCUTILS_LOGGING_BUFFERED_STREAM', '1')
 
 import pytest  # noqa: E402

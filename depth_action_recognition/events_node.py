@@ -1,0 +1,149 @@
+"""Print /action_events and /action_alarms for people: one line per event, or a live status screen.
+
+``depth-action-events`` is the ``ros2 topic echo`` of this package; the monitor uses the same view.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import deque
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+
+from .events import stamp_seconds
+
+
+def _clock(t: float) -> str:
+    return time.strftime('%H:%M:%S', time.localtime(t)) + f'.{int((t % 1) * 10)}'
+
+
+class EventView:
+    """ROS-free state of what the operator sees: per camera the current action, and recent alarms."""
+
+    def __init__(self, max_alarms: int = 8):
+        self.cameras = {}                 # camera -> latest event
+        self.truth = {}                   # camera -> latest ground truth label (demo only)
+        self.alarms = deque(maxlen=max_alarms)
+        self.rates = {}                   # camera -> input rate text
+        self.inference = {}
+
+    def event_line(self, ev: dict) -> str:
+        mark = ' ALARM' if ev['alarm'] else ''
+        top = ', '.join(f'{t["label"]} {t["score"]:.2f}' for t in ev['top_k'][1:])
+        return (f'{_clock(stamp_seconds(ev["stamp"]))} {ev["camera"]}: {ev["label"]:<15} {ev["score"]:.2f}{mark}'
+                f'  ({top})  {ev["latency_ms"]:.0f} ms')
+
+    def alarm_line(self, al: dict) -> str:
+        return (f'{_clock(stamp_seconds(al["stamp"]))} ALARM {al["state"].upper():<7} {al["label"]} on {al["camera"]}'
+                f' (score {al["score"]:.2f}; {al["reason"]})')
+
+    def on_event(self, ev: dict) -> None:
+        self.cameras[ev['camera']] = ev
+
+    def on_alarm(self, al: dict) -> None:
+        self.alarms.append(al)
+
+    def on_diagnostics(self, arr) -> None:
+        for st in arr.status:
+            values = {kv.key: kv.value for kv in st.values}
+            if 'input_rate_hz' in values:
+                self.rates[st.name.split(': ', 1)[-1]] = values
+            elif 'inference_ms_p50' in values:
+                self.inference = values
+
+    def screen(self) -> str:
+        lines = ['depth_action_recognition monitor  (Ctrl-C to stop)', '']
+        inf = self.inference
+        if inf:
+            lines.append(f'model {inf.get("model")} on {inf.get("device")}: inference p50 {inf.get("inference_ms_p50")} ms,'
+                         f' frame->event p50 {inf.get("latency_ms_p50")} / p95 {inf.get("latency_ms_p95")} ms')
+        lines += ['', f'{"camera":<28}{"now":<18}{"score":>6}  {"truth":<16}{"input":>9}  {"skipped":>7}']
+        for cam in sorted(set(self.cameras) | set(self.rates)):
+            ev = self.cameras.get(cam)
+            r = self.rates.get(cam, {})
+            label = (ev['label'] + (' (!)' if ev['alarm'] else '')) if ev else '-'
+            score = f'{ev["score"]:.2f}' if ev else ''
+            lines.append(f'{cam:<28}{label:<18}{score:>6}  {self.truth.get(cam, ""):<16}'
+                         f'{r.get("input_rate_hz", "?"):>6} fps  {r.get("clips_skipped", "0"):>7}')
+        lines += ['', 'recent alarms:'] + ([f'  {self.alarm_line(a)}' for a in reversed(self.alarms)] or ['  none'])
+        return '\n'.join(lines)
+
+
+class EventsNode(Node):
+    """Subscribes to the outputs and prints them (lines), or redraws a status screen (live)."""
+
+    def __init__(self, mode: str = 'lines', node_name: str = 'depth_action_events', out=sys.stdout,
+                 ground_truth_topic: str | None = None, evaluator=None, **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.mode, self.out, self.view, self.evaluator = mode, out, EventView(), evaluator
+        qos = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+        self.create_subscription(String, '/action_events', self.event_callback, qos)
+        self.create_subscription(String, '/action_alarms', self.alarm_callback, qos)
+        self.create_subscription(DiagnosticArray, '/diagnostics', self.view.on_diagnostics, 10)
+        if ground_truth_topic:
+            self.create_subscription(String, ground_truth_topic, self.truth_callback, qos)
+        if mode == 'live':
+            self.create_timer(0.5, self.redraw_callback)
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def event_callback(self, msg: String) -> None:
+        ev = json.loads(msg.data)
+        self.view.on_event(ev)
+        if self.evaluator:
+            self.evaluator.add_event(ev)
+        if self.mode == 'json':
+            self._print(msg.data)
+        elif self.mode == 'lines':
+            self._print(self.view.event_line(ev))
+
+    def alarm_callback(self, msg: String) -> None:
+        al = json.loads(msg.data)
+        self.view.on_alarm(al)
+        if self.evaluator:
+            self.evaluator.add_alarm(al)
+        if self.mode == 'json':
+            self._print(msg.data)
+        elif self.mode == 'lines':
+            self._print(self.view.alarm_line(al))
+
+    def truth_callback(self, msg: String) -> None:
+        doc = json.loads(msg.data)
+        self.view.truth[doc['camera']] = doc['label']
+        if self.evaluator:
+            self.evaluator.add_ground_truth(doc)
+
+    def redraw_callback(self) -> None:
+        self.out.write('\x1b[H\x1b[2J' + self.view.screen() + '\n')
+        self.out.flush()
+
+
+def main(args=None) -> int:
+    parser = argparse.ArgumentParser(description='Print /action_events and /action_alarms.')
+    parser.add_argument('--mode', choices=('lines', 'live', 'json'), default='lines',
+                        help='one line per message, a live status screen, or the raw JSON')
+    parsed, ros_args = parser.parse_known_args(args if args is not None else sys.argv[1:])
+    rclpy.init(args=ros_args)
+    node = None
+    try:
+        node = EventsNode(parsed.mode)
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""``depth-action-monitor``: the whole system in one process, configured by a ROS 2 params file.
+
+The pip-world twin of ``ros2 launch depth_action_recognition monitor.launch.py``: both read the same
+YAML (``config/monitor.yaml`` by default). ``--demo`` adds the simulated depth camera, ``--evaluate``
+scores the events against the simulator's ground truth at the end.
+
+    depth-action-monitor --demo --duration 60
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import rclpy
+import yaml
+from rclpy.exceptions import NameValidationException, ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.parameter import Parameter
+
+from .errors import DepthActionError
+from .evaluation import OnlineEvaluator, format_report
+from .resources import default_params_file
+
+RECOGNIZER = 'depth_action_recognizer'
+CAMERA_SIM = 'depth_action_camera_sim'
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='depth-action-monitor', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--params-file', type=Path, default=None,
+                   help='ROS 2 params YAML (default: the packaged config/monitor.yaml)')
+    p.add_argument('--demo', action='store_true', help='also run the simulated depth camera')
+    p.add_argument('--duration', type=float, default=None, help='stop after this many seconds (default: run until Ctrl-C)')
+    p.add_argument('--device', choices=('auto', 'cuda', 'cpu'), default=None, help='override the device parameter')
+    p.add_argument('--model', type=Path, default=None, help='override model_path (a .safetensors student)')
+    p.add_argument('--scenario', choices=('demo', 'random'), default=None, help='simulated camera scenario (--demo)')
+    p.add_argument('--evaluate', action='store_true', help='score events and alarms against the ground truth (--demo)')
+    p.add_argument('--report-json', type=Path, default=None, help='write the --evaluate report here as JSON')
+    p.add_argument('--view', choices=('auto', 'live', 'lines', 'quiet'), default='auto',
+                   help='terminal output: live status screen (default on a terminal), one line per message, or none')
+    return p
+
+
+def _check_params_file(path: Path) -> dict:
+    if not path.is_file():
+        raise DepthActionError(f'params file {path} not found')
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise DepthActionError(f'params file {path} is not valid YAML: {e}') from None
+    if not isinstance(doc, dict) or RECOGNIZER not in doc and '/**' not in doc:
+        raise DepthActionError(f'params file {path} has no {RECOGNIZER!r} section')
+    return doc
+
+
+def run(args) -> int:
+    params_file = args.params_file or default_params_file()
+    _check_params_file(params_file)
+    from .recognizer_node import RecognizerNode   # torch import: after the cheap checks
+    from .events_node import EventsNode
+
+    rclpy.init(args=['--ros-args', '--params-file', str(params_file)])
+    nodes = []
+    executor = SingleThreadedExecutor()
+    evaluator = OnlineEvaluator() if args.evaluate else None
+    try:
+        overrides = []
+        if args.model is not None:
+            overrides.append(Parameter('model_path', value=str(args.model)))
+        if args.device is not None:
+            overrides.append(Parameter('device', value=args.device))
+        recognizer = RecognizerNode(parameter_overrides=overrides)
+        nodes.append(recognizer)
+        gt_topic = None
+        if args.demo:
+            from .camera_sim_node import CameraSimNode
+            sim_over = [Parameter('scenario', value=args.scenario)] if args.scenario else []
+            sim = CameraSimNode(parameter_overrides=sim_over)
+            missing = set(sim.topics) - set(recognizer.cameras)
+            if missing:
+                recognizer.get_logger().warning(f'the simulated camera publishes {sorted(missing)}, which the recognizer '
+                                                'does not subscribe to (depth_topics)')
+            gt_topic = sim.get_parameter('ground_truth_topic').value
+            nodes.append(sim)
+        view = args.view
+        if view == 'auto':
+            view = 'live' if sys.stdout.isatty() else 'lines'
+        if view != 'quiet' or evaluator:
+            nodes.append(EventsNode('quiet' if view == 'quiet' else view, ground_truth_topic=gt_topic,
+                                    evaluator=evaluator))
+        for n in nodes:
+            executor.add_node(n)
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while rclpy.ok() and (deadline is None or time.monotonic() < deadline):
+            executor.spin_once(timeout_sec=0.1)
+        if evaluator:
+            report = evaluator.report()
+            report['duration_s'] = args.duration
+            print(format_report(report), flush=True)
+            if args.report_json:
+                args.report_json.write_text(json.dumps(report, indent=2))
+        return 0
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    finally:
+        for n in nodes:
+            executor.remove_node(n)
+            n.destroy_node()
+        rclpy.try_shutdown()
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    if args.duration is not None and args.duration <= 0:
+        print('depth-action-monitor: error: --duration must be > 0', file=sys.stderr)
+        return 2
+    if (args.evaluate or args.scenario) and not args.demo:
+        print('depth-action-monitor: error: --evaluate and --scenario need --demo', file=sys.stderr)
+        return 2
+    try:
+        return run(args)
+    except (DepthActionError, ParameterException, NameValidationException) as e:
+        print(f'depth-action-monitor: error: {e}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""depth-action-monitor as a user runs it: a real process, real exit codes and messages."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_checkpoint
+from depth_action_recognition.preprocess import PreprocessSpec
+from depth_action_recognition.synthetic import ALARM_LABELS, LABELS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def monitor(*args, timeout=120, cwd=None):
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    return subprocess.run([sys.executable, '-m', 'depth_action_recognition.monitor', *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+
+
+def params_with(tmp_path, **recognizer):
+    doc = yaml.safe_load((ROOT / 'config' / 'monitor.yaml').read_text())
+    doc['depth_action_recognizer']['ros__parameters'].update(recognizer)
+    path = tmp_path / 'params.yaml'
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_missing_params_file_is_named(tmp_path):
+    r = monitor('--params-file', tmp_path / 'nope.yaml', '--duration', 1)
+    assert r.returncode == 2 and 'nope.yaml not found' in r.stderr
+
+
+def test_missing_model_is_named(tmp_path):
+    r = monitor('--model', tmp_path / 'missing.safetensors', '--duration', 1)
+    assert r.returncode == 2 and 'missing.safetensors: model file not found' in r.stderr
+
+
+def test_bad_parameter_is_named(tmp_path):
+    model = make_checkpoint(tmp_path / 'm.safetensors')
+    r = monitor('--params-file', params_with(tmp_path, stride=0), '--model', model, '--duration', 1)
+    assert r.returncode == 2 and "parameter 'stride'" in r.stderr
+    r = monitor('--params-file', params_with(tmp_path, device='tpu'), '--model', model, '--duration', 1)
+    assert r.returncode == 2 and "parameter 'device'" in r.stderr
+
+
+def test_demo_runs_and_exits_zero_at_duration(tmp_path):
+    model = make_checkpoint(tmp_path / 'm.safetensors', labels=LABELS, alarms=ALARM_LABELS,
+                            spec=PreprocessSpec(height=30, width=40, frames=8, fps=10.0))
+    r = monitor('--demo', '--duration', 5, '--model', model, '--view', 'lines', '--device', 'cpu', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if '/camera/depth/image_raw:' in l]
+    assert len(lines) >= 3, r.stdout
+    assert list(tmp_path.iterdir()) == [model]          # nothing written next to it: no frames on disk

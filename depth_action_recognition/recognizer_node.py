@@ -158,10 +158,11 @@ class RecognizerNode(Node):
 
         self.worker = EngineWorker(self.engine, self._result_callback, self._error_callback).start()
         self.add_on_set_parameters_callback(self._parameters_callback)
-        self.create_timer(p['diagnostics_period_s'], self.diagnostics_callback)
-        self.create_timer(0.5, self.expire_callback)
-        if self.reliability_mode == 'auto':
-            self.create_timer(1.0, self.qos_match_callback)
+        # One housekeeping timer rather than three: every entity of the node is walked by the executor on
+        # every wake-up, i.e. once per depth frame.
+        self._diag_period = p['diagnostics_period_s']
+        self._next_diag = self._next_qos = 0.0
+        self.create_timer(0.25, self.housekeeping_callback)
         self.get_logger().info(
             f'serving {self.loaded.short_id} ({len(self.labels)} labels, alarms: {list(self.policy.config.alarm_labels)}) '
             f'on {self.engine.device} for {topics}; clips of {self.clip_length} frames at {fps:g} fps, '
@@ -197,6 +198,16 @@ class RecognizerNode(Node):
         self.cameras[topic].reliability = reliability
 
     # ------------------------------------------------------------------------------------- callbacks
+    def housekeeping_callback(self) -> None:
+        now = time.monotonic()
+        self.expire_callback()
+        if now >= self._next_diag:
+            self._next_diag = now + self._diag_period
+            self.diagnostics_callback()
+        if self.reliability_mode == 'auto' and now >= self._next_qos:
+            self._next_qos = now + 1.0
+            self.qos_match_callback()
+
     def qos_match_callback(self) -> None:
         """Match each depth topic's publishers, as rosbag2 does: reliable unless one of them is not."""
         for topic, cam in self.cameras.items():

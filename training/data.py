@@ -1,0 +1,156 @@
+"""Paired RGB-D clip data behind one small interface, splits by subject and view, aligned augmentation.
+
+A *source* knows its clips' records (``label_id``, ``subject``, ``view``) and loads one pair of raw
+clips: depth (T, H, W) uint16 millimetres and RGB (T, H, W, 3) uint8. :class:`PairedClips` turns a
+source into tensors: the depth half through the runtime's own ``preprocess_clip`` (so training sees
+exactly what the recognizer will), the RGB half resized and normalised for the teacher.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from depth_action_recognition.preprocess import PreprocessSpec, preprocess_clip
+from depth_action_recognition.synthetic.dataset import SyntheticDataset, parse_range
+
+# torchvision's video models were trained on Kinetics with these statistics.
+KINETICS_MEAN = np.array([0.43216, 0.394666, 0.37645], np.float32)
+KINETICS_STD = np.array([0.22803, 0.22145, 0.216989], np.float32)
+
+
+class DataError(ValueError):
+    """Bad data or data flags; the message names the file or the flag."""
+
+
+class SyntheticSource:
+    """The synthetic world's dataset folders (see depth_action_recognition.synthetic.dataset)."""
+
+    def __init__(self, root):
+        try:
+            self.ds = SyntheticDataset.open(root)
+        except ValueError as e:
+            raise DataError(f'--data {root}: {e}') from None
+        self.labels = list(self.ds.info['labels'])
+        self.alarm_labels = list(self.ds.info['alarm_labels'])
+        self.records = self.ds.records
+        self.fps = float(self.ds.info['fps'])
+
+    def load(self, i: int):
+        try:
+            depth, rgb, _ = self.ds.load(i)
+        except ValueError as e:
+            raise DataError(str(e)) from None
+        return depth, rgb
+
+
+def open_source(path) -> SyntheticSource:
+    """Pick the source type from what is at ``path`` (NTU RGB+D and NW-UCLA loaders plug in here)."""
+    return SyntheticSource(path)
+
+
+@dataclass(frozen=True)
+class Split:
+    subjects: tuple = ()
+    views: tuple = ()
+
+    def select(self, records) -> list:
+        return [i for i, r in enumerate(records)
+                if (not self.subjects or r['subject'] in self.subjects) and (not self.views or r['view'] in self.views)]
+
+
+def split_from_flags(subjects: str, views: str) -> Split:
+    return Split(tuple(parse_range(subjects)) if subjects else (), tuple(parse_range(views)) if views else ())
+
+
+def per_class_subset(records, indices, per_class: int, seed: int) -> list:
+    """At most ``per_class`` clips of each class (the small paired set), chosen reproducibly."""
+    if per_class <= 0:
+        return list(indices)
+    rng = np.random.default_rng(seed)
+    by_class = {}
+    for i in indices:
+        by_class.setdefault(records[i]['label_id'], []).append(i)
+    out = []
+    for k in sorted(by_class):
+        out += sorted(rng.permutation(by_class[k])[:per_class].tolist())
+    return out
+
+
+def rgb_clip(rgb: np.ndarray, size: tuple, frame_step: int = 1) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (3, T / frame_step, h, w) float32, Kinetics-normalised."""
+    h, w = size
+    frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in rgb[::frame_step]])
+    frames = frames.astype(np.float32) / 255
+    return ((frames - KINETICS_MEAN) / KINETICS_STD).transpose(3, 0, 1, 2)
+
+
+def aligned_crop_flip(depth: np.ndarray, rgb: np.ndarray, rng: np.random.Generator, scale=(0.8, 1.0)):
+    """The same random crop box and horizontal flip on both modalities, so the pair stays pixel-aligned."""
+    _, h, w = depth.shape
+    s = np.sqrt(rng.uniform(*scale))
+    ch, cw = int(round(h * s)), int(round(w * s))
+    y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+    depth, rgb = depth[:, y0:y0 + ch, x0:x0 + cw], rgb[:, y0:y0 + ch, x0:x0 + cw]
+    if rng.random() < 0.5:
+        depth, rgb = depth[:, :, ::-1], rgb[:, :, ::-1]
+    return np.ascontiguousarray(depth), np.ascontiguousarray(rgb)
+
+
+class PairedClips(Dataset):
+    """Tensors for training: {'depth': (1,T,H,W), 'rgb': (3,T,h,w), 'label', 'index'}.
+
+    ``modalities`` limits the work to what a run needs (a depth student with a cached teacher never
+    decodes RGB). ``augment`` applies the aligned crop/flip; ``preload`` keeps decoded clips in memory.
+    """
+
+    def __init__(self, source, indices, spec: PreprocessSpec, *, rgb_size=(60, 80), modalities=('depth', 'rgb'),
+                 augment=False, seed=0, rgb_frame_step=1):
+        self.source, self.indices, self.spec = source, list(indices), spec
+        self.rgb_frame_step = rgb_frame_step
+        self.rgb_size, self.modalities, self.augment, self.seed = tuple(rgb_size), tuple(modalities), augment, seed
+        self.epoch = 0
+        frames = None
+        for i in self.indices[:1]:
+            d, r = source.load(i)
+            frames = d.shape[0]
+            if r.shape[:3] != d.shape:
+                raise DataError(f'clip {i}: depth {d.shape} and RGB {r.shape[:3]} are not paired frame for frame')
+        if frames is not None and frames != spec.frames:
+            raise DataError(f'clips have {frames} frames, the student expects {spec.frames} (--frames)')
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int) -> dict:
+        i = self.indices[k]
+        depth, rgb = self.source.load(i)
+        if depth.shape != rgb.shape[:3]:
+            raise DataError(f'clip {i} ({self.source.records[i].get("path", "?")}): depth {depth.shape} and RGB '
+                            f'{rgb.shape} differ in length or size')
+        if self.augment:
+            depth, rgb = aligned_crop_flip(depth, rgb, np.random.default_rng([self.seed, self.epoch, k]))
+        item = {'label': self.source.records[i]['label_id'], 'index': k}
+        if 'depth' in self.modalities:
+            item['depth'] = torch.from_numpy(preprocess_clip(depth, 0.001, self.spec)).unsqueeze(0)
+        if 'rgb' in self.modalities:
+            item['rgb'] = torch.from_numpy(rgb_clip(rgb, self.rgb_size, self.rgb_frame_step))
+        return item
+
+
+class InMemory(Dataset):
+    """Decode a (non-augmented) dataset once and serve it from memory: CPU training is compute-bound."""
+
+    def __init__(self, ds: Dataset):
+        items = [ds[k] for k in range(len(ds))]
+        self.items = [{k: (v.half() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in it.items()}
+                      for it in items]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, k):
+        return {k2: (v.float() if torch.is_tensor(v) and v.dtype == torch.float16 else v) for k2, v in self.items[k].items()}

@@ -111,6 +111,7 @@ class PairedClips(Dataset):
                  augment=False, seed=0, rgb_frame_step=1):
         self.source, self.indices, self.spec = source, list(indices), spec
         self.rgb_frame_step = rgb_frame_step
+        self.depth_frame_step = 1
         self.rgb_size, self.modalities, self.augment, self.seed = tuple(rgb_size), tuple(modalities), augment, seed
         self.epoch = 0
         frames = None
@@ -119,7 +120,7 @@ class PairedClips(Dataset):
             frames = d.shape[0]
             if r.shape[:3] != d.shape:
                 raise DataError(f'clip {i}: depth {d.shape} and RGB {r.shape[:3]} are not paired frame for frame')
-        if frames is not None and frames != spec.frames:
+        if frames is not None and frames != spec.frames and 'depth' in modalities:
             raise DataError(f'clips have {frames} frames, the student expects {spec.frames} (--frames)')
 
     def __len__(self) -> int:
@@ -135,7 +136,7 @@ class PairedClips(Dataset):
             depth, rgb = aligned_crop_flip(depth, rgb, np.random.default_rng([self.seed, self.epoch, k]))
         item = {'label': self.source.records[i]['label_id'], 'index': k}
         if 'depth' in self.modalities:
-            item['depth'] = torch.from_numpy(preprocess_clip(depth, 0.001, self.spec)).unsqueeze(0)
+            item['depth'] = torch.from_numpy(preprocess_clip(depth[::self.depth_frame_step], 0.001, self.spec)).unsqueeze(0)
         if 'rgb' in self.modalities:
             item['rgb'] = torch.from_numpy(rgb_clip(rgb, self.rgb_size, self.rgb_frame_step))
         return item

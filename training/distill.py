@@ -52,6 +52,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--test-subjects', default='31-40', help='held-out subjects (cross-subject test, training views)')
     p.add_argument('--test-views', default='4', help='held-out views (cross-view test, training subjects)')
     p.add_argument('--per-class', type=int, default=0, help='paired training clips per class (0 = all)')
+    p.add_argument('--subset-seed', type=int, default=0, help='which clips --per-class picks (fixed across --seed)')
     p.add_argument('--epochs', type=int, default=12, help='passes over the training clips')
     p.add_argument('--batch-size', type=int, default=16, help='clips per step (per process)')
     p.add_argument('--lr', type=float, default=3e-3, help='AdamW peak learning rate (one-cycle)')
@@ -172,7 +173,7 @@ def main(argv=None) -> int:
         spec = PreprocessSpec(height=args.height, width=args.width, frames=args.frames, fps=source.fps)
         recs = source.records
         train_split = split_from_flags(args.train_subjects, args.train_views)
-        idx = per_class_subset(recs, train_split.select(recs), args.per_class, args.seed)
+        idx = per_class_subset(recs, train_split.select(recs), args.per_class, args.subset_seed)
         val_idx, tr_idx = idx[::10], [i for k, i in enumerate(idx) if k % 10]
         xsub = split_from_flags(args.test_subjects, args.train_views).select(recs)
         xview = split_from_flags(args.train_subjects, args.test_views).select(recs)

@@ -67,18 +67,20 @@ def kinetics_weights_file(name: str) -> Path:
     return Path(torch.hub.get_dir()) / 'checkpoints' / url.rsplit('/', 1)[-1]
 
 
-def build_teacher(name: str, num_classes: int, weights: str | None = None) -> Teacher:
+def build_teacher(name: str, num_classes: int, weights: str | None = None, in_channels: int = 3) -> Teacher:
     """``weights``: None (random init), 'kinetics' (from the torch hub cache), or a path to a state dict."""
     if name in SMALL:
         if weights == 'kinetics':
             raise TeacherError(f'teacher {name!r} has no Kinetics weights; pre-train it with training.train_teacher')
-        net = build_student(StudentConfig(**SMALL[name], in_channels=3, num_classes=num_classes, dropout=0.0))
+        net = build_student(StudentConfig(**SMALL[name], in_channels=in_channels, num_classes=num_classes, dropout=0.0))
         t = Teacher(name, _SmallBackbone(net), net.config.feature_dim, num_classes)
         if weights:
             load_teacher_state(t, weights)
         return t
     if name not in TORCHVISION:
         raise TeacherError(f'unknown teacher {name!r}; expected one of {TEACHERS}')
+    if in_channels != 3:
+        raise TeacherError(f'torchvision teacher {name!r} takes RGB (3 channels), not {in_channels}')
     import torchvision.models.video as tvv
     builder, _, dim, attr = TORCHVISION[name]
     model = getattr(tvv, builder)(weights=None)

@@ -33,6 +33,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--data', required=True, help='dataset folder (synthetic format)')
     p.add_argument('--teacher', default='rgb_small', choices=TEACHERS, help='teacher architecture')
     p.add_argument('--teacher-weights', default=None, help="'kinetics' (local torch cache) or a weights file")
+    p.add_argument('--modality', default='rgb', choices=('rgb', 'depth'),
+                   help='train on RGB (a teacher) or, for comparison, the same network on depth')
     p.add_argument('--train-subjects', default='1-30', help='subjects used for training, e.g. 1-30')
     p.add_argument('--train-views', default='0-3', help='camera views used for training, e.g. 0-3')
     p.add_argument('--per-class', type=int, default=0, help='at most this many training clips per class (0 = all)')
@@ -46,6 +48,38 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--workers', type=int, default=0, help='data loader processes')
     p.add_argument('--out', required=True, type=Path, help='output folder')
     return p
+
+
+def ModalityClips(source, indices, modality, size, frame_step, augment=False, seed=0):
+    """Clips of one modality under the key 'x': RGB as the teacher sees it, or depth through the runtime's
+    preprocessing at the same size and frame rate (for the RGB-versus-depth comparison)."""
+    frames = int(source.ds.info['frames'])
+    spec = PreprocessSpec(height=size[0], width=size[1], frames=frames // frame_step, fps=source.fps / frame_step)
+    ds = PairedClips(source, indices, PreprocessSpec(frames=frames, fps=source.fps), rgb_size=size,
+                     modalities=(modality,), augment=augment, seed=seed, rgb_frame_step=frame_step)
+    if modality == 'depth':
+        ds.spec, ds.depth_frame_step = spec, frame_step
+    return _Keyed(ds, modality)
+
+
+class _Keyed(torch.utils.data.Dataset):
+    def __init__(self, ds, key):
+        self.ds, self.key = ds, key
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, k):
+        item = self.ds[k]
+        return {'x': item[self.key], 'label': item['label'], 'index': item['index']}
+
+    @property
+    def epoch(self):
+        return self.ds.epoch
+
+    @epoch.setter
+    def epoch(self, value):
+        self.ds.epoch = value
 
 
 def save_teacher(path: Path, teacher: Teacher, meta: dict) -> None:
@@ -65,7 +99,8 @@ def load_teacher(path, device='cpu') -> tuple:
             meta = json.loads((f.metadata() or {})['teacher'])
     except Exception as e:  # noqa: BLE001
         raise TeacherError(f'--teacher-checkpoint {path}: not a teacher file of this package ({e})') from None
-    teacher = build_teacher(meta['teacher'], len(meta['labels']), weights=str(path))
+    teacher = build_teacher(meta['teacher'], len(meta['labels']), weights=str(path),
+                            in_channels=1 if meta.get('modality') == 'depth' else 3)
     return teacher.to(device).eval().requires_grad_(False), meta
 
 
@@ -73,7 +108,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, device) -> tuple:
     model.train()
     total = correct = loss_sum = 0
     for batch in loader:
-        x, y = batch['rgb'].to(device), torch.as_tensor(batch['label']).to(device)
+        x, y = batch['x'].to(device), torch.as_tensor(batch['label']).to(device)
         logits = model(x)
         loss = F.cross_entropy(logits, y, label_smoothing=0.1)
         optimizer.zero_grad(set_to_none=True)
@@ -103,11 +138,10 @@ def main(argv=None) -> int:
         spec = PreprocessSpec(frames=int(source.ds.info['frames']), fps=source.fps)
         # Hold out every 10th training clip for validation.
         val_idx, tr_idx = idx[::10], [i for k, i in enumerate(idx) if k % 10]
-        train = PairedClips(source, tr_idx, spec, rgb_size=(h, w), modalities=('rgb',), augment=True, seed=args.seed,
-                            rgb_frame_step=args.rgb_frame_step)
-        val = InMemory(PairedClips(source, val_idx, spec, rgb_size=(h, w), modalities=('rgb',),
-                                  rgb_frame_step=args.rgb_frame_step))
-        teacher = build_teacher(args.teacher, len(source.labels), args.teacher_weights).to(device)
+        train = ModalityClips(source, tr_idx, args.modality, (h, w), args.rgb_frame_step, augment=True, seed=args.seed)
+        val = InMemory(ModalityClips(source, val_idx, args.modality, (h, w), args.rgb_frame_step))
+        teacher = build_teacher(args.teacher, len(source.labels), args.teacher_weights,
+                                in_channels=3 if args.modality == 'rgb' else 1).to(device)
     except (DataError, TeacherError) as e:
         print(f'train_teacher: error: {e}', file=sys.stderr)
         return 2
@@ -120,13 +154,13 @@ def main(argv=None) -> int:
         train.epoch = epoch
         loss, acc = train_one_epoch(teacher, loader, opt, sched, device)
         teacher.eval()
-        logits, labels = predict(teacher, DataLoader(val, batch_size=32), device, 'rgb')
+        logits, labels = predict(teacher, DataLoader(val, batch_size=32), device, 'x')
         val_acc = float((logits.argmax(1) == labels).mean())
         print(f'epoch {epoch + 1}/{args.epochs}  loss {loss:.3f}  train top-1 {acc:.3f}  val top-1 {val_acc:.3f}  '
               f'({time.time() - t0:.0f} s)', flush=True)
     metrics = classification_metrics(logits, labels, source.labels)
     meta = {'teacher': args.teacher, 'labels': source.labels, 'rgb_size': [h, w], 'frames': spec.frames,
-            'rgb_frame_step': args.rgb_frame_step,
+            'rgb_frame_step': args.rgb_frame_step, 'modality': args.modality,
             'data': str(args.data), 'train_clips': len(tr_idx), 'val_top1': metrics['top1'],
             'seconds': round(time.time() - t0, 1), 'weights': args.teacher_weights}
     save_teacher(args.out / 'teacher.safetensors', teacher.cpu(), meta)

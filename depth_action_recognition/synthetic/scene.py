@@ -46,7 +46,7 @@ def make_camera(view: int, rng: np.random.Generator, size: tuple) -> Camera:
     h, w = size
     azimuth = np.radians(-60 + 30 * view + rng.uniform(-8, 8))
     height = [1.0, 1.8, 2.5, 1.4, 2.2][view] + rng.uniform(-0.2, 0.2)
-    dist = rng.uniform(3.0, 4.5)
+    dist = rng.uniform(2.3, 3.5)
     pos = np.array([dist * np.sin(azimuth), height, dist * np.cos(azimuth)])
     look = np.array([rng.uniform(-0.2, 0.2), rng.uniform(0.6, 1.0), rng.uniform(-0.2, 0.2)])
     fwd = look - pos
@@ -54,7 +54,7 @@ def make_camera(view: int, rng: np.random.Generator, size: tuple) -> Camera:
     right = np.cross(fwd, [0.0, 1.0, 0.0])
     right /= np.linalg.norm(right)
     up = np.cross(right, fwd)
-    hfov = np.radians(rng.uniform(60, 72))
+    hfov = np.radians(rng.uniform(55, 65))
     return Camera(width=w, height=h, f=(w / 2) / np.tan(hfov / 2), position=pos,
                   rotation=np.stack([right, up, fwd], axis=1), max_range=rng.uniform(6.0, 8.0))
 
@@ -239,7 +239,10 @@ class Scene:
         self.bystander_params = draw_params(r_motion)
         self.camera = make_camera(self.view, r_world, size)
         self.pos = np.array([r_setup.uniform(-0.6, 0.6), 0.0, r_setup.uniform(-0.6, 0.6)])
-        self.yaw = r_setup.uniform(-np.pi, np.pi)
+        # People mostly face the camera's half of the room (profile at worst), as in NTU's three views: an
+        # action done with the back to the camera hides the hands, in RGB and depth alike.
+        to_cam = np.arctan2(self.camera.position[0] - self.pos[0], self.camera.position[2] - self.pos[2])
+        self.yaw = to_cam + r_setup.uniform(-1.3, 1.3)
         ang = r_setup.uniform(0, 2 * np.pi)
         self.bystander_pos = self.pos + np.array([np.sin(ang), 0, np.cos(ang)]) * r_setup.uniform(1.4, 2.2)
         self.bystander_yaw = r_setup.uniform(-np.pi, np.pi)

@@ -18,6 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.exceptions import NameValidationException, ParameterException, ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -89,17 +90,28 @@ def _require(ok: bool, name: str, message: str) -> None:
         raise ConfigError(f'parameter {name!r}: {message}')
 
 
-class RecognizerNode(Node):
-    """Depth action recognizer; see the module docstring and README for topics and parameters."""
+class RecognizerCore:
+    """The recognizer's wiring, in lifecycle steps: declare -> configure -> activate <-> deactivate -> cleanup.
 
-    def __init__(self, node_name: str = 'depth_action_recognizer', **kwargs):
-        super().__init__(node_name, **kwargs)
+    :class:`RecognizerNode` runs all steps at construction (the plain node of the pip-world monitor);
+    :class:`LifecycleRecognizerNode` runs them on ROS 2 lifecycle transitions.
+    """
+
+    def declare_recognizer_parameters(self) -> None:
         for name, (ptype, desc) in PARAMS.items():
             # rclpy infers an empty list's type as a byte array; declare those by type, without a value.
             default = DEFAULTS[name] if DEFAULTS[name] != [] else Parameter.Type.STRING_ARRAY
             self.declare_parameter(name, default, ParameterDescriptor(type=ptype, description=desc))
-        p = {name: self._param(name) for name in PARAMS}
+        self.add_on_set_parameters_callback(self._parameters_callback)
+        self.loaded = None
+        self.cameras = {}
+        self._subs = {}
+        self.worker = None
+        self._timer = None
 
+    def configure(self) -> None:
+        """Read and validate every parameter, load and warm up the model, create the publishers."""
+        p = {name: self._param(name) for name in PARAMS}
         model_path = Path(p['model_path']) if p['model_path'] else default_model_path()
         self.loaded = load_checkpoint(model_path)
         meta = self.loaded.meta
@@ -132,7 +144,6 @@ class RecognizerNode(Node):
         self.top_k = p['top_k']
         self.reliability_mode = p['reliability']
         self.qos_depth = p['qos_depth']
-
         self.engine = InferenceEngine(self.loaded, p['device'], max_batch=p['max_batch'],
                                       clip_length=self.clip_length)
         self.infer_ms = Percentiles()
@@ -140,33 +151,52 @@ class RecognizerNode(Node):
         self.infer_errors = 0
         self.last_error = ''
         self.batch_sizes = Counter()
-
         out_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                              durability=DurabilityPolicy.VOLATILE)
         self.events_pub = self.create_publisher(String, '/action_events', out_qos)
         self.alarms_pub = self.create_publisher(String, '/action_alarms', out_qos)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-
-        self.cameras = {}
-        self._subs = {}
-        for topic in topics:
-            self.cameras[topic] = CameraState(topic, ClipBuffer(
-                self.clip_length, p['stride'], target_fps=fps, max_gap_s=p['max_gap_s'],
-                max_future_s=p['max_future_s']))
-            initial = 'reliable' if self.reliability_mode == 'auto' else self.reliability_mode
-            self._subscribe(topic, initial)
-
-        self.worker = EngineWorker(self.engine, self._result_callback, self._error_callback).start()
-        self.add_on_set_parameters_callback(self._parameters_callback)
-        # One housekeeping timer rather than three: every entity of the node is walked by the executor on
-        # every wake-up, i.e. once per depth frame.
+        self.cameras = {topic: CameraState(topic, ClipBuffer(
+            self.clip_length, p['stride'], target_fps=fps, max_gap_s=p['max_gap_s'], max_future_s=p['max_future_s']))
+            for topic in topics}
         self._diag_period = p['diagnostics_period_s']
-        self._next_diag = self._next_qos = 0.0
-        self.create_timer(0.25, self.housekeeping_callback)
         self.get_logger().info(
-            f'serving {self.loaded.short_id} ({len(self.labels)} labels, alarms: {list(self.policy.config.alarm_labels)}) '
+            f'loaded {self.loaded.short_id} ({len(self.labels)} labels, alarms: {list(self.policy.config.alarm_labels)}) '
             f'on {self.engine.device} for {topics}; clips of {self.clip_length} frames at {fps:g} fps, '
             f'stride {p["stride"]}')
+
+    def activate(self) -> None:
+        """Start the inference worker, subscribe to the depth topics, start housekeeping."""
+        self.worker = EngineWorker(self.engine, self._result_callback, self._error_callback).start()
+        for topic in self.cameras:
+            self._subscribe(topic, 'reliable' if self.reliability_mode == 'auto' else self.reliability_mode)
+        # One housekeeping timer rather than three: every entity of the node is walked by the executor on
+        # every wake-up, i.e. once per depth frame.
+        self._next_diag = self._next_qos = 0.0
+        self._timer = self.create_timer(0.25, self.housekeeping_callback)
+
+    def deactivate(self) -> None:
+        """Unsubscribe, stop the worker and forget every buffered frame (nothing stale survives a pause)."""
+        for topic in list(self._subs):
+            self.destroy_subscription(self._subs.pop(topic))
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        for cam in self.cameras.values():
+            cam.buffer.reset()
+            cam.reliability = 'none'
+
+    def cleanup(self) -> None:
+        """Release the model and the publishers (back to unconfigured)."""
+        for pub in ('events_pub', 'alarms_pub', 'diag_pub'):
+            if getattr(self, pub, None) is not None:
+                self.destroy_publisher(getattr(self, pub))
+                setattr(self, pub, None)
+        self.engine = self.loaded = None
+        self.cameras = {}
 
     # ----------------------------------------------------------------------------------------- setup
     def _param(self, name: str):
@@ -251,7 +281,7 @@ class RecognizerNode(Node):
             self.get_logger().error(f'{topic}: frame dropped by an unexpected error: {e!r}',
                                     throttle_duration_sec=5.0)
             return
-        if clip is not None:
+        if clip is not None and self.worker is not None:
             self.worker.submit(topic, clip)
 
     def _result_callback(self, r) -> None:
@@ -293,6 +323,8 @@ class RecognizerNode(Node):
             self._publish_alarm(doc)
 
     def _parameters_callback(self, params) -> SetParametersResult:
+        if self.loaded is None:        # unconfigured lifecycle node: everything is validated at configure
+            return SetParametersResult(successful=True)
         changed = {p.name: p.value for p in params}
         fixed = sorted(set(changed) - set(RUNTIME_PARAMS))
         if fixed:
@@ -314,7 +346,7 @@ class RecognizerNode(Node):
         now = time.monotonic()
         for topic, cam in self.cameras.items():
             buf = cam.buffer
-            skipped = self.worker.skipped[topic]
+            skipped = self.worker.skipped[topic] if self.worker else 0
             drops = Counter(cam.dropped)
             drops.update({k: v for k, v in buf.dropped.items() if k != 'resampled'})
             values = {
@@ -341,7 +373,7 @@ class RecognizerNode(Node):
             'inference_ms_p95': f'{self.infer_ms.percentile(95):.2f}',
             'latency_ms_p50': f'{self.latency_ms.percentile(50):.2f}',
             'latency_ms_p95': f'{self.latency_ms.percentile(95):.2f}',
-            'batches': self.worker.batches, 'inference_errors': self.infer_errors,
+            'batches': self.worker.batches if self.worker else 0, 'inference_errors': self.infer_errors,
             'batch_sizes': ','.join(f'{k}:{v}' for k, v in sorted(self.batch_sizes.items())),
             'active_alarms': ','.join(f'{c}:{lab}' for c, lab in self.policy.active()),
         }
@@ -362,11 +394,59 @@ class RecognizerNode(Node):
         return super().destroy_node()
 
 
+class RecognizerNode(RecognizerCore, Node):
+    """Depth action recognizer, configured and active from construction (see the README for topics and parameters)."""
+
+    def __init__(self, node_name: str = 'depth_action_recognizer', **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.declare_recognizer_parameters()
+        self.configure()
+        self.activate()
+
+
+class LifecycleRecognizerNode(RecognizerCore, LifecycleNode):
+    """The same recognizer as a managed node: configure loads and validates the model, activate subscribes,
+    deactivate unsubscribes and clears all buffers, cleanup releases the model."""
+
+    def __init__(self, node_name: str = 'depth_action_recognizer', **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.declare_recognizer_parameters()
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        try:
+            self.configure()
+        except DepthActionError as e:
+            self.get_logger().error(f'configure failed: {e}')
+            self.cleanup()
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        self.activate()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self.deactivate()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self.cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self.deactivate() if self.worker is not None else None
+        return TransitionCallbackReturn.SUCCESS
+
+
 def main(args=None) -> int:
-    rclpy.init(args=args)
+    argv = list(sys.argv[1:] if args is None else args)
+    lifecycle = '--lifecycle' in argv          # a managed node, driven by `ros2 lifecycle set` or a manager
+    if lifecycle:
+        argv.remove('--lifecycle')
+    rclpy.init(args=argv)
     node = None
     try:
-        node = RecognizerNode()
+        node = LifecycleRecognizerNode() if lifecycle else RecognizerNode()
         rclpy.spin(node)
     except (DepthActionError, ParameterException, NameValidationException) as e:
         print(f'depth-action-recognizer: error: {e}', file=sys.stderr)

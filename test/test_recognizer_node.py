@@ -167,3 +167,28 @@ def test_runtime_reconfiguration_is_validated(ros, checkpoint):
     assert not bad[0].successful and 'alarm_k' in bad[0].reason
     fixed = node.set_parameters([Parameter('stride', value=3)])
     assert not fixed[0].successful and 'restart' in fixed[0].reason
+
+
+def test_lifecycle_configure_activate_deactivate(ros, checkpoint, tmp_path):
+    from lifecycle_msgs.msg import State
+    from depth_action_recognition.recognizer_node import LifecycleRecognizerNode
+    node = ros.add(LifecycleRecognizerNode(context=ros.context, parameter_overrides=[
+        Parameter('model_path', value=str(tmp_path / 'missing.safetensors')), Parameter('device', value='cpu'),
+        Parameter('depth_topics', value=['/lc/depth']), Parameter('stride', value=2)]))
+    from rclpy.lifecycle import TransitionCallbackReturn
+    assert node.trigger_configure() == TransitionCallbackReturn.FAILURE          # missing model: stays unconfigured
+    assert node.set_parameters([Parameter('model_path', value=str(checkpoint))])[0].successful
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert not node.get_subscriptions_info_by_topic('/lc/depth')                 # configured, not subscribed
+    events = ros.collect(String, '/action_events')
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    pub = ros.probe.create_publisher(Image, '/lc/depth', reliable_qos())
+    ros.wait_matched(pub)
+    publish_stream(ros, pub, person_frames(40))
+    assert ros.wait_for(lambda: len(events) >= 1, 10)
+    assert len(node.cameras['/lc/depth'].buffer) > 0
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert len(node.cameras['/lc/depth'].buffer) == 0                            # buffers cleared
+    assert ros.wait_for(lambda: pub.get_subscription_count() == 0, 5)
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert node.loaded is None

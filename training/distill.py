@@ -24,6 +24,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from tqdm import tqdm
 
 from depth_action_recognition.checkpoint import ModelMeta, save_checkpoint
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
@@ -125,11 +126,11 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
 
 
-def train_one_epoch(student, distill, loader, optimizer, scheduler, weights, device, gen, amp) -> dict:
+def train_one_epoch(student, distill, loader, optimizer, scheduler, weights, device, gen, amp, bar=None) -> dict:
     student.train()
     distill.train()
     sums, correct, total = {}, 0, 0
-    for x, y, feat_t, logits_t in loader:
+    for x, y, feat_t, logits_t in (bar or loader):
         x, y = augment(x, gen).to(device), y.to(device)
         feat_t, logits_t = feat_t.to(device), logits_t.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -148,6 +149,8 @@ def train_one_epoch(student, distill, loader, optimizer, scheduler, weights, dev
             sums[k] = sums.get(k, 0.0) + v.item() * n
         correct += (logits_s.argmax(1) == y).sum().item()
         total += n
+        if bar is not None:
+            bar.set_postfix(loss=f'{sums["loss"] / total:.3f}', acc=f'{correct / total:.3f}')
     return {**{k: v / total for k, v in sums.items()}, 'train_acc': correct / total}
 
 
@@ -233,7 +236,10 @@ def main(argv=None) -> int:
     for epoch in range(start_epoch, args.epochs):
         if sampler is not None:
             sampler.set_epoch(epoch)
-        stats = train_one_epoch(student, distill, loader, optimizer, scheduler, weights, device, gen, amp)
+        # A live bar on a terminal; logs and CI get the one line per epoch below.
+        bar = tqdm(loader, desc=f'epoch {epoch + 1}/{args.epochs}', leave=False) \
+            if rank == 0 and sys.stderr.isatty() else None
+        stats = train_one_epoch(student, distill, loader, optimizer, scheduler, weights, device, gen, amp, bar)
         if rank == 0:
             val = evaluate(bare, tests['val'], device, source.labels) if 'val' in tests else {'top1': float('nan')}
             history.append({'epoch': epoch + 1, **stats, 'val_top1': val['top1']})

@@ -9,7 +9,6 @@ inference code path as the recognizer (inference_mode; bf16 autocast on CUDA).
 import argparse
 import time
 
-from common import ROOT
 
 import numpy as np
 import torch

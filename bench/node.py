@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, loopback_dds, make_student_file, rss_mb
+from common import loopback_dds, make_student_file, rss_mb
 
 loopback_dds()
 

@@ -11,15 +11,13 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
+from .node_main import spin_node
 from .errors import ConfigError
 from .events import stamp_dict
 from .synthetic.scenario import demo_playlist, parse_playlist, random_playlist
@@ -165,21 +163,7 @@ class CameraSimNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraSimNode()
-        rclpy.spin(node)
-    except (ConfigError, ParameterException) as e:
-        print(f'depth-action-camera-sim: error: {e}', file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(CameraSimNode, 'depth-action-camera-sim', args)
 
 
 if __name__ == '__main__':

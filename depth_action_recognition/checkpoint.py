@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 
 from .errors import CheckpointError, ConfigError
 from .models import DepthStudent, StudentConfig, build_student

@@ -10,13 +10,12 @@ import sys
 import time
 from collections import deque
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
+from .node_main import spin_node
 from .events import stamp_seconds
 
 
@@ -131,18 +130,7 @@ def main(args=None) -> int:
     parser.add_argument('--mode', choices=('lines', 'live', 'json'), default='lines',
                         help='one line per message, a live status screen, or the raw JSON')
     parsed, ros_args = parser.parse_known_args(args if args is not None else sys.argv[1:])
-    rclpy.init(args=ros_args)
-    node = None
-    try:
-        node = EventsNode(parsed.mode)
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(lambda: EventsNode(parsed.mode), 'depth-action-events', ros_args)
 
 
 if __name__ == '__main__':

@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
-from rclpy.exceptions import NameValidationException, ParameterException, ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -29,8 +27,9 @@ from .checkpoint import load_checkpoint
 from .clip_buffer import ClipBuffer
 from .depth import decode_depth
 from .engine import EngineWorker, InferenceEngine
+from .node_main import spin_node
 from .errors import ConfigError, DepthActionError, DepthDecodeError
-from .events import AlarmConfig, AlarmPolicy, dumps, make_event, stamp_dict
+from .events import AlarmConfig, AlarmPolicy, dumps, make_event
 from .preprocess import preprocess_frame
 from .resources import default_model_path
 from .stats import Percentiles, RateMeter
@@ -443,21 +442,7 @@ def main(args=None) -> int:
     lifecycle = '--lifecycle' in argv          # a managed node, driven by `ros2 lifecycle set` or a manager
     if lifecycle:
         argv.remove('--lifecycle')
-    rclpy.init(args=argv)
-    node = None
-    try:
-        node = LifecycleRecognizerNode() if lifecycle else RecognizerNode()
-        rclpy.spin(node)
-    except (DepthActionError, ParameterException, NameValidationException) as e:
-        print(f'depth-action-recognizer: error: {e}', file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(LifecycleRecognizerNode if lifecycle else RecognizerNode, 'depth-action-recognizer', argv)
 
 
 if __name__ == '__main__':

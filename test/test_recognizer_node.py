@@ -170,7 +170,6 @@ def test_runtime_reconfiguration_is_validated(ros, checkpoint):
 
 
 def test_lifecycle_configure_activate_deactivate(ros, checkpoint, tmp_path):
-    from lifecycle_msgs.msg import State
     from depth_action_recognition.recognizer_node import LifecycleRecognizerNode
     node = ros.add(LifecycleRecognizerNode(context=ros.context, parameter_overrides=[
         Parameter('model_path', value=str(tmp_path / 'missing.safetensors')), Parameter('device', value='cpu'),

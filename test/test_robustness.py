@@ -1,6 +1,5 @@
 """Bad input never takes the node down: fuzzed images, timestamp chaos, inference faults, and privacy."""
 import ast
-import json
 import os
 import subprocess
 import sys

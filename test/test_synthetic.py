@@ -1,5 +1,4 @@
 """The synthetic world: determinism, RGB/depth alignment, every class at every size, sensor model, I/O."""
-import json
 
 import numpy as np
 import pytest

@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from tqdm import tqdm
 
-from depth_action_recognition.checkpoint import ModelMeta, save_checkpoint
+from depth_action_recognition.checkpoint import ModelMeta, file_sha256, save_checkpoint
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
 from depth_action_recognition.preprocess import PreprocessSpec
 from training.data import DataError, InMemory, PairedClips, open_source, per_class_subset, split_from_flags
@@ -73,19 +73,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def file_digest(path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 def teacher_outputs(args, source, indices, device, rank):
     """Features and logits of the frozen teacher for each training clip: computed once, then read from disk."""
     from safetensors.torch import load_file, save_file
     cache = args.teacher_cache or args.out / 'teacher_cache.safetensors'
-    key = json.dumps({'teacher': file_digest(args.teacher_checkpoint), 'data': str(Path(args.data).resolve()),
+    key = json.dumps({'teacher': file_sha256(args.teacher_checkpoint)[:16], 'data': str(Path(args.data).resolve()),
                       'indices': hashlib.sha256(np.asarray(indices).tobytes()).hexdigest()[:16]})
     if cache.is_file():
         from safetensors import safe_open

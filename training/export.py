@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     p.add_argument('--force', action='store_true', help='overwrite an existing model card')
     args = p.parse_args(argv)
     try:
-        loaded = load_checkpoint(args.checkpoint)
+        load_checkpoint(args.checkpoint)          # refuse to ship a file the recognizer would refuse
     except CheckpointError as e:
         print(f'export: error: {e}', file=sys.stderr)
         return 2

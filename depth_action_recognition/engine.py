@@ -56,6 +56,14 @@ class InferenceEngine:
         for n in (1, 2):
             self.infer(np.zeros((n,) + self.clip_shape, dtype=np.float32))
 
+    def fall_back_to_cpu(self) -> None:
+        """Move the model to the CPU after a CUDA failure: slower answers beat no answers."""
+        self.model = self.model.to('cpu')
+        self.device = torch.device('cpu')
+        self.autocast = False
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     @torch.inference_mode()
     def infer(self, clips: np.ndarray) -> np.ndarray:
         if clips.ndim != 4 or tuple(clips.shape[1:]) != self.clip_shape:
@@ -71,6 +79,10 @@ class InferenceEngine:
         return np.concatenate(out)
 
 
+def _is_cuda_failure(e: Exception) -> bool:
+    return isinstance(e, torch.cuda.OutOfMemoryError) or 'CUDA' in str(e) or 'cuda' in str(e)
+
+
 @dataclass
 class BatchResult:
     camera: str
@@ -84,8 +96,10 @@ class EngineWorker:
     """A thread that batches the newest clip of each camera through an :class:`InferenceEngine`."""
 
     def __init__(self, engine: InferenceEngine, on_result: Callable[[BatchResult], None],
-                 on_error: Optional[Callable[[Exception], None]] = None):
+                 on_error: Optional[Callable[[Exception], None]] = None, *, cpu_fallback: bool = True):
         self.engine = engine
+        self.cpu_fallback = cpu_fallback
+        self.fell_back = False
         self.on_result = on_result
         self.on_error = on_error or (lambda e: log.error('inference failed: %s', e))
         self.skipped = Counter()      # camera -> clips replaced before inference
@@ -134,6 +148,10 @@ class EngineWorker:
             except Exception as e:  # noqa: BLE001 - the worker must outlive any single bad batch
                 self.errors += 1
                 self.on_error(e)
+                if self.cpu_fallback and self.engine.device.type == 'cuda' and _is_cuda_failure(e):
+                    log.error('CUDA failed (%s); falling back to the CPU', e)
+                    self.engine.fall_back_to_cpu()
+                    self.fell_back = True
                 continue
             self.batches += 1
             for cam, p in zip(cameras, probs):

@@ -60,12 +60,13 @@ PARAMS = {  # name: (type, description); defaults are filled in from the model w
     'max_batch': (_T.PARAMETER_INTEGER, 'largest inference batch'),
     'top_k': (_T.PARAMETER_INTEGER, 'labels listed in each event'),
     'diagnostics_period_s': (_T.PARAMETER_DOUBLE, 'period of /diagnostics'),
+    'cpu_fallback': (_T.PARAMETER_BOOL, 'move inference to the CPU when CUDA fails (out of memory, lost device)'),
 }
 DEFAULTS = {
     'depth_topics': ['/camera/depth/image_raw'], 'model_path': '', 'device': 'auto', 'clip_length': 0,
     'stride': 5, 'target_fps': 0.0, 'score_threshold': 0.6, 'alarm_labels': [], 'alarm_k': 2, 'alarm_n': 3,
     'clear_after_s': 3.0, 'cooldown_s': 10.0, 'max_gap_s': 1.0, 'max_future_s': 5.0, 'reliability': 'auto',
-    'qos_depth': 5, 'max_batch': 32, 'top_k': 3, 'diagnostics_period_s': 1.0,
+    'qos_depth': 5, 'max_batch': 32, 'top_k': 3, 'diagnostics_period_s': 1.0, 'cpu_fallback': True,
 }
 # Parameters applied live through the parameter callback; the rest need a restart.
 RUNTIME_PARAMS = ('score_threshold', 'alarm_labels', 'alarm_k', 'alarm_n', 'clear_after_s', 'cooldown_s')
@@ -166,7 +167,8 @@ class RecognizerCore:
 
     def activate(self) -> None:
         """Start the inference worker, subscribe to the depth topics, start housekeeping."""
-        self.worker = EngineWorker(self.engine, self._result_callback, self._error_callback).start()
+        self.worker = EngineWorker(self.engine, self._result_callback, self._error_callback,
+                                   cpu_fallback=self._param('cpu_fallback')).start()
         for topic in self.cameras:
             self._subscribe(topic, 'reliable' if self.reliability_mode == 'auto' else self.reliability_mode)
         # One housekeeping timer rather than three: every entity of the node is walked by the executor on

@@ -83,3 +83,28 @@ def test_cuda_matches_cpu(checkpoint):
     gpu = InferenceEngine(load_checkpoint(checkpoint), 'cuda').infer(clips)
     np.testing.assert_allclose(cpu, gpu, atol=2e-2)               # bf16 autocast on CUDA
     assert (cpu.argmax(1) == gpu.argmax(1)).mean() >= 0.75
+
+
+@pytest.mark.cuda
+def test_cuda_out_of_memory_falls_back_to_cpu(checkpoint):
+    engine = InferenceEngine(load_checkpoint(checkpoint), 'cuda')
+    real = engine.infer
+    calls = {'n': 0}
+
+    def oom_once(x):
+        calls['n'] += 1
+        if calls['n'] == 1:
+            raise torch.cuda.OutOfMemoryError('CUDA out of memory (injected)')
+        return real(x)
+    engine.infer = oom_once
+    errors, results = [], []
+    worker = EngineWorker(engine, results.append, errors.append).start()
+    worker.submit('a', clip())
+    deadline = time.time() + 10
+    while not errors and time.time() < deadline:
+        time.sleep(0.01)
+    worker.submit('a', clip())
+    while not results and time.time() < deadline:
+        time.sleep(0.01)
+    worker.stop()
+    assert worker.fell_back and engine.device.type == 'cpu' and len(results) == 1

@@ -1,5 +1,6 @@
 """Bad input never takes the node down: fuzzed images, timestamp chaos, inference faults, and privacy."""
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -206,3 +207,70 @@ def test_runtime_has_no_code_path_that_writes_files():
     for path in RUNTIME.glob('*.py'):
         if path.name != 'depth.py':
             assert not any(f"'{c}'" in path.read_text() for c in ('rgb8', 'bgr8', 'rgba8', 'bgra8')), path
+
+
+def test_bursts_stay_bounded_and_latest_wins(ros, checkpoint):
+    """Frames at 5x the camera rate into a slow engine: queues stay bounded, old clips are skipped, not queued."""
+    node = start(ros, checkpoint, stride=1, target_fps=150.0)
+    events = ros.collect(String, '/action_events')
+    real = node.engine.infer
+    node.engine.infer = lambda clips: (time.sleep(0.1), real(clips))[1]      # inference slower than input
+    pub = ros.probe.create_publisher(Image, '/cam/depth', reliable_qos())
+    ros.wait_matched(pub)
+    frame = np.full((48, 64), 2000, np.uint16)
+    t0 = time.time()
+    pending_max = 0
+    for i in range(300):                                                      # 2 s at 150 fps
+        pub.publish(depth_msg(frame, t0 + i / 150))
+        pending_max = max(pending_max, node.worker.pending())
+        time.sleep(1 / 150)
+    cam = node.cameras['/cam/depth']
+    # every clip ends as an event or a counted skip (wait for the batch in flight)
+    assert ros.wait_for(lambda: cam.buffer.clips == cam.events + node.worker.skipped['/cam/depth'], 5)
+    assert pending_max <= 1                                                   # one slot per camera, never a queue
+    assert node.worker.skipped['/cam/depth'] > 0
+    assert ros.wait_for(lambda: len(events) == cam.events, 5)
+
+
+def test_camera_process_killed_and_restarted(ros, checkpoint, tmp_path):
+    """A camera driver dies (SIGKILL) and comes back: the node serves it again and never stopped serving the other."""
+    import signal
+    node = start(ros, checkpoint, stride=3, depth_topics=['/a/depth', '/b/depth'])
+    events = ros.collect(String, '/action_events')
+    pub_b = ros.probe.create_publisher(Image, '/b/depth', reliable_qos())
+
+    def camera_a():
+        return subprocess.Popen([sys.executable, '-m', 'depth_action_recognition.camera_sim_node', '--ros-args',
+                                 '-p', 'topics:=[/a/depth]', '-p', 'ground_truth_topic:=/a/gt', '-p', 'fps:=30.0'],
+                                env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def count(cam):
+        return sum(json.loads(e.data)['camera'] == cam for e in list(events))
+
+    frame = np.full((24, 32), 2000, np.uint16)
+    t_b = [time.time()]
+
+    def feed_b(seconds):
+        end = time.time() + seconds
+        while time.time() < end:
+            t_b[0] += 1 / 30
+            pub_b.publish(depth_msg(frame, t_b[0]))
+            time.sleep(1 / 30)
+
+    proc = camera_a()
+    try:
+        ros.wait_matched(pub_b)
+        feed_b(6)
+        assert count('/a/depth') > 0 and count('/b/depth') > 0
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        b_before = count('/b/depth')
+        feed_b(2)
+        a_after_kill = count('/a/depth')
+        assert count('/b/depth') > b_before                                   # the other camera kept going
+        proc = camera_a()
+        feed_b(7)
+        assert count('/a/depth') > a_after_kill                              # the restarted camera is served again
+    finally:
+        proc.kill()
+        proc.wait(10)

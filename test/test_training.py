@@ -166,3 +166,20 @@ def test_bad_input_names_the_flag_or_file(tiny_data, teacher, tmp_path, capsys):
     assert distill.main(['--data', str(broken), '--method', 'none', '--train-subjects', '1', '--train-views', '0',
                          '--out', str(tmp_path / 'o4'), *SMALL]) == 2
     assert 'paired' in capsys.readouterr().err
+
+
+def test_torchrun_ddp_two_cpu_processes(tiny_data, teacher, tmp_path):
+    """torchrun --nproc_per_node 2 on gloo: both ranks train, rank 0 writes one checkpoint."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port',
+                        str(29500 + os.getpid() % 1000), '-m', 'training.distill', '--data', str(tiny_data),
+                        '--teacher-checkpoint', str(teacher), '--method', 'mix', '--train-subjects', '1-2',
+                        '--train-views', '0-1', '--test-subjects', '3', '--test-views', '1', '--epochs', '1',
+                        '--out', str(tmp_path), *SMALL], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((tmp_path / 'metrics.json').read_text())
+    assert m['timings']['world_size'] == 2
+    load_checkpoint(tmp_path / 'student.safetensors')

@@ -38,6 +38,7 @@ class SyntheticSource:
         self.alarm_labels = list(self.ds.info['alarm_labels'])
         self.records = self.ds.records
         self.fps = float(self.ds.info['fps'])
+        self.frames = int(self.ds.info['frames'])
 
     def load(self, i: int):
         try:
@@ -47,8 +48,13 @@ class SyntheticSource:
         return depth, rgb
 
 
-def open_source(path) -> SyntheticSource:
-    """Pick the source type from what is at ``path`` (NTU RGB+D and NW-UCLA loaders plug in here)."""
+def open_source(path, *, ntu_classes: int = 60, frames: int = 16, cache_dir=None):
+    """Pick the source type from what is at ``path``: an NTU RGB+D root or a synthetic dataset folder."""
+    from pathlib import Path
+    root = Path(path)
+    if (root / 'nturgb+d_depth_masked').is_dir() or (root / 'nturgb+d_depth').is_dir():
+        from training.ntu import NTUSource
+        return NTUSource(root, classes=ntu_classes, frames=frames, cache_dir=cache_dir)
     return SyntheticSource(path)
 
 

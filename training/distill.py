@@ -52,6 +52,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--train-views', default='0-3', help='training camera views')
     p.add_argument('--test-subjects', default='31-40', help='held-out subjects (cross-subject test, training views)')
     p.add_argument('--test-views', default='4', help='held-out views (cross-view test, training subjects)')
+    p.add_argument('--benchmark', default=None, choices=('ntu60-xsub', 'ntu60-xview', 'ntu120-xsub', 'ntu120-xset'),
+                   help='NTU RGB+D official split (replaces the subject/view flags)')
+    p.add_argument('--ntu-classes', type=int, default=60, choices=(60, 120), help='NTU RGB+D 60 or 120')
+    p.add_argument('--cache-dir', default=None, help='decoded-sample cache for NTU RGB+D (npz per sample)')
     p.add_argument('--per-class', type=int, default=0, help='paired training clips per class (0 = all)')
     p.add_argument('--subset-seed', type=int, default=0, help='which clips --per-class picks (fixed across --seed)')
     p.add_argument('--epochs', type=int, default=12, help='passes over the training clips')
@@ -164,19 +168,24 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     try:
-        source = open_source(args.data)
+        source = open_source(args.data, ntu_classes=args.ntu_classes, frames=args.frames, cache_dir=args.cache_dir)
         spec = PreprocessSpec(height=args.height, width=args.width, frames=args.frames, fps=source.fps)
         recs = source.records
-        train_split = split_from_flags(args.train_subjects, args.train_views)
-        idx = per_class_subset(recs, train_split.select(recs), args.per_class, args.subset_seed)
+        if args.benchmark:
+            from training.ntu import official_split
+            train_all = [i for i, r in enumerate(recs) if official_split(r, args.benchmark) == 'train']
+            test_sets = {args.benchmark: [i for i, r in enumerate(recs) if official_split(r, args.benchmark) == 'test']}
+        else:
+            train_all = split_from_flags(args.train_subjects, args.train_views).select(recs)
+            test_sets = {'cross_subject': split_from_flags(args.test_subjects, args.train_views).select(recs),
+                         'cross_view': split_from_flags(args.train_subjects, args.test_views).select(recs)}
+        idx = per_class_subset(recs, train_all, args.per_class, args.subset_seed)
         val_idx, tr_idx = idx[::10], [i for k, i in enumerate(idx) if k % 10]
-        xsub = split_from_flags(args.test_subjects, args.train_views).select(recs)
-        xview = split_from_flags(args.train_subjects, args.test_views).select(recs)
         if not tr_idx:
             raise DataError('no training clips: check --train-subjects, --train-views and --per-class')
         train_set = InMemory(PairedClips(source, tr_idx, spec, modalities=('depth',)))
         tests = {name: InMemory(PairedClips(source, ix, spec, modalities=('depth',)))
-                 for name, ix in (('val', val_idx), ('cross_subject', xsub), ('cross_view', xview)) if ix}
+                 for name, ix in (('val', val_idx), *test_sets.items()) if ix}
         config = preset(args.student, num_classes=len(source.labels))
         if args.method != 'none':
             feat_t, logits_t = teacher_outputs(args, source, tr_idx, device, rank)
@@ -263,7 +272,7 @@ def main(argv=None) -> int:
                      metrics={k: {'top1': v['top1'], 'top5': v['top5'], 'n': v['n']} for k, v in results.items()})
     save_checkpoint(args.out / 'student.safetensors', bare, meta)
     write_json(args.out / 'metrics.json', metrics)
-    main_test = results.get('cross_subject') or results.get('val')
+    main_test = results.get('cross_subject') or results.get(args.benchmark) or results.get('val')
     plot_confusion(main_test['confusion'], source.labels, args.out / 'confusion.png',
                    f'{args.method}: cross-subject top-1 {main_test["top1"]:.3f}')
     if history:

@@ -53,7 +53,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def ModalityClips(source, indices, modality, size, frame_step, augment=False, seed=0):
     """Clips of one modality under the key 'x': RGB as the teacher sees it, or depth through the runtime's
     preprocessing at the same size and frame rate (for the RGB-versus-depth comparison)."""
-    frames = int(source.ds.info['frames'])
+    frames = int(source.frames)
     spec = PreprocessSpec(height=size[0], width=size[1], frames=frames // frame_step, fps=source.fps / frame_step)
     ds = PairedClips(source, indices, PreprocessSpec(frames=frames, fps=source.fps), rgb_size=size,
                      modalities=(modality,), augment=augment, seed=seed, rgb_frame_step=frame_step)
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
         idx = per_class_subset(source.records, train_split.select(source.records), args.per_class, args.seed)
         if not idx:
             raise DataError(f'--train-subjects {args.train_subjects} / --train-views {args.train_views}: no clips')
-        spec = PreprocessSpec(frames=int(source.ds.info['frames']), fps=source.fps)
+        spec = PreprocessSpec(frames=int(source.frames), fps=source.fps)
         # Hold out every 10th training clip for validation.
         val_idx, tr_idx = idx[::10], [i for k, i in enumerate(idx) if k % 10]
         train = ModalityClips(source, tr_idx, args.modality, (h, w), args.rgb_frame_step, augment=True, seed=args.seed)

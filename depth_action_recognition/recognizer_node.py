@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.exceptions import ParameterUninitializedException
@@ -60,6 +61,8 @@ PARAMS = {  # name: (type, description); defaults are filled in from the model w
     'max_batch': (_T.PARAMETER_INTEGER, 'largest inference batch'),
     'top_k': (_T.PARAMETER_INTEGER, 'labels listed in each event'),
     'diagnostics_period_s': (_T.PARAMETER_DOUBLE, 'period of /diagnostics'),
+    'labels_file': (_T.PARAMETER_STRING, "label preset YAML (labels, alarm_labels), e.g. config/labels/ntu60.yaml: "
+                    "checked against the model; its alarms are the default alarm_labels"),
     'cpu_fallback': (_T.PARAMETER_BOOL, 'move inference to the CPU when CUDA fails (out of memory, lost device)'),
 }
 DEFAULTS = {
@@ -67,6 +70,7 @@ DEFAULTS = {
     'stride': 5, 'target_fps': 0.0, 'score_threshold': 0.6, 'alarm_labels': [], 'alarm_k': 2, 'alarm_n': 3,
     'clear_after_s': 3.0, 'cooldown_s': 10.0, 'max_gap_s': 1.0, 'max_future_s': 5.0, 'reliability': 'auto',
     'qos_depth': 5, 'max_batch': 32, 'top_k': 3, 'diagnostics_period_s': 1.0, 'cpu_fallback': True,
+    'labels_file': '',
 }
 # Parameters applied live through the parameter callback; the rest need a restart.
 RUNTIME_PARAMS = ('score_threshold', 'alarm_labels', 'alarm_k', 'alarm_n', 'clear_after_s', 'cooldown_s')
@@ -206,8 +210,24 @@ class RecognizerCore:
         except ParameterUninitializedException:
             return DEFAULTS[name]
 
+    def _preset_alarms(self):
+        """Alarm labels of the labels_file preset (None without one); the preset must name the model's labels."""
+        path = self._param('labels_file')
+        if not path:
+            return None
+        try:
+            preset = yaml.safe_load(Path(path).read_text())
+            labels, alarms = list(preset['labels']), list(preset['alarm_labels'])
+        except (OSError, yaml.YAMLError, KeyError, TypeError) as e:
+            raise ConfigError(f"parameter 'labels_file': {path}: not a label preset ({e})") from None
+        if labels != self.labels:
+            diff = next((i for i, (a, b) in enumerate(zip(labels, self.labels)) if a != b), min(len(labels), len(self.labels)))
+            raise ConfigError(f"parameter 'labels_file': {path} lists {len(labels)} labels, the model "
+                              f'{self.loaded.short_id} {len(self.labels)}; they differ from label {diff}')
+        return alarms
+
     def _alarm_config(self, p: dict) -> AlarmConfig:
-        labels = list(p['alarm_labels']) or list(self.loaded.meta.alarm_labels)
+        labels = list(p['alarm_labels']) or self._preset_alarms() or list(self.loaded.meta.alarm_labels)
         unknown = [a for a in labels if a not in self.labels]
         _require(not unknown, 'alarm_labels', f'{unknown} are not labels of the model {self.loaded.short_id}')
         try:

@@ -1,5 +1,6 @@
 """End to end over real rclpy + Fast DDS: depth frames in, events, alarms and diagnostics out."""
 import json
+from pathlib import Path
 import time
 
 import numpy as np
@@ -144,14 +145,12 @@ def test_auto_reliability_matches_best_effort_publisher(ros, checkpoint):
 
 def test_no_colour_subscription_and_event_keys_allow_listed(ros, checkpoint):
     node = start_recognizer(ros, checkpoint, depth_topics=['/cam0/depth', '/cam1/depth'])
-    topics = {name: types for name, types in node.get_topic_names_and_types()}
-    subscribed = [t for t, _ in node.get_subscriptions_info_by_topic('/cam0/depth') and topics.items()
-                  if node.get_subscriptions_info_by_topic(t) and
-                  any(i.node_name == node.get_name() for i in node.get_subscriptions_info_by_topic(t))]
-    assert set(subscribed) <= {'/cam0/depth', '/cam1/depth', '/parameter_events'}
-    for t in subscribed:
-        if t != '/parameter_events':
-            assert topics[t] == ['sensor_msgs/msg/Image']
+    ros.probe.create_publisher(Image, '/camera/color/image_raw', reliable_qos())   # a colour topic exists
+    time.sleep(0.5)
+    subscribed = {name: types for name, types in node.get_topic_names_and_types()
+                  if any(i.node_name == node.get_name() for i in node.get_subscriptions_info_by_topic(name))}
+    assert set(subscribed) == {'/cam0/depth', '/cam1/depth', '/parameter_events'}
+    assert subscribed['/cam0/depth'] == ['sensor_msgs/msg/Image']
     assert EVENT_KEYS == {'schema', 'camera', 'frame_id', 'stamp', 'window', 'label', 'label_id', 'score',
                           'top_k', 'alarm', 'latency_ms', 'model'}
 
@@ -191,3 +190,17 @@ def test_lifecycle_configure_activate_deactivate(ros, checkpoint, tmp_path):
     assert ros.wait_for(lambda: pub.get_subscription_count() == 0, 5)
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
     assert node.loaded is None
+
+
+def test_label_preset_checks_the_model_and_sets_alarms(ros, tmp_path):
+    import yaml
+    from depth_action_recognition.errors import ConfigError
+    root = Path(__file__).resolve().parents[1] / 'config' / 'labels'
+    preset = yaml.safe_load((root / 'ntu60.yaml').read_text())
+    model = make_checkpoint(tmp_path / 'ntu.safetensors', labels=preset['labels'], alarms=['falling'])
+    node = start_recognizer(ros, model, labels_file=str(root / 'ntu60.yaml'))
+    assert list(node.policy.config.alarm_labels) == preset['alarm_labels']
+    with pytest.raises(ConfigError, match="'labels_file'.*120 labels"):
+        RecognizerNode(context=ros.context, parameter_overrides=[
+            Parameter('model_path', value=str(model)), Parameter('device', value='cpu'),
+            Parameter('labels_file', value=str(root / 'ntu120.yaml'))])

@@ -235,7 +235,7 @@ def test_bursts_stay_bounded_and_latest_wins(ros, checkpoint):
 def test_camera_process_killed_and_restarted(ros, checkpoint, tmp_path):
     """A camera driver dies (SIGKILL) and comes back: the node serves it again and never stopped serving the other."""
     import signal
-    node = start(ros, checkpoint, stride=3, depth_topics=['/a/depth', '/b/depth'])
+    start(ros, checkpoint, stride=3, depth_topics=['/a/depth', '/b/depth'])
     events = ros.collect(String, '/action_events')
     pub_b = ros.probe.create_publisher(Image, '/b/depth', reliable_qos())
 

@@ -36,7 +36,7 @@ setup(
             'ros-diagnostic-msgs',
             'ros-lifecycle-msgs',
         ],
-        'train': ['torchvision', 'matplotlib', 'tqdm'],
+        'train': ['torchvision', 'matplotlib', 'tqdm', 'rosbags'],
         'dev': ['pytest', 'hypothesis', 'pytest-timeout'],
     },
     zip_safe=True,

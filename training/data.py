@@ -49,12 +49,18 @@ class SyntheticSource:
 
 
 def open_source(path, *, ntu_classes: int = 60, frames: int = 16, cache_dir=None):
-    """Pick the source type from what is at ``path``: an NTU RGB+D root or a synthetic dataset folder."""
+    """Pick the source type from what is at ``path``: NTU RGB+D, a paired folder, NW-UCLA or synthetic."""
     from pathlib import Path
     root = Path(path)
     if (root / 'nturgb+d_depth_masked').is_dir() or (root / 'nturgb+d_depth').is_dir():
         from training.ntu import NTUSource
         return NTUSource(root, classes=ntu_classes, frames=frames, cache_dir=cache_dir)
+    if (root / 'clips.csv').is_file():
+        from training.folder import FolderSource
+        return FolderSource(root, frames=frames)
+    if any(root.glob('view_*')):
+        from training.folder import NWUCLASource
+        return NWUCLASource(root, frames=frames)
     return SyntheticSource(path)
 
 

@@ -20,6 +20,7 @@ from std_msgs.msg import String
 from .node_main import spin_node
 from .errors import ConfigError
 from .events import stamp_dict
+from .synthetic.actions import ACTIONS
 from .synthetic.scenario import demo_playlist, parse_playlist, random_playlist
 from .synthetic.scene import N_SUBJECTS, N_VIEWS, Scene
 
@@ -53,7 +54,7 @@ class SimCamera:
                 return
             self.pos = 0
         self.segment = self.playlist[self.pos]
-        one_shot = self.segment.action in ('sitting_down', 'standing_up', 'picking_up', 'falling_down')
+        one_shot = ACTIONS[self.segment.action].duration > 0      # happens once: start it right away
         self.scene = Scene(self.segment.action, int(self.rng.integers(1 << 30)), size=self.size,
                            subject=self.subject, view=self.view, world_seed=self.seed * 1000 + self.index,
                            onset=0.3 if one_shot else None, clip_seconds=self.segment.duration)

@@ -4,8 +4,9 @@ A program is ``program(t, p, body) -> [Pose, ...]`` (one pose per person; two-pe
 actor first). ``t`` is seconds since the action's onset (negative before it), ``p`` holds the clip's
 randomised parameters (speed, amplitude, sides, phase, timing noise) drawn by :func:`draw_params`.
 
-Three classes differ mainly by the object in the hand (cup, phone, toothbrush): their arm motions
-overlap on purpose, so RGB (which sees the object's colour and shape) has context depth lacks.
+Three classes differ only by the object in the hand (cup, phone, toothbrush): they share one motion
+program with the same parameter distribution, so RGB (which sees the object's colour and shape) has
+context that depth lacks.
 """
 from __future__ import annotations
 
@@ -102,33 +103,30 @@ def picking_up(t, p, b):
                  hand_l=_arm_side(b, 1, -0.9 * b.arm_length, 0.1 + 0.2 * s))]
 
 
-def _to_face(t, p, b, target, hold_wobble):
-    """Raise the right hand from the side to ``target`` and keep it there (the object classes)."""
+def _hand_to_face(t, p, b, obj: str):
+    """The object classes share one motion: the right hand rises to somewhere between the mouth and the
+    ear and stays there with a small tremor, the head tilting a little. Only the object in the hand
+    tells drinking, a phone call and brushing teeth apart, which RGB shows and depth barely resolves."""
     up = smooth((t - p['lag']) * p['speed'] * 1.8)
     rest = _arm_side(b, -1, -0.85 * b.arm_length, 0.18)
-    wob = np.array([jitter(t, p, 2, 0.015), jitter(t, p, 3, 0.015), 0.0])
-    return rest * (1 - up) + (target + wob + hold_wobble) * up, up
+    side = p['face_side']                      # 0 = in front of the mouth, 1 = at the ear
+    target = (1 - side) * (b.mouth() + np.array([-0.04, -0.05, 0.08])) + side * (b.ear(-1) + np.array([-0.05, -0.06, 0.03]))
+    f = p['tremor_hz']
+    wob = np.array([0.015 * np.sin(2 * np.pi * f * t + p['phase']), jitter(t, p, 3, 0.015), jitter(t, p, 2, 0.01)])
+    hand = rest * (1 - up) + (target + p['face_off'] + wob) * up
+    return [Pose(hand_r=hand, head_pitch=p['head_tilt'] * up, obj=obj, spine_pitch=jitter(t, p, 0))]
 
 
 def drinking(t, p, b):
-    target = b.mouth() + np.array([-0.04, -0.05, 0.07]) + p['face_off']
-    hand, up = _to_face(t, p, b, target, 0.0)
-    return [Pose(hand_r=hand, head_pitch=-0.25 * up * (0.5 + 0.5 * np.sin(0.8 * t)), obj='cup',
-                 spine_pitch=jitter(t, p, 0))]
+    return _hand_to_face(t, p, b, 'cup')
 
 
 def phone_call(t, p, b):
-    target = b.ear(-1) + np.array([-0.05, -0.06, 0.03]) + p['face_off']
-    hand, up = _to_face(t, p, b, target, 0.0)
-    return [Pose(hand_r=hand, head_pitch=0.1 * up * np.sin(0.5 * t), obj='phone', spine_pitch=jitter(t, p, 0),
-                 yaw=0.1 * np.sin(0.3 * t + p['phase']))]
+    return _hand_to_face(t, p, b, 'phone')
 
 
 def brushing_teeth(t, p, b):
-    target = b.mouth() + np.array([-0.08, -0.05, 0.10]) + p['face_off']
-    brush = np.array([0.03 * np.sin(2 * np.pi * 3.0 * p['speed'] * t), 0.0, 0.0])
-    hand, up = _to_face(t, p, b, target, brush)
-    return [Pose(hand_r=hand, obj='toothbrush', head_pitch=0.1 * up, spine_pitch=jitter(t, p, 0))]
+    return _hand_to_face(t, p, b, 'toothbrush')
 
 
 def falling_down(t, p, b):
@@ -241,7 +239,10 @@ def draw_params(rng: np.random.Generator) -> dict:
         'lag': rng.uniform(0.0, 0.3),
         'dist': rng.uniform(0.9, 1.15),
         'fall_dir': rng.choice([0.0, np.pi, np.pi / 2, -np.pi / 2]) + rng.uniform(-0.4, 0.4),
-        'face_off': rng.uniform(-0.035, 0.035, 3),
+        'face_off': rng.uniform(-0.025, 0.025, 3),
+        'face_side': rng.uniform(0.0, 1.0),
+        'tremor_hz': rng.uniform(1.0, 3.5),
+        'head_tilt': rng.uniform(-0.25, 0.15),
         'noise': [(rng.uniform(0.1, 0.5), rng.uniform(0.5, 1.5), rng.uniform(0, 6.3), rng.uniform(0, 6.3))
                   for _ in range(4)],
     }

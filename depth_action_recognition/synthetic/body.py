@@ -180,9 +180,9 @@ def _axis_angle(axis, angle):
 
 
 OBJECTS = {  # name: (length m, radius m, direction in hand frame: 'up' along the forearm-normal, 'fwd')
-    'cup': (0.10, 0.040),
-    'phone': (0.14, 0.018),
-    'toothbrush': (0.18, 0.008),
+    'cup': (0.11, 0.045),
+    'phone': (0.15, 0.025),
+    'toothbrush': (0.19, 0.010),
 }
 
 

@@ -360,16 +360,19 @@ class Scene:
         shade = 0.4 + 0.6 * np.clip(n_world @ self.light, 0, 1)
         return col * shade[:, None]
 
+    # Each object has its own palette, saturated enough to stand out at 80x60: a cup is warm-coloured,
+    # a phone dark, a toothbrush cool or white. Clothes can share these colours; the objects' place (in
+    # the hand at the face) and shape still have to be learned.
+    PALETTES = {'cup': ([220, 40, 30], [250, 140, 20], [240, 210, 30]),
+                'phone': ([15, 15, 20], [40, 40, 50], [10, 20, 60]),
+                'toothbrush': ([30, 120, 240], [250, 250, 250], [20, 200, 200])}
+
     def _object_colour(self):
-        obj = self.action.obj
+        palette = self.PALETTES.get(self.action.obj)
+        if palette is None:
+            return np.zeros(3)
         rng = np.random.default_rng([self.seed, 99])
-        if obj == 'cup':
-            return np.array([220.0, 40, 30]) if rng.random() < 0.5 else np.array([240.0, 200, 30])
-        if obj == 'phone':
-            return np.array([15.0, 15, 20])
-        if obj == 'toothbrush':
-            return np.array([30.0, 120, 240]) if rng.random() < 0.5 else np.array([250.0, 250, 250])
-        return np.zeros(3)
+        return np.array(palette[rng.integers(len(palette))], dtype=float)
 
     def meta(self) -> dict:
         return {'action': self.action.name, 'label_id': LABELS.index(self.action.name), 'alarm': self.action.alarm,

@@ -102,7 +102,10 @@ def build_teacher(name: str, num_classes: int, weights: str | None = None, in_ch
             setattr(model, attr, nn.Identity())
             _load(t, sd, state)
             return t
-        missing = model.load_state_dict(sd, strict=False)
+        try:
+            missing = model.load_state_dict(sd, strict=False)
+        except RuntimeError as e:
+            raise TeacherError(f'{state}: not {name} weights ({str(e).splitlines()[1].strip()} ...)') from None
         if missing.missing_keys:
             raise TeacherError(f'{state}: not {name} weights (missing {missing.missing_keys[:3]} ...)')
     kinetics_head = getattr(model, attr)

@@ -92,5 +92,7 @@ def format_report(r: dict) -> str:
     lines = [f'clip accuracy   {pct(r["clip_accuracy"])} of {r["events_judged"]} events',
              f'alarm recall    {pct(r["alarm_recall"])} of {r["alarm_episodes"]} ground-truth alarm episodes',
              f'alarm precision {pct(r["alarm_precision"])} of {r["alarms_raised"]} raised alarms']
+    if 'clips' in r:
+        lines.append(f'clips skipped   {r["clips_skipped"]} of {r["clips"]} (inference slower than input)')
     lines += [f'  {k:<16} {pct(v)}' for k, v in r['per_class_accuracy'].items()]
     return '\n'.join(lines)

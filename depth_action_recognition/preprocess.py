@@ -78,10 +78,14 @@ def preprocess_frame(raw: np.ndarray, scale: float, spec: PreprocessSpec) -> np.
         # NaN/inf would poison the area sums; negative readings mean nothing either.
         raw = np.where(np.isfinite(raw) & (raw > 0), raw, 0).astype(np.float32)
     size = (spec.width, spec.height)
-    if raw.shape[0] >= 4 * spec.height and raw.shape[1] >= 4 * spec.width:
-        # A 640x480 frame for an 80x60 input: averaging every other pixel of each 8x8 cell is as good a
-        # depth estimate as averaging all of them, at a third of the cost per frame.
-        raw = np.ascontiguousarray(raw[::2, ::2])
+    step = 1
+    while raw.shape[0] >= 4 * step * spec.height and raw.shape[1] >= 4 * step * spec.width:
+        step *= 2
+    if step > 1:
+        # Large frames are decimated to twice the input size first (640x480 -> 160x120 for 80x60), so a
+        # cell averages 2x2 samples, as for the 160x120 frames the default model was trained on, and the
+        # full-resolution frame is never converted: a tenth of the cost per frame.
+        raw = np.ascontiguousarray(raw[::step, ::step])
     if raw.shape != (spec.height, spec.width):
         # Masked area average: mean of the cell / share of valid pixels in it = mean of the valid depths.
         # Both resizes run on the wire type (uint16 mm stays uint16), so the full-resolution frame is

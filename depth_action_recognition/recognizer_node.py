@@ -260,7 +260,7 @@ class RecognizerCore:
             self.qos_match_callback()
 
     def qos_match_callback(self) -> None:
-        """Match each depth topic's publishers, as rosbag2 does: reliable unless one of them is not."""
+        """Match each depth topic's publishers, as `ros2 bag record` does: reliable unless one of them is not."""
         for topic, cam in self.cameras.items():
             infos = self.get_publishers_info_by_topic(topic)
             if not infos:

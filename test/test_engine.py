@@ -11,6 +11,18 @@ from depth_action_recognition.engine import EngineWorker, InferenceEngine, resol
 from depth_action_recognition.errors import ConfigError, EngineError
 
 
+def fail_then_serve(worker, first, errors, results, timeout=10.0):
+    """Submit a clip that fails, wait for the error, then a good one, and wait for its result."""
+    deadline = time.time() + timeout
+    worker.submit('a', first)
+    while not errors and time.time() < deadline:
+        time.sleep(0.01)
+    worker.submit('a', clip())
+    while not results and time.time() < deadline:
+        time.sleep(0.01)
+    worker.stop()
+
+
 def clip(value=0.5):
     return Clip(frames=np.full((8, 24, 32), value, np.float32), start_stamp=1.0, end_stamp=2.0)
 
@@ -65,14 +77,7 @@ def test_worker_survives_inference_errors(checkpoint):
     engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu')
     errors, results = [], []
     worker = EngineWorker(engine, results.append, errors.append).start()
-    worker.submit('a', Clip(frames=np.zeros((3, 3, 3), np.float32), start_stamp=0, end_stamp=0))
-    deadline = time.time() + 5
-    while not errors and time.time() < deadline:
-        time.sleep(0.01)
-    worker.submit('a', clip())
-    while not results and time.time() < deadline:
-        time.sleep(0.01)
-    worker.stop()
+    fail_then_serve(worker, Clip(frames=np.zeros((3, 3, 3), np.float32), start_stamp=0, end_stamp=0), errors, results)
     assert isinstance(errors[0], EngineError) and len(results) == 1
 
 
@@ -99,12 +104,5 @@ def test_cuda_out_of_memory_falls_back_to_cpu(checkpoint):
     engine.infer = oom_once
     errors, results = [], []
     worker = EngineWorker(engine, results.append, errors.append).start()
-    worker.submit('a', clip())
-    deadline = time.time() + 10
-    while not errors and time.time() < deadline:
-        time.sleep(0.01)
-    worker.submit('a', clip())
-    while not results and time.time() < deadline:
-        time.sleep(0.01)
-    worker.stop()
+    fail_then_serve(worker, clip(), errors, results)
     assert worker.fell_back and engine.device.type == 'cpu' and len(results) == 1

@@ -94,25 +94,21 @@ class EventsNode(Node):
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    def event_callback(self, msg: String) -> None:
-        ev = json.loads(msg.data)
-        self.view.on_event(ev)
+    def _handle(self, msg: String, remember, evaluate, line) -> None:
+        doc = json.loads(msg.data)
+        remember(doc)
         if self.evaluator:
-            self.evaluator.add_event(ev)
+            evaluate(doc)
         if self.mode == 'json':
             self._print(msg.data)
         elif self.mode == 'lines':
-            self._print(self.view.event_line(ev))
+            self._print(line(doc))
+
+    def event_callback(self, msg: String) -> None:
+        self._handle(msg, self.view.on_event, self.evaluator and self.evaluator.add_event, self.view.event_line)
 
     def alarm_callback(self, msg: String) -> None:
-        al = json.loads(msg.data)
-        self.view.on_alarm(al)
-        if self.evaluator:
-            self.evaluator.add_alarm(al)
-        if self.mode == 'json':
-            self._print(msg.data)
-        elif self.mode == 'lines':
-            self._print(self.view.alarm_line(al))
+        self._handle(msg, self.view.on_alarm, self.evaluator and self.evaluator.add_alarm, self.view.alarm_line)
 
     def truth_callback(self, msg: String) -> None:
         doc = json.loads(msg.data)

@@ -4,9 +4,9 @@ A program is ``program(t, p, body) -> [Pose, ...]`` (one pose per person; two-pe
 actor first). ``t`` is seconds since the action's onset (negative before it), ``p`` holds the clip's
 randomised parameters (speed, amplitude, sides, phase, timing noise) drawn by :func:`draw_params`.
 
-Three classes differ only by the object in the hand (cup, phone, toothbrush): they share one motion
-program with the same parameter distribution, so RGB (which sees the object's colour and shape) has
-context that depth lacks.
+Three classes differ mainly by the object in the hand (cup, phone, toothbrush): they share one motion
+program whose only class-dependent parameter, where the hand is held, overlaps between the classes, so RGB
+(which sees the object's colour and shape) has context that depth lacks.
 """
 from __future__ import annotations
 
@@ -103,13 +103,21 @@ def picking_up(t, p, b):
                  hand_l=_arm_side(b, 1, -0.9 * b.arm_length, 0.1 + 0.2 * s))]
 
 
+# Where between the mouth (0) and the ear (1) each object is held. The ranges overlap on purpose: a
+# phone tends to sit nearer the ear, but where the ranges meet only the object itself tells the classes
+# apart, and a cup and a toothbrush share one range. Depth gets a weak cue, RGB the whole answer.
+FACE_SIDE = {'cup': (0.0, 0.7), 'toothbrush': (0.0, 0.7), 'phone': (0.3, 1.0)}
+
+
 def _hand_to_face(t, p, b, obj: str):
     """The object classes share one motion: the right hand rises to somewhere between the mouth and the
-    ear and stays there with a small tremor, the head tilting a little. Only the object in the hand
-    tells drinking, a phone call and brushing teeth apart, which RGB shows and depth barely resolves."""
+    ear (see ``FACE_SIDE``) and stays there with a small tremor, the head tilting a little. Mainly the
+    object in the hand tells drinking, a phone call and brushing teeth apart, which RGB shows and depth
+    barely resolves."""
     up = smooth((t - p['lag']) * p['speed'] * 1.8)
     rest = _arm_side(b, -1, -0.85 * b.arm_length, 0.18)
-    side = p['face_side']                      # 0 = in front of the mouth, 1 = at the ear
+    lo, hi = FACE_SIDE[obj]
+    side = lo + (hi - lo) * p['face_side']     # 0 = in front of the mouth, 1 = at the ear
     target = (1 - side) * (b.mouth() + np.array([-0.04, -0.05, 0.08])) + side * (b.ear(-1) + np.array([-0.05, -0.06, 0.03]))
     f = p['tremor_hz']
     wob = np.array([0.015 * np.sin(2 * np.pi * f * t + p['phase']), jitter(t, p, 3, 0.015), jitter(t, p, 2, 0.01)])

@@ -63,6 +63,14 @@ SKIN_TONES = np.array([[255, 224, 196], [234, 192, 134], [198, 134, 66], [141, 8
 HAIR_COLOURS = np.array([[20, 15, 10], [70, 45, 20], [160, 120, 60], [200, 190, 160], [110, 30, 20]], float)
 
 
+def muted(rgb, keep: float = 0.45):
+    """``rgb`` pulled towards its own grey. Clothes, walls, floors and furniture are muted so that the
+    fully saturated colours stay with the hand-held objects (``Scene.PALETTES``): at 80x60 an object is
+    a pixel or two, and its colour is what an RGB network can find there."""
+    rgb = np.asarray(rgb, float)
+    return rgb.mean(axis=-1, keepdims=True) * (1 - keep) + rgb * keep
+
+
 def make_body(subject: int) -> Body:
     """The body of subject ``subject``: same id, same body and clothes, every time."""
     rng = np.random.default_rng([7919, int(subject)])
@@ -72,8 +80,8 @@ def make_body(subject: int) -> Body:
     arm = rng.uniform(0.94, 1.06)
     colours = {
         SKIN: SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.05),
-        SHIRT: rng.uniform(20, 240, 3),
-        PANTS: rng.uniform(15, 160, 3) * np.array([0.8, 0.85, 1.0]),
+        SHIRT: muted(rng.uniform(20, 240, 3)),
+        PANTS: muted(rng.uniform(15, 160, 3) * np.array([0.8, 0.85, 1.0])),
         SHOES: rng.uniform(10, 90) * np.ones(3),
         HAIR: HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))],
     }
@@ -182,7 +190,7 @@ def _axis_angle(axis, angle):
 OBJECTS = {  # name: (length m, radius m, direction in hand frame: 'up' along the forearm-normal, 'fwd')
     'cup': (0.11, 0.045),
     'phone': (0.15, 0.025),
-    'toothbrush': (0.19, 0.010),
+    'toothbrush': (0.19, 0.013),
 }
 
 

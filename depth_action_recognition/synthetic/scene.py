@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .actions import ACTIONS, LABELS, draw_params, idle
-from .body import HAIR, OBJECT, SHIRT, SKIN, make_body, primitives, skeleton
+from .body import HAIR, OBJECT, SHIRT, SKIN, make_body, muted, primitives, skeleton
 
 N_VIEWS = 5
 N_SUBJECTS = 40
@@ -80,16 +80,16 @@ def make_room(rng, cam: Camera, chair_at=None, chair_yaw=0.0, prop_rng=None) -> 
         ang = rng.uniform(0, 2 * np.pi)
         c = np.array([np.sin(ang), 0, np.cos(ang)]) * rng.uniform(1.8, 3.0)
         size = np.array([rng.uniform(0.4, 1.4), rng.uniform(0.4, 1.9), rng.uniform(0.4, 1.0)])
-        boxes.append((c - size * [0.5, 0, 0.5], c + size * [0.5, 1, 0.5], rng.uniform(40, 220, 3)))
+        boxes.append((c - size * [0.5, 0, 0.5], c + size * [0.5, 1, 0.5], muted(rng.uniform(40, 220, 3))))
     if chair_at is not None:   # a seat behind the actor
         back = chair_at + np.array([-np.sin(chair_yaw), 0, -np.cos(chair_yaw)]) * 0.42
-        boxes.append((back - [0.22, 0, 0.22], back + [0.22, 0.44, 0.22], (prop_rng or rng).uniform(60, 200, 3)))
+        boxes.append((back - [0.22, 0, 0.22], back + [0.22, 0.44, 0.22], muted((prop_rng or rng).uniform(60, 200, 3))))
     yaw = float(np.arctan2(cam.position[0], cam.position[2]))
     dist = float(np.hypot(cam.position[0], cam.position[2]))
     return Room(yaw=yaw, side=rng.uniform(2.5, 4.0), back=rng.uniform(1.5, 3.0), front=dist + 0.5,
                 ceiling=rng.uniform(2.7, 3.2), boxes=boxes,
-                floor_colours=(rng.uniform(60, 200, 3), rng.uniform(60, 200, 3)),
-                wall_colour=rng.uniform(120, 235, 3), tile=rng.uniform(0.3, 0.8))
+                floor_colours=(muted(rng.uniform(60, 200, 3)), muted(rng.uniform(60, 200, 3))),
+                wall_colour=muted(rng.uniform(120, 235, 3)), tile=rng.uniform(0.3, 0.8))
 
 
 def _yaw_matrix(a):
@@ -358,14 +358,15 @@ class Scene:
         hair = (pid == SKIN) & (k == 4) & (n_world[:, 1] > 0.2)     # the head is primitive 4
         col = np.where(hair[:, None], body.colours[HAIR], col)
         shade = 0.4 + 0.6 * np.clip(n_world @ self.light, 0, 1)
+        shade = np.where(pid == OBJECT, 0.75 + 0.25 * shade, shade)  # glossy objects keep their colour in shadow
         return col * shade[:, None]
 
-    # Each object has its own palette, saturated enough to stand out at 80x60: a cup is warm-coloured,
-    # a phone dark, a toothbrush cool or white. Clothes can share these colours; the objects' place (in
-    # the hand at the face) and shape still have to be learned.
-    PALETTES = {'cup': ([220, 40, 30], [250, 140, 20], [240, 210, 30]),
-                'phone': ([15, 15, 20], [40, 40, 50], [10, 20, 60]),
-                'toothbrush': ([30, 120, 240], [250, 250, 250], [20, 200, 200])}
+    # Each object has its own fully saturated palette, colours nothing else in the world has (clothes and
+    # rooms are ``muted``): cups red or orange, phones in a blue case, toothbrushes green. At
+    # 80x60 an object is one or two pixels at the face, and its colour is what RGB can see there.
+    PALETTES = {'cup': ([235, 25, 20], [250, 110, 0]),
+                'phone': ([20, 60, 250], [0, 150, 255]),
+                'toothbrush': ([20, 230, 40], [150, 255, 0])}
 
     def _object_colour(self):
         palette = self.PALETTES.get(self.action.obj)

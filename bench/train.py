@@ -3,7 +3,8 @@
     .venv/bin/python bench/train.py [--student tiny] [--batch-size 16]
 
 With the teacher's outputs cached, a step of every method is one student forward/backward plus a few
-small matrix products; the target is mix <= 1.3x none.
+small matrix products; the target is mix <= 1.3x none. `mix@stage3` (``--mix-at stage3``) also runs the
+frozen teacher's last stage forward and backward on the mixed map, so it is shown beside it.
 """
 import argparse
 import time
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 
 from depth_action_recognition.models import build_student, preset
 from training.losses import build_distill
+from training.teachers import build_teacher
 
 
 def main():
@@ -31,21 +33,31 @@ def main():
     x = torch.rand(n, 1, 16, 60, 80, device=device)
     y = torch.randint(0, classes, (n,), device=device)
     feat_t, logits_t = torch.randn(n, dim_t, device=device), torch.randn(n, classes, device=device)
-    head_t = torch.nn.Linear(dim_t, classes)
+    teacher = build_teacher('rgb_small', classes).eval()          # dim 192, like dim_t
+    head_t = teacher.head
+    trunk, rest_t = teacher.split(3)
+    with torch.no_grad():                                           # the cached stage-3 map of an 8x60x80 RGB clip
+        map_t = trunk(torch.rand(n, 3, 8, 60, 80)).to(device)
     runs = {}
-    for method in ('none', 'kd', 'feat', 'mix'):
+    for method in ('none', 'kd', 'feat', 'mix', 'mix@stage3'):
         student = build_student(preset(args.student, num_classes=classes)).to(device)
-        distill = build_distill(method, dim_s=student.config.feature_dim, dim_t=dim_t, head_t=head_t, alpha=1.0,
-                                temperature=4.0).to(device)
+        stage = 3 if method.endswith('stage3') else None
+        dim_s = student.config.widths[2] if stage else student.config.feature_dim
+        distill = build_distill(method.split('@')[0], dim_s=dim_s, dim_t=map_t.shape[1] if stage else dim_t,
+                                head_t=head_t, alpha=1.0, temperature=4.0, rest_t=rest_t if stage else None).to(device)
         opt = torch.optim.AdamW(list(student.parameters()) + [q for q in distill.parameters() if q.requires_grad])
-        runs[method] = (student, distill, opt)
+        runs[method] = (student, distill, opt, stage)
     times = {m: [] for m in runs}
     for step in range(args.steps + 2):
-        for method, (student, distill, opt) in runs.items():   # interleaved: the same machine state for all
+        for method, (student, distill, opt, stage) in runs.items():   # interleaved: the same machine state
             t0 = time.perf_counter()
-            feat_s = student.forward_features(x)
+            if stage:
+                map_s, feat_s = student.forward_with_map(x, stage)
+            else:
+                feat_s = map_s = student.forward_features(x)
             logits_s = student.head(student.dropout(feat_s))
-            terms = {'ce': F.cross_entropy(logits_s, y), **distill(feat_s, logits_s, feat_t, logits_t, y)}
+            terms = {'ce': F.cross_entropy(logits_s, y),
+                     **distill(map_s, logits_s, map_t if stage else feat_t, logits_t, y)}
             loss = sum(terms.values())
             opt.zero_grad()
             loss.backward()
@@ -58,7 +70,7 @@ def main():
     for method, ts in times.items():
         ratio = np.median(ts) / base
         verdict = ('PASS' if ratio <= 1.3 else 'FAIL') if method == 'mix' else ''
-        print(f'{method:<5} step ({args.student}, batch {n}, {device}): median {1000 * np.median(ts):7.1f} ms, '
+        print(f'{method:<10} step ({args.student}, batch {n}, {device}): median {1000 * np.median(ts):7.1f} ms, '
               f'{ratio:.3f}x none  {verdict}')
 
 

@@ -127,6 +127,12 @@ class DepthStudent(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.stages(self.stem(x))).flatten(1)
 
+    def forward_with_map(self, x: torch.Tensor, stage: int) -> tuple:
+        """(feature map after residual stage ``stage``, pooled clip embedding): one pass, for training
+        losses that work on an intermediate map."""
+        m = self.stages[:stage](self.stem(x))
+        return m, self.pool(self.stages[stage:](m)).flatten(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.forward_features(x)))
 

@@ -5,6 +5,7 @@ import time
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -16,6 +17,7 @@ from depth_action_recognition.synthetic.dataset import write_dataset
 from ros_helpers import RosHarness, depth_msg, reliable_qos
 from training import distill, evaluate, export, train_teacher
 from training.losses import FeatureKD, LogitKD, MixDistill, kd_loss
+from training.teachers import TeacherError, build_teacher
 
 SMALL = ['--frames', '8', '--height', '24', '--width', '32', '--batch-size', '8', '--device', 'cpu']
 
@@ -30,7 +32,7 @@ def test_kd_is_zero_for_identical_logits_and_positive_otherwise():
 def test_mix_with_lambda_one_is_the_student_path_and_teacher_gets_no_gradient():
     torch.manual_seed(0)
     head_t = torch.nn.Linear(10, 5)
-    mix = MixDistill(dim_s=7, head_t=head_t, alpha=1.0)
+    mix = MixDistill(dim_s=7, dim_t=10, head_t=head_t, alpha=1.0)
     feat_s = torch.randn(3, 7, requires_grad=True)
     feat_t = torch.randn(3, 10, requires_grad=True)
     y = torch.tensor([0, 1, 2])
@@ -48,6 +50,30 @@ def test_mix_with_lambda_one_is_the_student_path_and_teacher_gets_no_gradient():
     assert torch.equal(mix.head_t.weight, head_t.weight)
     lam = mix.sample_lambda(1000, 'cpu')
     assert 0 <= lam.min() and lam.max() <= 1 and abs(lam.mean() - 0.5) < 0.05
+
+
+def test_mix_at_a_feature_map_runs_the_frozen_teacher_stages_and_reduces_to_the_student_path():
+    torch.manual_seed(0)
+    net = build_teacher('rgb_small', num_classes=5).eval()
+    trunk, rest = net.split(3)
+    x = torch.randn(2, 3, 8, 24, 32)
+    assert torch.allclose(net.head(rest(trunk(x))), net(x), atol=1e-5)   # the split is the teacher
+    map_t = trunk(x).detach()
+    mix = MixDistill(dim_s=64, dim_t=map_t.shape[1], head_t=net.head, rest_t=rest)
+    mix.train()
+    assert not mix.rest_t.training                                   # BN statistics of the teacher stay put
+    map_s = torch.randn(2, 64, 16, map_t.shape[3], map_t.shape[4], requires_grad=True)   # twice the frames
+    y, logits = torch.tensor([0, 3]), torch.randn(2, 5)
+    one = torch.ones(2)
+    a = mix(map_s, logits, map_t, logits, y, lam=one)['mix']
+    b = mix(map_s, logits, map_t * 50, logits, y, lam=one)['mix']
+    pooled = torch.nn.functional.adaptive_avg_pool3d(mix.proj(map_s), map_t.shape[2:])
+    assert torch.allclose(a, b) and torch.allclose(a, F.cross_entropy(mix.head_t(mix.rest_t(pooled)), y))
+    mix(map_s, logits, map_t, logits, y, lam=torch.full((2,), 0.5))['mix'].backward()
+    assert map_s.grad is not None and mix.proj.weight.grad is not None
+    assert all(p.grad is None for p in [*mix.rest_t.parameters(), *mix.head_t.parameters()])
+    with pytest.raises(TeacherError, match='no residual stages'):
+        build_teacher('s3d', num_classes=5).split(3)
 
 
 def test_feature_kd_projects_into_teacher_space():
@@ -79,9 +105,10 @@ def run_distill(data, teacher, out, *extra):
                          *SMALL, *extra])
 
 
-@pytest.mark.parametrize('method', ['none', 'kd', 'feat', 'mix'])
+@pytest.mark.parametrize('method', ['none', 'kd', 'feat', 'mix', 'mix --mix-at stage3'])
 def test_every_method_trains_and_writes_outputs(tiny_data, teacher, tmp_path, method):
-    assert run_distill(tiny_data, teacher, tmp_path, '--method', method, '--epochs', '1') == 0
+    method, *extra = method.split()
+    assert run_distill(tiny_data, teacher, tmp_path, '--method', method, '--epochs', '1', *extra) == 0
     for name in ('student.safetensors', 'metrics.json', 'confusion.png', 'config.yaml', 'curves.png'):
         assert (tmp_path / name).is_file(), name
     m = json.loads((tmp_path / 'metrics.json').read_text())

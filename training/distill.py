@@ -63,6 +63,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--lr', type=float, default=3e-3, help='AdamW peak learning rate (one-cycle)')
     p.add_argument('--weight-decay', type=float, default=0.05, help='AdamW weight decay')
     p.add_argument('--alpha', type=float, default=1.0, help='mix: lambda ~ Beta(alpha, alpha)')
+    p.add_argument('--mix-at', default='embedding', choices=('embedding', 'stage2', 'stage3'),
+                   help='mix: pooled clip embeddings, or the feature maps after residual stage 2 or 3')
     p.add_argument('--temperature', type=float, default=4.0, help='KD temperature')
     p.add_argument('--w-ce', type=float, default=1.0, help='weight of the student cross-entropy')
     p.add_argument('--w-kd', type=float, default=1.0, help='weight of logit KD (kd, mix)')
@@ -81,8 +83,10 @@ def teacher_outputs(args, source, indices, device, rank):
     """Features and logits of the frozen teacher for each training clip: computed once, then read from disk."""
     from safetensors.torch import load_file, save_file
     cache = args.teacher_cache or args.out / 'teacher_cache.safetensors'
+    stage = mix_stage(args)
     key = json.dumps({'teacher': file_sha256(args.teacher_checkpoint)[:16], 'data': str(Path(args.data).resolve()),
-                      'indices': hashlib.sha256(np.asarray(indices).tobytes()).hexdigest()[:16]})
+                      'indices': hashlib.sha256(np.asarray(indices).tobytes()).hexdigest()[:16],
+                      **({'stage': stage} if stage else {})})
     if cache.is_file():
         from safetensors import safe_open
         with safe_open(str(cache), framework='pt') as f:
@@ -97,13 +101,15 @@ def teacher_outputs(args, source, indices, device, rank):
         spec = PreprocessSpec(frames=args.frames)
         ds = PairedClips(source, indices, spec, rgb_size=tuple(meta['rgb_size']), modalities=('rgb',),
                          rgb_frame_step=meta.get('rgb_frame_step', 1))
+        # Mixing at a feature map caches that map (float16: it is large) instead of the embedding.
+        trunk, rest = teacher.split(stage) if stage else (teacher.features, None)
         feats, logits = [], []
         t0 = time.time()
         with torch.inference_mode():
             for batch in DataLoader(ds, batch_size=32, num_workers=args.workers):
-                f = teacher.features(batch['rgb'].to(device))
-                feats.append(f.float().cpu())
-                logits.append(teacher.head(f).float().cpu())
+                f = trunk(batch['rgb'].to(device))
+                feats.append(f.half().cpu() if stage else f.float().cpu())
+                logits.append(teacher.head(rest(f) if stage else f).float().cpu())
         feats, logits = torch.cat(feats), torch.cat(logits)
         cache.parent.mkdir(parents=True, exist_ok=True)
         save_file({'features': feats, 'logits': logits}, str(cache), metadata={'key': key})
@@ -114,6 +120,11 @@ def teacher_outputs(args, source, indices, device, rank):
     return t['features'], t['logits']
 
 
+def mix_stage(args) -> int | None:
+    """The residual stage whose feature maps ``mix`` mixes, or None for the pooled embeddings."""
+    return int(args.mix_at[-1]) if args.method == 'mix' and args.mix_at != 'embedding' else None
+
+
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Depth-side augmentation on preprocessed clips: random horizontal flip and a small shift."""
     flip = torch.rand(len(x), generator=gen) < 0.5
@@ -122,7 +133,8 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
 
 
-def train_one_epoch(student, distill, loader, optimizer, scheduler, weights, device, gen, amp, bar=None) -> dict:
+def train_one_epoch(student, distill, loader, optimizer, scheduler, weights, device, gen, amp, bar=None,
+                    stage=None) -> dict:
     student.train()
     distill.train()
     sums, correct, total = {}, 0, 0
@@ -131,10 +143,13 @@ def train_one_epoch(student, distill, loader, optimizer, scheduler, weights, dev
         feat_t, logits_t = feat_t.to(device), logits_t.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             s = student.module if isinstance(student, DistributedDataParallel) else student
-            feat_s = s.forward_features(x)
+            if stage:   # mixing at a feature map: the loss gets the student's map, the head its embedding
+                map_s, feat_s = s.forward_with_map(x, stage)
+            else:
+                feat_s = map_s = s.forward_features(x)
             logits_s = s.head(s.dropout(feat_s))
             terms = {'ce': F.cross_entropy(logits_s.float(), y, label_smoothing=0.1),
-                     **distill(feat_s.float(), logits_s.float(), feat_t, logits_t, y)}
+                     **distill(map_s.float(), logits_s.float(), feat_t.float(), logits_t, y)}
         loss = sum(weights[k] * v for k, v in terms.items())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -187,9 +202,13 @@ def main(argv=None) -> int:
         tests = {name: InMemory(PairedClips(source, ix, spec, modalities=('depth',)))
                  for name, ix in (('val', val_idx), *test_sets.items()) if ix}
         config = preset(args.student, num_classes=len(source.labels))
+        stage, rest_t = mix_stage(args), None
         if args.method != 'none':
+            teacher = load_teacher(args.teacher_checkpoint)[0]
+            if stage:
+                rest_t = teacher.split(stage)[1]
             feat_t, logits_t = teacher_outputs(args, source, tr_idx, device, rank)
-            head_t = load_teacher(args.teacher_checkpoint)[0].head
+            head_t = teacher.head
         else:
             feat_t = torch.zeros(len(tr_idx), 1)
             logits_t = torch.zeros(len(tr_idx), len(source.labels))
@@ -207,8 +226,9 @@ def main(argv=None) -> int:
     loader = DataLoader(data, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True)
 
     student = build_student(config).to(device)
-    distill = build_distill(args.method, dim_s=config.feature_dim, dim_t=feat_t.shape[1], head_t=head_t,
-                            alpha=args.alpha, temperature=args.temperature).to(device)
+    dim_s = config.widths[stage - 1] if stage else config.feature_dim
+    distill = build_distill(args.method, dim_s=dim_s, dim_t=feat_t.shape[1], head_t=head_t,
+                            alpha=args.alpha, temperature=args.temperature, rest_t=rest_t).to(device)
     if world > 1:
         student = DistributedDataParallel(student)
     params = list(student.parameters()) + [p for p in distill.parameters() if p.requires_grad]
@@ -240,7 +260,7 @@ def main(argv=None) -> int:
         # A live bar on a terminal; logs and CI get the one line per epoch below.
         bar = tqdm(loader, desc=f'epoch {epoch + 1}/{args.epochs}', leave=False) \
             if rank == 0 and sys.stderr.isatty() else None
-        stats = train_one_epoch(student, distill, loader, optimizer, scheduler, weights, device, gen, amp, bar)
+        stats = train_one_epoch(student, distill, loader, optimizer, scheduler, weights, device, gen, amp, bar, stage)
         if rank == 0:
             val = evaluate(bare, tests['val'], device, source.labels) if 'val' in tests else {'top1': float('nan')}
             history.append({'epoch': epoch + 1, **stats, 'val_top1': val['top1']})
@@ -259,7 +279,7 @@ def main(argv=None) -> int:
     bare = bare.cpu().eval()
     results = {name: evaluate(bare, ds, torch.device('cpu'), source.labels) for name, ds in tests.items()}
     flops = count_flops(bare, (1, spec.frames, spec.height, spec.width))
-    metrics = {'method': args.method, 'seed': args.seed, 'student': args.student, 'data': str(args.data),
+    metrics = {'method': args.method, **({'mix_at': args.mix_at} if args.method == 'mix' else {}), 'seed': args.seed, 'student': args.student, 'data': str(args.data),
                'train_clips': len(tr_idx), 'gflops_per_clip': flops / 1e9,
                'timings': {'setup_and_teacher_cache_s': round(t_cache, 1), 'train_s': round(seconds_train, 1),
                            'epochs': args.epochs, 'world_size': world, 'device': str(device)},

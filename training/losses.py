@@ -10,8 +10,11 @@ The training loop adds the terms up with their weights where a reader can see it
   f_mix = lambda * P(f_s) + (1 - lambda) * f_t, lambda ~ Beta(alpha, alpha) per sample, classified by the
   frozen teacher head: CE(head_t(f_mix), y), plus logit KD. Depth and RGB features interact through a
   linear combination, and the student's features must live where the teacher's classifier works.
+  ``--mix-at stageK`` mixes the feature maps after residual stage K instead of the pooled embeddings.
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -49,15 +52,31 @@ class FeatureKD(nn.Module):
 
 
 class MixDistill(nn.Module):
-    """Cross-modality mixing: the teacher's head must classify mixtures of projected depth and RGB features."""
+    """Cross-modality mixing: the teacher's head must classify mixtures of projected depth and RGB features.
 
-    def __init__(self, dim_s: int, head_t: nn.Linear, alpha: float = 1.0, temperature: float = 4.0):
+    By default the features are the pooled clip embeddings (``--mix-at embedding``). With ``rest_t`` (the
+    teacher's stages after an intermediate one, from ``Teacher.split``) they are feature maps instead
+    (``--mix-at stageK``): the projector is a 1x1x1 convolution, the student's map is pooled to the
+    teacher's grid, and the mixture goes through the frozen remaining teacher stages before its head, so
+    RGB and depth interact while space and time are still resolved.
+    """
+
+    def __init__(self, dim_s: int, dim_t: int, head_t: nn.Linear, alpha: float = 1.0, temperature: float = 4.0,
+                 rest_t: nn.Module | None = None):
         super().__init__()
-        self.proj = nn.Linear(dim_s, head_t.in_features)
-        self.head_t = nn.Linear(head_t.in_features, head_t.out_features)
-        self.head_t.load_state_dict(head_t.state_dict())
-        self.head_t.requires_grad_(False)          # the teacher stays frozen, its head included
+        self.proj = nn.Linear(dim_s, dim_t) if rest_t is None else nn.Conv3d(dim_s, dim_t, 1)
+        self.head_t = copy.deepcopy(head_t)
+        self.rest_t = copy.deepcopy(rest_t)
+        for m in (self.head_t, self.rest_t):    # the teacher stays frozen: head, stages and BN statistics
+            if m is not None:
+                m.requires_grad_(False).eval()
         self.alpha, self.temperature = alpha, temperature
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.rest_t is not None:
+            self.rest_t.eval()
+        return self
 
     def sample_lambda(self, n: int, device) -> torch.Tensor:
         a = torch.tensor(float(self.alpha), device=device)
@@ -65,8 +84,13 @@ class MixDistill(nn.Module):
 
     def forward(self, feat_s, logits_s, feat_t, logits_t, y, lam=None) -> dict:
         lam = self.sample_lambda(len(y), feat_s.device) if lam is None else lam
-        lam = lam.reshape(-1, 1).to(feat_s.dtype)
-        f_mix = lam * self.proj(feat_s) + (1 - lam) * feat_t.detach()
+        p = self.proj(feat_s)
+        if self.rest_t is not None:
+            p = F.adaptive_avg_pool3d(p, feat_t.shape[2:])
+        lam = lam.reshape(-1, *[1] * (p.dim() - 1)).to(p.dtype)
+        f_mix = lam * p + (1 - lam) * feat_t.detach().to(p.dtype)
+        if self.rest_t is not None:
+            f_mix = self.rest_t(f_mix)
         return {'mix': F.cross_entropy(self.head_t(f_mix), y), 'kd': kd_loss(logits_s, logits_t, self.temperature)}
 
 
@@ -74,8 +98,8 @@ METHODS = ('none', 'kd', 'feat', 'mix')
 
 
 def build_distill(method: str, *, dim_s: int, dim_t: int, head_t: nn.Linear | None, alpha: float,
-                  temperature: float) -> nn.Module:
-    """The one place a method name becomes a module."""
+                  temperature: float, rest_t: nn.Module | None = None) -> nn.Module:
+    """The one place a method name becomes a module. ``rest_t``: mix feature maps (see MixDistill)."""
     if method == 'none':
         return NoDistill()
     if method == 'kd':
@@ -83,5 +107,5 @@ def build_distill(method: str, *, dim_s: int, dim_t: int, head_t: nn.Linear | No
     if method == 'feat':
         return FeatureKD(dim_s, dim_t)
     if method == 'mix':
-        return MixDistill(dim_s, head_t, alpha, temperature)
+        return MixDistill(dim_s, dim_t, head_t, alpha, temperature, rest_t)
     raise ValueError(f'unknown --method {method!r}; expected one of {METHODS}')

@@ -31,6 +31,7 @@ SMALL = {
     'rgb_r3d': dict(arch='r3d', widths=(32, 64, 128, 256), layers=(2, 2, 2, 2)),
 }
 TEACHERS = sorted(TORCHVISION) + sorted(SMALL)
+RESNET_STYLE = ('mc3_18', 'r2plus1d_18', 'r3d_18') + tuple(sorted(SMALL))
 
 
 class TeacherError(ValueError):
@@ -48,6 +49,22 @@ class Teacher(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def split(self, stage: int) -> tuple:
+        """(trunk, rest): ``trunk(x)`` is the feature map after residual stage ``stage`` (1-4) and
+        ``rest(map)`` the pooled embedding from it, so ``head(rest(trunk(x)))`` equals ``forward(x)``.
+        Mixing at an earlier feature map needs this; only ResNet-style teachers (four stages) have it."""
+        b = self.backbone
+        if isinstance(b, _SmallBackbone):
+            stem, stages, pool = b.net.stem, list(b.net.stages), b.net.pool
+        elif all(hasattr(b, f'layer{i}') for i in range(1, 5)):     # torchvision VideoResNet
+            stem, stages, pool = b.stem, [b.layer1, b.layer2, b.layer3, b.layer4], b.avgpool
+        else:
+            raise TeacherError(f'teacher {self.name!r} has no residual stages to mix at; '
+                               f'use --mix-at embedding or a ResNet-style teacher ({", ".join(RESNET_STYLE)})')
+        if not 1 <= stage <= 4:
+            raise TeacherError(f'stage must be 1-4, got {stage}')
+        return nn.Sequential(stem, *stages[:stage]), nn.Sequential(*stages[stage:], pool, nn.Flatten(1))
 
 
 class _SmallBackbone(nn.Module):

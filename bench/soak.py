@@ -18,7 +18,7 @@ loopback_dds()
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
 import torch  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from depth_action_recognition.node_main import make_executor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
@@ -45,7 +45,7 @@ def main():
         received[json.loads(msg.data)['camera']] += 1
     probe.create_subscription(String, '/action_events', on_event,
                               QoSProfile(depth=200, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE))
-    ex = SingleThreadedExecutor()
+    ex = make_executor()                    # the executor the executables ship with
     for n in (sim, rec, probe):
         ex.add_node(n)
     stop = threading.Event()

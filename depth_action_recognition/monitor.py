@@ -17,11 +17,12 @@ from pathlib import Path
 import rclpy
 import yaml
 from rclpy.exceptions import NameValidationException, ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.parameter import Parameter
 
 from .errors import DepthActionError
 from .evaluation import OnlineEvaluator, format_report
+from .node_main import EXECUTORS, executor_kind, make_executor
 from .resources import default_params_file
 
 RECOGNIZER = 'depth_action_recognizer'
@@ -40,6 +41,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--scenario', choices=('demo', 'random'), default=None, help='simulated camera scenario (--demo)')
     p.add_argument('--evaluate', action='store_true', help='score events and alarms against the ground truth (--demo)')
     p.add_argument('--report-json', type=Path, default=None, help='write the --evaluate report here as JSON')
+    p.add_argument('--executor', choices=EXECUTORS, default=None,
+                   help='rclpy executor (default: events, or $DEPTH_ACTION_EXECUTOR; see node_main.py)')
     p.add_argument('--view', choices=('auto', 'live', 'lines', 'quiet'), default='auto',
                    help='terminal output: live status screen (default on a terminal), one line per message, or none')
     return p
@@ -58,6 +61,7 @@ def _check_params_file(path: Path) -> dict:
 
 
 def run(args) -> int:
+    kind = executor_kind(args.executor)           # a bad $DEPTH_ACTION_EXECUTOR fails before ROS starts
     params_file = args.params_file or default_params_file()
     _check_params_file(params_file)
     from .recognizer_node import RecognizerNode   # torch import: after the cheap checks
@@ -65,7 +69,7 @@ def run(args) -> int:
 
     rclpy.init(args=['--ros-args', '--params-file', str(params_file)])
     nodes = []
-    executor = SingleThreadedExecutor()
+    executor = make_executor(kind)
     evaluator = OnlineEvaluator() if args.evaluate else None
     try:
         overrides = []

@@ -1,30 +1,89 @@
-"""The one ``main`` of every node executable: init, spin, quiet Ctrl-C, startup errors as one line + exit 2."""
+"""The one ``main`` of every node executable: init, spin, quiet Ctrl-C, startup errors as one line + exit 2.
+
+Nodes spin in rclpy's ``EventsExecutor`` by default. The stock ``SingleThreadedExecutor`` is written in
+Python and rebuilds its wait set, walking every entity of every node (subscriptions, timers, the
+parameter services, each publisher's QoS event handlers), on each wake-up — and a depth camera wakes it
+30 times a second per topic. bench/node.py measured the recognizer's receive path at about half the
+capacity of a bare subscriber with it, and level with one on the events executor (docs/performance.md).
+``--executor single`` (or ``DEPTH_ACTION_EXECUTOR=single``) goes back to the stock executor, e.g. where
+an rclpy build lacks the experimental one.
+"""
 from __future__ import annotations
 
+import os
 import sys
 
 import rclpy
 from rclpy.exceptions import NameValidationException, ParameterException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-from .errors import DepthActionError
+from .errors import ConfigError, DepthActionError
 
 STARTUP_ERRORS = (DepthActionError, ParameterException, NameValidationException)
+EXECUTORS = ('events', 'single')
+
+
+def executor_kind(kind: str | None = None) -> str:
+    """``kind`` checked, or $DEPTH_ACTION_EXECUTOR, or ``events``."""
+    kind = kind or os.environ.get('DEPTH_ACTION_EXECUTOR') or 'events'
+    if kind not in EXECUTORS:
+        raise ConfigError(f'executor must be one of {EXECUTORS}, got {kind!r}')
+    return kind
+
+
+def make_executor(kind: str | None = None, context=None):
+    """An executor of kind ``events`` or ``single`` (see :func:`executor_kind`); after ``rclpy.init``."""
+    if executor_kind(kind) == 'events':
+        try:
+            from rclpy.experimental import EventsExecutor
+        except ImportError:          # an rclpy without it (before Jazzy): the stock executor still works
+            pass
+        else:
+            return EventsExecutor(context=context)
+    return SingleThreadedExecutor(context=context)
+
+
+def pop_executor_flag(argv: list) -> str | None:
+    """Remove ``--executor KIND`` / ``--executor=KIND`` from ``argv`` (before the ROS arguments); its value."""
+    for i, a in enumerate(argv):
+        if a == '--ros-args':
+            break
+        if a.startswith('--executor='):
+            argv.pop(i)
+            return a.split('=', 1)[1]
+        if a == '--executor' and i + 1 < len(argv):
+            argv.pop(i)
+            return argv.pop(i)
+    return None
 
 
 def spin_node(make_node, prog: str, ros_args=None) -> int:
     """Build the node with ``make_node()`` and spin it until Ctrl-C or shutdown."""
-    rclpy.init(args=ros_args)
+    ros_args = list(sys.argv[1:] if ros_args is None else ros_args)
     node = None
     try:
+        kind = executor_kind(pop_executor_flag(ros_args))
+    except ConfigError as e:
+        print(f'{prog}: error: {e}', file=sys.stderr)
+        return 2
+    rclpy.init(args=ros_args)
+    executor = None
+    try:
         node = make_node()
-        rclpy.spin(node)
+        executor = make_executor(kind)
+        executor.add_node(node)
+        # spin_once in a loop rather than spin(): with rclpy 9.1's EventsExecutor, spin() never ran a
+        # timer (a 30 Hz timer: 0 calls in 3 s; spin_once: 90), and the camera simulator is a timer.
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.5)
     except STARTUP_ERRORS as e:
         print(f'{prog}: error: {e}', file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if executor is not None:
+            executor.remove_node(node)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
+from depth_action_recognition.node_main import make_executor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
@@ -39,7 +39,7 @@ class RosHarness:
     def __init__(self, args=None):
         self.context = rclpy.Context()
         rclpy.init(context=self.context, args=args)
-        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor = make_executor(context=self.context)     # the executor the executables spin in
         self.probe = rclpy.create_node('test_probe', context=self.context)
         self.executor.add_node(self.probe)
         self.nodes = [self.probe]

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import make_checkpoint
@@ -37,6 +38,17 @@ def test_missing_model_is_named(tmp_path):
     assert r.returncode == 2 and 'missing.safetensors: model file not found' in r.stderr
 
 
+def test_unknown_executor_is_named(tmp_path):
+    env = dict(os.environ, DEPTH_ACTION_EXECUTOR='fast')
+    for module in ('monitor', 'recognizer_node', 'camera_sim_node'):
+        r = subprocess.run([sys.executable, '-m', f'depth_action_recognition.{module}', '--executor', 'bogus'],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and 'bogus' in r.stderr, (module, r.stderr)
+        r = subprocess.run([sys.executable, '-m', f'depth_action_recognition.{module}'], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "got 'fast'" in r.stderr, (module, r.stderr)
+
+
 def test_bad_parameter_is_named(tmp_path):
     model = make_checkpoint(tmp_path / 'm.safetensors')
     r = monitor('--params-file', params_with(tmp_path, stride=0), '--model', model, '--duration', 1)
@@ -45,10 +57,12 @@ def test_bad_parameter_is_named(tmp_path):
     assert r.returncode == 2 and "parameter 'device'" in r.stderr
 
 
-def test_demo_runs_and_exits_zero_at_duration(tmp_path):
+@pytest.mark.parametrize('executor', ['events', 'single'])
+def test_demo_runs_and_exits_zero_at_duration(tmp_path, executor):
     model = make_checkpoint(tmp_path / 'm.safetensors', labels=LABELS, alarms=ALARM_LABELS,
                             spec=PreprocessSpec(height=30, width=40, frames=8, fps=10.0))
-    r = monitor('--demo', '--duration', 5, '--model', model, '--view', 'lines', '--device', 'cpu', cwd=tmp_path)
+    r = monitor('--demo', '--duration', 5, '--model', model, '--view', 'lines', '--device', 'cpu',
+                '--executor', executor, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     lines = [l for l in r.stdout.splitlines() if '/camera/depth/image_raw:' in l]
     assert len(lines) >= 3, r.stdout

@@ -67,3 +67,24 @@ def test_demo_runs_and_exits_zero_at_duration(tmp_path, executor):
     lines = [l for l in r.stdout.splitlines() if '/camera/depth/image_raw:' in l]
     assert len(lines) >= 3, r.stdout
     assert list(tmp_path.iterdir()) == [model]          # nothing written next to it: no frames on disk
+
+
+@pytest.mark.parametrize('sig', ['SIGINT', 'SIGTERM'])
+def test_node_executables_stop_cleanly_on_a_signal(tmp_path, sig):
+    """ros2 launch stops nodes with SIGINT, then SIGTERM: either must end the spin loop with exit 0."""
+    import signal
+    import time
+    model = make_checkpoint(tmp_path / 'm.safetensors')
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    for module, args in (('camera_sim_node', []), ('recognizer_node', ['--ros-args', '-p', f'model_path:={model}'])):
+        proc = subprocess.Popen([sys.executable, '-m', f'depth_action_recognition.{module}', *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            line = proc.stdout.readline()          # the node's first log line: it is up and spinning
+            assert 'simulating' in line or 'loaded' in line, line
+            time.sleep(1.0)
+            proc.send_signal(getattr(signal, sig))
+            assert proc.wait(timeout=15) == 0, (module, proc.stdout.read())
+        finally:
+            proc.kill()
+            proc.wait()

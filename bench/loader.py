@@ -15,7 +15,6 @@ from pathlib import Path
 from common import ROOT
 
 import cv2
-import numpy as np
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(ROOT / 'test'))

@@ -22,7 +22,7 @@ from rclpy.parameter import Parameter
 
 from .errors import DepthActionError
 from .evaluation import OnlineEvaluator, format_report
-from .node_main import EXECUTORS, executor_kind, make_executor
+from .node_main import EXECUTORS, executor_kind, make_executor, spin_until_shutdown
 from .resources import default_params_file
 
 RECOGNIZER = 'depth_action_recognizer'
@@ -98,9 +98,7 @@ def run(args) -> int:
                                     evaluator=evaluator))
         for n in nodes:
             executor.add_node(n)
-        deadline = None if args.duration is None else time.monotonic() + args.duration
-        while rclpy.ok() and (deadline is None or time.monotonic() < deadline):
-            executor.spin_once(timeout_sec=0.1)
+        spin_until_shutdown(executor, None if args.duration is None else time.monotonic() + args.duration)
         if evaluator:
             report = evaluator.report()
             report['duration_s'] = args.duration

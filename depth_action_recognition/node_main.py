@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import rclpy
 from rclpy.exceptions import NameValidationException, ParameterException
@@ -57,6 +58,24 @@ def pop_executor_flag(argv: list) -> str | None:
     return None
 
 
+def spin_until_shutdown(executor, deadline: float | None = None, context=None) -> None:
+    """Spin until the context shuts down (SIGINT, SIGTERM) or ``time.monotonic()`` passes ``deadline``.
+
+    spin_once in a loop rather than spin(): with rclpy 9.1's EventsExecutor, spin() never ran a timer
+    (a 30 Hz timer: 0 calls in 3 s; spin_once: 90), and the camera simulator is a timer. A signal shuts
+    the context down from under a running callback (a timer publishing gets "publisher's context is
+    invalid"); that is the requested stop, not a failure, so it ends the loop quietly.
+    """
+    context = context or rclpy.get_default_context()
+    while context.ok() and (deadline is None or time.monotonic() < deadline):
+        try:
+            executor.spin_once(timeout_sec=0.1)
+        except Exception:
+            if context.ok():
+                raise
+            return
+
+
 def spin_node(make_node, prog: str, ros_args=None) -> int:
     """Build the node with ``make_node()`` and spin it until Ctrl-C or shutdown."""
     ros_args = list(sys.argv[1:] if ros_args is None else ros_args)
@@ -72,10 +91,7 @@ def spin_node(make_node, prog: str, ros_args=None) -> int:
         node = make_node()
         executor = make_executor(kind)
         executor.add_node(node)
-        # spin_once in a loop rather than spin(): with rclpy 9.1's EventsExecutor, spin() never ran a
-        # timer (a 30 Hz timer: 0 calls in 3 s; spin_once: 90), and the camera simulator is a timer.
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.5)
+        spin_until_shutdown(executor)
     except STARTUP_ERRORS as e:
         print(f'{prog}: error: {e}', file=sys.stderr)
         return 2

@@ -105,7 +105,7 @@ def run_distill(data, teacher, out, *extra):
                          *SMALL, *extra])
 
 
-@pytest.mark.parametrize('method', ['none', 'kd', 'feat', 'mix', 'mix --mix-at stage3'])
+@pytest.mark.parametrize('method', ['none', 'kd', 'feat', 'mix', 'mix --mix-at stage2', 'mix --mix-at stage3'])
 def test_every_method_trains_and_writes_outputs(tiny_data, teacher, tmp_path, method):
     method, *extra = method.split()
     assert run_distill(tiny_data, teacher, tmp_path, '--method', method, '--epochs', '1', *extra) == 0

@@ -200,9 +200,14 @@ def test_torchrun_ddp_two_cpu_processes(tiny_data, teacher, tmp_path):
     import os
     import subprocess
     import sys
+    import socket
+    # A free port from the kernel rather than a fixed range: two suites at once never share one.
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port',
-                        str(29500 + os.getpid() % 1000), '-m', 'training.distill', '--data', str(tiny_data),
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr',
+                        '127.0.0.1', '--master_port', str(port), '-m', 'training.distill', '--data', str(tiny_data),
                         '--teacher-checkpoint', str(teacher), '--method', 'mix', '--train-subjects', '1-2',
                         '--train-views', '0-1', '--test-subjects', '3', '--test-views', '1', '--epochs', '1',
                         '--out', str(tmp_path), *SMALL], capture_output=True, text=True, timeout=300, env=env)

@@ -79,25 +79,32 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def teacher_outputs(args, source, indices, device, rank):
-    """Features and logits of the frozen teacher for each training clip: computed once, then read from disk."""
+def _cache_matches(cache: Path, key: str) -> bool:
+    if not cache.is_file():
+        return False
+    from safetensors import safe_open
+    try:
+        with safe_open(str(cache), framework='pt') as f:
+            return (f.metadata() or {}).get('key') == key
+    except Exception:  # noqa: BLE001 - a cache cut short or from elsewhere is simply rebuilt
+        return False
+
+
+def teacher_outputs(args, source, indices, teacher, meta, device, rank):
+    """Features and logits of the frozen teacher for each training clip: computed once, then read from disk.
+
+    Every rank passes the same barrier: only rank 0 looks at the cache and (re)builds it, then all read
+    it. (When each rank checked the file itself, a rank that found the cache rank 0 had just written
+    skipped the barrier rank 0 was waiting in: a DDP hang that showed only under load.)
+    """
     from safetensors.torch import load_file, save_file
     cache = args.teacher_cache or args.out / 'teacher_cache.safetensors'
     stage = mix_stage(args)
     key = json.dumps({'teacher': file_sha256(args.teacher_checkpoint)[:16], 'data': str(Path(args.data).resolve()),
                       'indices': hashlib.sha256(np.asarray(indices).tobytes()).hexdigest()[:16],
                       **({'stage': stage} if stage else {})})
-    if cache.is_file():
-        from safetensors import safe_open
-        with safe_open(str(cache), framework='pt') as f:
-            if (f.metadata() or {}).get('key') == key:
-                t = load_file(str(cache))
-                return t['features'], t['logits']
-    if rank == 0:
-        teacher, meta = load_teacher(args.teacher_checkpoint, device)
-        if len(meta['labels']) != len(source.labels) or meta['labels'] != source.labels:
-            raise TeacherError(f'--teacher-checkpoint {args.teacher_checkpoint}: teacher has {len(meta["labels"])} '
-                               f'classes, the data {len(source.labels)} (or different label names)')
+    if rank == 0 and not _cache_matches(cache, key):
+        teacher = teacher.to(device)
         spec = PreprocessSpec(frames=args.frames)
         ds = PairedClips(source, indices, spec, rgb_size=tuple(meta['rgb_size']), modalities=('rgb',),
                          rgb_frame_step=meta.get('rgb_frame_step', 1))
@@ -112,7 +119,10 @@ def teacher_outputs(args, source, indices, device, rank):
                 logits.append(teacher.head(rest(f) if stage else f).float().cpu())
         feats, logits = torch.cat(feats), torch.cat(logits)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        save_file({'features': feats, 'logits': logits}, str(cache), metadata={'key': key})
+        partial = cache.with_name(cache.name + '.partial')   # a run sharing --teacher-cache never reads half a file
+        save_file({'features': feats, 'logits': logits}, str(partial), metadata={'key': key})
+        partial.replace(cache)
+        teacher.cpu()
         print(f'teacher cache: {len(indices)} clips in {time.time() - t0:.1f} s -> {cache}', flush=True)
     if dist.is_initialized():
         dist.barrier()
@@ -204,10 +214,14 @@ def main(argv=None) -> int:
         config = preset(args.student, num_classes=len(source.labels))
         stage, rest_t = mix_stage(args), None
         if args.method != 'none':
-            teacher = load_teacher(args.teacher_checkpoint)[0]
+            teacher, t_meta = load_teacher(args.teacher_checkpoint)
+            if t_meta['labels'] != source.labels:      # checked on every rank: none is left at a barrier
+                raise TeacherError(f'--teacher-checkpoint {args.teacher_checkpoint}: teacher has '
+                                   f'{len(t_meta["labels"])} classes, the data {len(source.labels)} '
+                                   '(or different label names)')
             if stage:
                 rest_t = teacher.split(stage)[1]
-            feat_t, logits_t = teacher_outputs(args, source, tr_idx, device, rank)
+            feat_t, logits_t = teacher_outputs(args, source, tr_idx, teacher, t_meta, device, rank)
             head_t = teacher.head
         else:
             feat_t = torch.zeros(len(tr_idx), 1)

@@ -42,8 +42,7 @@ def main():
     for method in ('none', 'kd', 'feat', 'mix', 'mix@stage3'):
         student = build_student(preset(args.student, num_classes=classes)).to(device)
         stage = 3 if method.endswith('stage3') else None
-        dim_s = student.config.widths[2] if stage else student.config.feature_dim
-        distill = build_distill(method.split('@')[0], dim_s=dim_s, dim_t=map_t.shape[1] if stage else dim_t,
+        distill = build_distill(method.split('@')[0], dim_s=student.config.channels_at(stage), dim_t=map_t.shape[1] if stage else dim_t,
                                 head_t=head_t, alpha=1.0, temperature=4.0, rest_t=rest_t if stage else None).to(device)
         opt = torch.optim.AdamW(list(student.parameters()) + [q for q in distill.parameters() if q.requires_grad])
         runs[method] = (student, distill, opt, stage)
@@ -51,10 +50,7 @@ def main():
     for step in range(args.steps + 2):
         for method, (student, distill, opt, stage) in runs.items():   # interleaved: the same machine state
             t0 = time.perf_counter()
-            if stage:
-                map_s, feat_s = student.forward_with_map(x, stage)
-            else:
-                feat_s = map_s = student.forward_features(x)
+            map_s, feat_s = student.forward_with_map(x, stage)
             logits_s = student.head(student.dropout(feat_s))
             terms = {'ce': F.cross_entropy(logits_s, y),
                      **distill(map_s, logits_s, map_t if stage else feat_t, logits_t, y)}

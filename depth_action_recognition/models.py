@@ -40,6 +40,10 @@ class StudentConfig:
     def feature_dim(self) -> int:
         return self.widths[-1]
 
+    def channels_at(self, stage: int | None) -> int:
+        """Channels of the feature map after residual stage ``stage`` (None: the pooled embedding)."""
+        return self.widths[stage - 1] if stage else self.feature_dim
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d['widths'], d['layers'] = list(self.widths), list(self.layers)
@@ -127,9 +131,12 @@ class DepthStudent(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.stages(self.stem(x))).flatten(1)
 
-    def forward_with_map(self, x: torch.Tensor, stage: int) -> tuple:
+    def forward_with_map(self, x: torch.Tensor, stage: int | None) -> tuple:
         """(feature map after residual stage ``stage``, pooled clip embedding): one pass, for training
-        losses that work on an intermediate map."""
+        losses that work on an intermediate map. ``stage`` None: the embedding stands for the map."""
+        if not stage:
+            f = self.forward_features(x)
+            return f, f
         m = self.stages[:stage](self.stem(x))
         return m, self.pool(self.stages[stage:](m)).flatten(1)
 

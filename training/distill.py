@@ -153,10 +153,7 @@ def train_one_epoch(student, distill, loader, optimizer, scheduler, weights, dev
         feat_t, logits_t = feat_t.to(device), logits_t.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             s = student.module if isinstance(student, DistributedDataParallel) else student
-            if stage:   # mixing at a feature map: the loss gets the student's map, the head its embedding
-                map_s, feat_s = s.forward_with_map(x, stage)
-            else:
-                feat_s = map_s = s.forward_features(x)
+            map_s, feat_s = s.forward_with_map(x, stage)   # the loss gets the map, the head the embedding
             logits_s = s.head(s.dropout(feat_s))
             terms = {'ce': F.cross_entropy(logits_s.float(), y, label_smoothing=0.1),
                      **distill(map_s.float(), logits_s.float(), feat_t.float(), logits_t, y)}
@@ -240,8 +237,7 @@ def main(argv=None) -> int:
     loader = DataLoader(data, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True)
 
     student = build_student(config).to(device)
-    dim_s = config.widths[stage - 1] if stage else config.feature_dim
-    distill = build_distill(args.method, dim_s=dim_s, dim_t=feat_t.shape[1], head_t=head_t,
+    distill = build_distill(args.method, dim_s=config.channels_at(stage), dim_t=feat_t.shape[1], head_t=head_t,
                             alpha=args.alpha, temperature=args.temperature, rest_t=rest_t).to(device)
     if world > 1:
         student = DistributedDataParallel(student)

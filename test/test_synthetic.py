@@ -41,6 +41,27 @@ def test_object_classes_share_the_motion_where_their_hand_ranges_overlap():
             assert min(hi, hi2) - max(lo, lo2) >= 0.3
 
 
+def test_each_object_brings_its_own_small_motion():
+    """Same body, same draw: a sip moves the hand up and down and tips the head back, brushing scrubs
+    side to side, a phone call holds still; the motions are a few centimetres, not a giveaway."""
+    from depth_action_recognition.synthetic.actions import draw_params
+    body = make_body(3)
+    t = np.arange(1.0, 4.0, 1 / 30)              # after the hand has risen
+
+    def track(label, seed):
+        p = draw_params(np.random.default_rng(seed))
+        poses = [ACTIONS[label].program(x, p, body)[0] for x in t]
+        hand = np.array([q.hand_r for q in poses])
+        return np.ptp(hand, axis=0), np.ptp([q.head_pitch for q in poses])
+    for seed in range(5):
+        (cx, cy, _), cup_head = track('drinking', seed)
+        (bx, by, _), brush_head = track('brushing_teeth', seed)
+        (px, py, _), phone_head = track('phone_call', seed)
+        assert 0.04 < cy < 0.15 and cup_head > 0.2 > max(brush_head, phone_head)
+        assert 0.05 < bx < 0.13 and bx > px + 0.03 and by < cy
+        assert max(px, py) < 0.06
+
+
 def test_same_arguments_same_bits_and_seeds_differ():
     a = render_clip('drinking', 5, frames=3)
     b = render_clip('drinking', 5, frames=3)

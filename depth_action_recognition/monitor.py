@@ -22,7 +22,7 @@ from rclpy.parameter import Parameter
 
 from .errors import DepthActionError
 from .evaluation import OnlineEvaluator, format_report
-from .node_main import EXECUTORS, executor_kind, make_executor, spin_until_shutdown
+from .node_main import EXECUTORS, executor_kind, init_ros, make_executor, spin_until_shutdown
 from .resources import default_params_file
 
 RECOGNIZER = 'depth_action_recognizer'
@@ -67,7 +67,7 @@ def run(args) -> int:
     from .recognizer_node import RecognizerNode   # torch import: after the cheap checks
     from .events_node import EventsNode
 
-    rclpy.init(args=['--ros-args', '--params-file', str(params_file)])
+    init_ros(['--ros-args', '--params-file', str(params_file)])
     nodes = []
     executor = make_executor(kind)
     evaluator = OnlineEvaluator() if args.evaluate else None

@@ -11,11 +11,14 @@ an rclpy build lacks the experimental one.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 
 import rclpy
 from rclpy.exceptions import NameValidationException, ParameterException
+from rclpy.signals import SignalHandlerOptions
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 from .errors import ConfigError, DepthActionError
@@ -58,16 +61,34 @@ def pop_executor_flag(argv: list) -> str | None:
     return None
 
 
+STOP = threading.Event()
+
+
+def init_ros(args: list) -> None:
+    """``rclpy.init`` with our own SIGINT/SIGTERM handling: a signal only sets :data:`STOP`.
+
+    rclpy's handlers shut the context down (or raise KeyboardInterrupt) wherever the main thread is — often
+    inside the camera simulator's render callback, which the events executor then logs as a FATAL
+    exception with a traceback on every other Ctrl-C. Setting a flag lets the callback finish and the
+    spin loop end between callbacks.
+    """
+    STOP.clear()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: STOP.set())
+
+
 def spin_until_shutdown(executor, deadline: float | None = None, context=None) -> None:
-    """Spin until the context shuts down (SIGINT, SIGTERM) or ``time.monotonic()`` passes ``deadline``.
+    """Spin until a signal sets :data:`STOP`, the context shuts down or ``time.monotonic()`` passes
+    ``deadline``.
 
     spin_once in a loop rather than spin(): with rclpy 9.1's EventsExecutor, spin() never ran a timer
-    (a 30 Hz timer: 0 calls in 3 s; spin_once: 90), and the camera simulator is a timer. A signal shuts
-    the context down from under a running callback (a timer publishing gets "publisher's context is
-    invalid"); that is the requested stop, not a failure, so it ends the loop quietly.
+    (a 30 Hz timer: 0 calls in 3 s; spin_once: 90), and the camera simulator is a timer. A shutdown from
+    elsewhere can still pull the context from under a running callback (a timer publishing gets
+    "publisher's context is invalid"); that is a stop, not a failure, so it ends the loop quietly.
     """
     context = context or rclpy.get_default_context()
-    while context.ok() and (deadline is None or time.monotonic() < deadline):
+    while not STOP.is_set() and context.ok() and (deadline is None or time.monotonic() < deadline):
         try:
             executor.spin_once(timeout_sec=0.1)
         except Exception:
@@ -85,7 +106,7 @@ def spin_node(make_node, prog: str, ros_args=None) -> int:
     except ConfigError as e:
         print(f'{prog}: error: {e}', file=sys.stderr)
         return 2
-    rclpy.init(args=ros_args)
+    init_ros(ros_args)
     executor = None
     try:
         node = make_node()

@@ -162,6 +162,32 @@ def test_smoke_checkpoint_is_served_by_the_recognizer(tiny_data, teacher, tmp_pa
         ros.close()
 
 
+def test_several_data_folders_train_as_one(tiny_data, teacher, tmp_path, capsys):
+    """A second rendering holding only training subjects adds training clips and leaves the test splits alone."""
+    extra = tmp_path / 'extra'
+    write_dataset(extra, clips_per_class=2, subjects=[1, 2], views=[0], frames=8, size=(30, 40), seed=5)
+    assert run_distill(tiny_data, teacher, tmp_path / 'one', '--method', 'kd', '--epochs', '1') == 0
+    assert distill.main(['--data', str(tiny_data), str(extra), '--teacher-checkpoint', str(teacher),
+                         '--train-subjects', '1-2', '--train-views', '0-1', '--test-subjects', '3', '--test-views', '1',
+                         '--out', str(tmp_path / 'two'), '--method', 'kd', '--epochs', '1', *SMALL]) == 0
+    one = json.loads((tmp_path / 'one' / 'metrics.json').read_text())
+    two = json.loads((tmp_path / 'two' / 'metrics.json').read_text())
+    pooled = 2 * len(LABELS) + sum(1 for line in (tiny_data / 'manifest.jsonl').read_text().splitlines()
+                                   if json.loads(line)['subject'] in (1, 2))
+    assert two['train_clips'] == pooled - len(range(0, pooled, 10))        # every tenth clip validates
+    assert two['train_clips'] > one['train_clips']
+    assert two['cross_subject']['n'] == one['cross_subject']['n'] and two['cross_view']['n'] == one['cross_view']['n']
+    assert load_checkpoint(tmp_path / 'two' / 'student.safetensors').meta.provenance['data'] == f'{tiny_data} {extra}'
+    # a folder with other labels is named, not mixed in
+    info = json.loads((extra / 'dataset.json').read_text())
+    info['labels'] = info['labels'][:-1] + ['dancing']
+    (extra / 'dataset.json').write_text(json.dumps(info))
+    capsys.readouterr()
+    assert distill.main(['--data', str(tiny_data), str(extra), '--method', 'none', '--out', str(tmp_path / 'bad'),
+                         *SMALL]) == 2
+    assert f'--data {extra}: labels' in capsys.readouterr().err
+
+
 def test_bad_input_names_the_flag_or_file(tiny_data, teacher, tmp_path, capsys):
     assert distill.main(['--data', str(tmp_path / 'nowhere'), '--method', 'none', '--out', str(tmp_path / 'o'), *SMALL]) == 2
     assert 'nowhere' in capsys.readouterr().err

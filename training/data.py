@@ -64,6 +64,44 @@ def open_source(path, *, ntu_classes: int = 60, frames: int = 16, cache_dir=None
     return SyntheticSource(path)
 
 
+class ConcatSource:
+    """Several sources with the same labels read as one, in the order given.
+
+    For more clips of one world or one site: a second rendering of the synthetic world (another seed,
+    training subjects and views only), a second recording session. Splits by subject and view apply to
+    the union, so a folder holding only training subjects adds training clips and nothing else.
+    """
+
+    def __init__(self, sources, names):
+        first, name0 = sources[0], names[0]
+        for s, name in zip(sources[1:], names[1:]):
+            if list(s.labels) != list(first.labels):
+                raise DataError(f'--data {name}: labels {list(s.labels)} differ from those of {name0}')
+            if abs(float(s.fps) - float(first.fps)) > 1e-6:
+                raise DataError(f'--data {name}: {s.fps} fps, but {name0} has {first.fps} fps')
+        self.labels, self.alarm_labels, self.fps = list(first.labels), list(first.alarm_labels), first.fps
+        self.frames = getattr(first, 'frames', None)
+        self.records, self._where = [], []
+        for s, name in zip(sources, names):
+            # Paths stay unique and readable in error messages: each names the folder it came from.
+            self.records += [{**r, 'path': f'{name}/{r.get("path", k)}'} for k, r in enumerate(s.records)]
+            self._where += [(s, k) for k in range(len(s.records))]
+
+    def load(self, i: int):
+        source, k = self._where[i]
+        return source.load(k)
+
+
+def open_sources(paths, **kwargs):
+    """One source for one path, a :class:`ConcatSource` for several (same keyword arguments as open_source)."""
+    paths = [paths] if isinstance(paths, (str, bytes)) or not hasattr(paths, '__iter__') else list(paths)
+    if not paths:
+        raise DataError('--data: no dataset folder given')
+    if len(paths) == 1:
+        return open_source(paths[0], **kwargs)
+    return ConcatSource([open_source(p, **kwargs) for p in paths], [str(p) for p in paths])
+
+
 @dataclass(frozen=True)
 class Split:
     subjects: tuple = ()

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from depth_action_recognition.checkpoint import ModelMeta, file_sha256, save_checkpoint
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
 from depth_action_recognition.preprocess import PreprocessSpec
-from training.data import DataError, InMemory, PairedClips, open_source, per_class_subset, split_from_flags
+from training.data import DataError, InMemory, PairedClips, open_sources, per_class_subset, split_from_flags
 from training.losses import METHODS, build_distill
 from training.teachers import TeacherError
 from training.train_teacher import load_teacher
@@ -40,7 +40,8 @@ from training.utils import (apply_yaml_defaults, classification_metrics, ddp_set
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--config', help='YAML file whose keys set defaults for these flags')
-    p.add_argument('--data', required=True, help='paired RGB-D dataset folder')
+    p.add_argument('--data', required=True, nargs='+',
+                   help='paired RGB-D dataset folder(s); several are read as one (same labels), splits apply to all')
     p.add_argument('--method', default='mix', choices=METHODS, help='distillation method')
     p.add_argument('--teacher-checkpoint', default=None, help='teacher from training.train_teacher (needed unless --method none)')
     p.add_argument('--teacher-cache', type=Path, default=None, help='teacher outputs cache file (default: in --out)')
@@ -90,6 +91,12 @@ def _cache_matches(cache: Path, key: str) -> bool:
         return False
 
 
+def _data_key(folders) -> str | list:
+    """The folders as the cache key names them (one folder: a plain path, as before several were allowed)."""
+    resolved = [str(Path(d).resolve()) for d in folders]
+    return resolved[0] if len(resolved) == 1 else resolved
+
+
 def teacher_outputs(args, source, indices, teacher, meta, device, rank):
     """Features and logits of the frozen teacher for each training clip: computed once, then read from disk.
 
@@ -100,7 +107,7 @@ def teacher_outputs(args, source, indices, teacher, meta, device, rank):
     from safetensors.torch import load_file, save_file
     cache = args.teacher_cache or args.out / 'teacher_cache.safetensors'
     stage = mix_stage(args)
-    key = json.dumps({'teacher': file_sha256(args.teacher_checkpoint)[:16], 'data': str(Path(args.data).resolve()),
+    key = json.dumps({'teacher': file_sha256(args.teacher_checkpoint)[:16], 'data': _data_key(args.data),
                       'indices': hashlib.sha256(np.asarray(indices).tobytes()).hexdigest()[:16],
                       **({'stage': stage} if stage else {})})
     if rank == 0 and not _cache_matches(cache, key):
@@ -182,6 +189,9 @@ def main(argv=None) -> int:
     parser = get_args_parser()
     apply_yaml_defaults(parser, argv)
     args = parser.parse_args(argv)
+    # A --config file written by an older run names one folder as a string.
+    args.data = [args.data] if isinstance(args.data, str) else list(args.data)
+    data_name = ' '.join(str(d) for d in args.data)
     if args.method != 'none' and not args.teacher_checkpoint:
         parser.error(f'--method {args.method} needs --teacher-checkpoint')
     device = pick_device(args.device)
@@ -190,7 +200,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     try:
-        source = open_source(args.data, ntu_classes=args.ntu_classes, frames=args.frames, cache_dir=args.cache_dir)
+        source = open_sources(args.data, ntu_classes=args.ntu_classes, frames=args.frames, cache_dir=args.cache_dir)
         spec = PreprocessSpec(height=args.height, width=args.width, frames=args.frames, fps=source.fps)
         recs = source.records
         if args.benchmark:
@@ -289,14 +299,14 @@ def main(argv=None) -> int:
     bare = bare.cpu().eval()
     results = {name: evaluate(bare, ds, torch.device('cpu'), source.labels) for name, ds in tests.items()}
     flops = count_flops(bare, (1, spec.frames, spec.height, spec.width))
-    metrics = {'method': args.method, **({'mix_at': args.mix_at} if args.method == 'mix' else {}), 'seed': args.seed, 'student': args.student, 'data': str(args.data),
+    metrics = {'method': args.method, **({'mix_at': args.mix_at} if args.method == 'mix' else {}), 'seed': args.seed, 'student': args.student, 'data': data_name,
                'train_clips': len(tr_idx), 'gflops_per_clip': flops / 1e9,
                'timings': {'setup_and_teacher_cache_s': round(t_cache, 1), 'train_s': round(seconds_train, 1),
                            'epochs': args.epochs, 'world_size': world, 'device': str(device)},
                **{name: r for name, r in results.items()}}
     meta = ModelMeta(name=args.name or f'student-{args.method}', labels=source.labels,
                      alarm_labels=source.alarm_labels, student=config, preprocess=spec,
-                     provenance={'method': args.method, 'teacher': str(args.teacher_checkpoint), 'data': str(args.data),
+                     provenance={'method': args.method, 'teacher': str(args.teacher_checkpoint), 'data': data_name,
                                  'seed': args.seed, 'epochs': args.epochs, 'train_clips': len(tr_idx),
                                  'command': 'python -m training.distill ' + ' '.join(sys.argv[1:] if argv is None else argv)},
                      metrics={k: {'top1': v['top1'], 'top5': v['top5'], 'n': v['n']} for k, v in results.items()})

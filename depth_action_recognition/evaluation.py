@@ -72,10 +72,13 @@ class OnlineEvaluator:
             per_class[truth][1] += 1
         eps = self.episodes()
         tol = self.tolerance_s
-        detected = sum(any(c == cam and start <= t <= end + tol for c, t, _ in self.raised)
-                       for cam, start, end, _ in eps)
-        good = sum(any(c == cam and start - tol <= t <= end + tol for cam, start, end, _ in eps)
-                   for c, t, _ in self.raised)
+        missed = [ep for ep in eps
+                  if not any(c == ep[0] and ep[1] <= t <= ep[2] + tol for c, t, _ in self.raised)]
+        false = [(c, t, label) for c, t, label in self.raised
+                 if not any(c == cam and start - tol <= t <= end + tol for cam, start, end, _ in eps)]
+        detected, good = len(eps) - len(missed), len(self.raised) - len(false)
+        # Times relative to the first ground-truth message: what a reader can find in the scenario.
+        t0 = min((rows[0][0] for rows in self.gt.values() if rows), default=0.0)
         return {
             'events': len(self.events), 'events_judged': judged,
             'clip_accuracy': correct / judged if judged else None,
@@ -83,6 +86,9 @@ class OnlineEvaluator:
             'alarm_episodes': len(eps), 'alarms_raised': len(self.raised),
             'alarm_recall': detected / len(eps) if eps else None,
             'alarm_precision': good / len(self.raised) if self.raised else None,
+            'false_alarms': [{'camera': c, 'label': label, 't_s': round(t - t0, 2)} for c, t, label in false],
+            'missed_episodes': [{'camera': c, 'label': label, 'start_s': round(a - t0, 2), 'end_s': round(b - t0, 2)}
+                                for c, a, b, label in missed],
         }
 
 
@@ -94,5 +100,8 @@ def format_report(r: dict) -> str:
              f'alarm precision {pct(r["alarm_precision"])} of {r["alarms_raised"]} raised alarms']
     if 'clips' in r:
         lines.append(f'clips skipped   {r["clips_skipped"]} of {r["clips"]} (inference slower than input)')
+    lines += [f'  false alarm   {a["label"]} at {a["t_s"]:.1f} s on {a["camera"]}' for a in r.get('false_alarms', [])]
+    lines += [f'  missed        {e["label"]} {e["start_s"]:.1f}-{e["end_s"]:.1f} s on {e["camera"]}'
+              for e in r.get('missed_episodes', [])]
     lines += [f'  {k:<16} {pct(v)}' for k, v in r['per_class_accuracy'].items()]
     return '\n'.join(lines)

@@ -39,6 +39,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--device', choices=('auto', 'cuda', 'cpu'), default=None, help='override the device parameter')
     p.add_argument('--model', type=Path, default=None, help='override model_path (a .safetensors student)')
     p.add_argument('--scenario', choices=('demo', 'random'), default=None, help='simulated camera scenario (--demo)')
+    p.add_argument('--seed', type=int, default=None,
+                   help='seed of the simulated camera: subjects, views and random playlists (--demo)')
     p.add_argument('--evaluate', action='store_true', help='score events and alarms against the ground truth (--demo)')
     p.add_argument('--report-json', type=Path, default=None, help='write the --evaluate report here as JSON')
     p.add_argument('--executor', choices=EXECUTORS, default=None,
@@ -83,6 +85,8 @@ def run(args) -> int:
         if args.demo:
             from .camera_sim_node import CameraSimNode
             sim_over = [Parameter('scenario', value=args.scenario)] if args.scenario else []
+            if args.seed is not None:
+                sim_over.append(Parameter('seed', value=args.seed))
             sim = CameraSimNode(parameter_overrides=sim_over)
             missing = set(sim.topics) - set(recognizer.cameras)
             if missing:
@@ -122,8 +126,8 @@ def main(argv=None) -> int:
     if args.duration is not None and args.duration <= 0:
         print('depth-action-monitor: error: --duration must be > 0', file=sys.stderr)
         return 2
-    if (args.evaluate or args.scenario) and not args.demo:
-        print('depth-action-monitor: error: --evaluate and --scenario need --demo', file=sys.stderr)
+    if (args.evaluate or args.scenario or args.seed is not None) and not args.demo:
+        print('depth-action-monitor: error: --evaluate, --scenario and --seed need --demo', file=sys.stderr)
         return 2
     try:
         return run(args)

@@ -49,6 +49,12 @@ def test_unknown_executor_is_named(tmp_path):
         assert r.returncode == 2 and "got 'fast'" in r.stderr, (module, r.stderr)
 
 
+def test_simulator_flags_need_demo():
+    for flag in (['--evaluate'], ['--scenario', 'random'], ['--seed', '3']):
+        r = monitor(*flag, '--duration', 1)
+        assert r.returncode == 2 and 'need --demo' in r.stderr, (flag, r.stderr)
+
+
 def test_bad_parameter_is_named(tmp_path):
     model = make_checkpoint(tmp_path / 'm.safetensors')
     r = monitor('--params-file', params_with(tmp_path, stride=0), '--model', model, '--duration', 1)

@@ -92,9 +92,8 @@ class ConcatSource:
         return source.load(k)
 
 
-def open_sources(paths, **kwargs):
+def open_sources(paths: list, **kwargs):
     """One source for one path, a :class:`ConcatSource` for several (same keyword arguments as open_source)."""
-    paths = [paths] if isinstance(paths, (str, bytes)) or not hasattr(paths, '__iter__') else list(paths)
     if not paths:
         raise DataError('--data: no dataset folder given')
     if len(paths) == 1:

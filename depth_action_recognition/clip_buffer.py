@@ -1,9 +1,9 @@
 """Per-camera ring buffer that turns a stream of preprocessed frames into overlapping clips.
 
 A clip is ``clip_length`` frames; after the first, a new clip is emitted every ``stride`` accepted
-frames. With ``target_fps`` set, frames are sampled from the stream at that rate (a 30 fps camera
-feeding a 10 fps model keeps every third frame), so a clip always spans the time the model was
-trained on.
+frames. With ``target_fps`` set, frames are sampled from the stream at that rate by the same
+:class:`~depth_action_recognition.sampling.FrameSampler` training uses (a 30 fps camera feeding a 10 fps
+model keeps every third frame), so a clip always spans the time the model was trained on.
 
 The buffer refuses to glue together frames that do not belong together: it resets (and counts why)
 when the frame size or encoding changes, when a stamp goes backwards, or after a gap longer than
@@ -19,6 +19,7 @@ from typing import Hashable, Optional
 import numpy as np
 
 from .errors import ConfigError
+from .sampling import FrameSampler
 
 
 @dataclass
@@ -40,13 +41,11 @@ class ClipBuffer:
             raise ConfigError(f'clip_length must be >= 1, got {clip_length}')
         if stride < 1:
             raise ConfigError(f'stride must be >= 1, got {stride}')
-        if target_fps is not None and not target_fps > 0:
-            raise ConfigError(f'target_fps must be > 0, got {target_fps}')
         if not max_gap_s > 0:
             raise ConfigError(f'max_gap_s must be > 0, got {max_gap_s}')
         self.clip_length = clip_length
         self.stride = stride
-        self.period = None if target_fps is None else 1.0 / target_fps
+        self.sampler = FrameSampler(target_fps)
         self.max_gap_s = max_gap_s
         self.max_future_s = max_future_s
         self.dropped = Counter()   # reason -> frames dropped
@@ -65,7 +64,7 @@ class ClipBuffer:
         # Accepted frames since the last clip; starting at `stride` makes the first full ring emit at once.
         self._since_clip = self.stride
         self._last_stamp = None    # last stamp seen (accepted or skipped by resampling)
-        self._anchor = None        # sampling grid position for target_fps
+        self.sampler.reset()
 
     def __len__(self) -> int:
         return self._count
@@ -100,15 +99,9 @@ class ClipBuffer:
             elif stamp - self._last_stamp > self.max_gap_s:
                 self._reset('gap')
         self._last_stamp = stamp
-        if self.period is not None and self._anchor is not None:
-            # Keep frames on a grid of `period`; a quarter-period of slack absorbs camera jitter.
-            if stamp - self._anchor < 0.75 * self.period:
-                self.dropped['resampled'] += 1
-                return False
-            late = stamp - self._anchor >= 1.5 * self.period
-            self._anchor = stamp if late else self._anchor + self.period
-        else:
-            self._anchor = stamp
+        if not self.sampler.admit(stamp):
+            self.dropped['resampled'] += 1
+            return False
         return True
 
     def add(self, frame: np.ndarray, stamp: float, meta: Optional[dict] = None) -> Optional[Clip]:

@@ -1,0 +1,89 @@
+"""Clip timing: the one definition of which frames of a stream make up a model's clip.
+
+A model is trained on clips of ``frames`` frames taken at ``fps`` from a camera stream; the recognizer
+must cut the same clips out of a live stream, and every training loader must cut them out of recorded
+videos the same way. Both go through :class:`FrameSampler`: frames are kept on a grid of period
+``1 / fps`` (a quarter-period of slack absorbs camera jitter; a frame more than half a period late
+restarts the grid at itself), so a 30 fps camera feeding a 10 fps model keeps every third frame.
+
+* Serving: :class:`~depth_action_recognition.clip_buffer.ClipBuffer` asks :meth:`FrameSampler.admit`
+  for every incoming frame.
+* Training and evaluation on recorded video: :func:`window_indices` runs the same sampler over a
+  video's frame times from a start time (random phase in training, fixed starts in evaluation), and
+  :func:`window_starts` lists the starts of the windows a live stream would produce.
+Nothing here knows about ROS or about files: times are float seconds.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+
+# A frame is kept once it is at least this share of a period after the last kept one...
+EARLY_SLACK = 0.75
+# ...and the grid restarts at a frame this many periods after the last grid point (a dropped frame).
+LATE_LIMIT = 1.5
+
+
+class FrameSampler:
+    """Keep frames on a grid of ``1 / fps`` seconds; ``fps`` None keeps every frame."""
+
+    def __init__(self, fps: Optional[float]):
+        if fps is not None and not fps > 0:
+            raise ConfigError(f'target_fps must be > 0, got {fps}')
+        self.fps = fps
+        self.period = None if fps is None else 1.0 / fps
+        self.reset()
+
+    def reset(self) -> None:
+        self._anchor = None        # time of the last grid point
+
+    def admit(self, stamp: float) -> bool:
+        """True when the frame at ``stamp`` belongs to the sampled stream (stamps must increase)."""
+        if self.period is not None and self._anchor is not None:
+            if stamp - self._anchor < EARLY_SLACK * self.period:
+                return False
+            late = stamp - self._anchor >= LATE_LIMIT * self.period
+            self._anchor = stamp if late else self._anchor + self.period
+        else:
+            self._anchor = stamp
+        return True
+
+
+def window_indices(times: Sequence[float], fps: float, frames: int, start: float = 0.0) -> Optional[np.ndarray]:
+    """Indices of the ``frames`` frames the recognizer would put in a clip that begins at ``start``.
+
+    ``times`` are a video's frame times (seconds, increasing). Returns None when the video ends before
+    the clip is full. The same :class:`FrameSampler` as the live node picks the frames.
+    """
+    if frames < 1:
+        raise ConfigError(f'frames must be >= 1, got {frames}')
+    times = np.asarray(times, dtype=np.float64)
+    sampler = FrameSampler(fps)
+    first = int(np.searchsorted(times, start - 1e-9))
+    out = []
+    for i in range(first, len(times)):
+        if sampler.admit(float(times[i])):
+            out.append(i)
+            if len(out) == frames:
+                return np.asarray(out)
+    return None
+
+
+def window_seconds(fps: float, frames: int) -> float:
+    """Time a clip of ``frames`` frames at ``fps`` spans, first frame to last."""
+    return (frames - 1) / fps
+
+
+def window_starts(duration: float, fps: float, frames: int, stride: int) -> np.ndarray:
+    """Start times of the clips a stream of ``duration`` seconds yields: one every ``stride`` sampled frames.
+
+    What the recognizer's clip buffer emits on an uninterrupted stream (its first clip once the ring is
+    full, then one per ``stride`` sampled frames), for evaluations that score every window of a video.
+    """
+    span = window_seconds(fps, frames)
+    if duration < span:
+        return np.zeros(0)
+    return np.arange(0.0, duration - span + 1e-9, stride / fps)

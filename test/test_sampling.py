@@ -1,0 +1,52 @@
+"""Clip timing: training's window sampler and the live clip buffer pick the very same frames."""
+import numpy as np
+import pytest
+
+from depth_action_recognition.clip_buffer import ClipBuffer
+from depth_action_recognition.errors import ConfigError
+from depth_action_recognition.sampling import FrameSampler, window_indices, window_starts
+
+
+def live_clip_stamps(times, fps, frames):
+    """Stamps of the first clip a recognizer's buffer emits for a stream with these frame times."""
+    buf = ClipBuffer(frames, 1, target_fps=fps, max_gap_s=10.0)
+    for t in times:
+        if buf.admit(t):
+            clip = buf.add(np.zeros((2, 2), np.float32), t, meta={'t': t})
+            if clip is not None:
+                stamps = buf._stamps[np.r_[buf._head:frames, 0:buf._head]]
+                return stamps
+    return None
+
+
+@pytest.mark.parametrize('camera_fps,jitter', [(30.0, 0.0), (30.0, 0.004), (25.0, 0.0), (15.0, 0.002), (10.0, 0.0)])
+def test_training_windows_are_the_frames_the_live_buffer_keeps(camera_fps, jitter):
+    rng = np.random.default_rng(3)
+    times = 100.0 + np.arange(400) / camera_fps + rng.uniform(-jitter, jitter, 400)
+    for start in (100.0, 100.37, 103.1):
+        idx = window_indices(times, 10.0, 16, start=start)
+        live = live_clip_stamps(times[times >= start - 1e-9], 10.0, 16)
+        assert idx is not None and live is not None
+        np.testing.assert_array_equal(times[idx], live)
+        # The clip spans what the model was trained on: 15 periods of 0.1 s, give or take a camera frame.
+        assert abs((times[idx[-1]] - times[idx[0]]) - 1.5) <= 1.0 / camera_fps + 2 * jitter
+
+
+def test_thirty_fps_camera_keeps_every_third_frame():
+    times = np.arange(90) / 30.0
+    np.testing.assert_array_equal(window_indices(times, 10.0, 16), np.arange(0, 48, 3))
+
+
+def test_dropped_frame_restarts_the_grid_at_the_next_frame():
+    s = FrameSampler(10.0)
+    kept = [t for t in (0.0, 0.1, 0.2, 0.37, 0.4, 0.47, 0.57) if s.admit(t)]
+    assert kept == [0.0, 0.1, 0.2, 0.37, 0.47, 0.57]
+
+
+def test_short_video_gives_no_window_and_starts_cover_the_stream():
+    assert window_indices(np.arange(10) / 30.0, 10.0, 16) is None
+    starts = window_starts(4.0, 10.0, 16, 5)
+    np.testing.assert_allclose(starts, [0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
+    assert len(window_starts(1.0, 10.0, 16, 5)) == 0
+    with pytest.raises(ConfigError):
+        FrameSampler(0.0)

@@ -138,7 +138,11 @@ class DepthStudent(nn.Module):
             f = self.forward_features(x)
             return f, f
         m = self.stages[:stage](self.stem(x))
-        return m, self.pool(self.stages[stage:](m)).flatten(1)
+        return m, self.forward_from(m, stage)
+
+    def forward_from(self, m: torch.Tensor, stage: int) -> torch.Tensor:
+        """Pooled clip embedding from a feature map after residual stage ``stage`` (the rest of the trunk)."""
+        return self.pool(self.stages[stage:](m)).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.forward_features(x)))

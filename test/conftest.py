@@ -53,3 +53,24 @@ def make_checkpoint(path, *, labels=LABELS, alarms=ALARMS, seed=0, spec=None, wi
 @pytest.fixture
 def checkpoint(tmp_path):
     return make_checkpoint(tmp_path / 'student.safetensors')
+
+
+@pytest.fixture(scope='session')
+def tiny_data(tmp_path_factory):
+    """A small rendered paired RGB-D dataset: 3 clips per class, subjects 1-3, views 0-1, 8 frames of 30x40."""
+    from depth_action_recognition.synthetic.dataset import write_dataset
+    root = tmp_path_factory.mktemp('data') / 'synth'
+    write_dataset(root, clips_per_class=3, subjects=[1, 2, 3], views=[0, 1], frames=8, size=(30, 40), seed=1)
+    return root
+
+
+@pytest.fixture(scope='session')
+def teacher(tiny_data, tmp_path_factory):
+    """An RGB teacher trained for one epoch on ``tiny_data`` (real weights, real file format)."""
+    from training import train_teacher
+    out = tmp_path_factory.mktemp('teacher')
+    rc = train_teacher.main(['--data', str(tiny_data), '--train-subjects', '1-3', '--train-views', '0-1',
+                             '--rgb-size', '24x32', '--epochs', '1', '--batch-size', '8', '--device', 'cpu',
+                             '--out', str(out)])
+    assert rc == 0
+    return out / 'teacher.safetensors'

@@ -47,6 +47,10 @@ class SyntheticSource:
             raise DataError(str(e)) from None
         return depth, rgb
 
+    def files(self, i: int) -> list:
+        """The files clip ``i`` is read from (caches key on their size and modification time)."""
+        return [self.ds.root / self.records[i]['path']]
+
 
 def open_source(path, *, ntu_classes: int = 60, frames: int = 16, cache_dir=None):
     """Pick the source type from what is at ``path``: NTU RGB+D, a paired folder, NW-UCLA or synthetic."""
@@ -90,6 +94,10 @@ class ConcatSource:
     def load(self, i: int):
         source, k = self._where[i]
         return source.load(k)
+
+    def files(self, i: int) -> list:
+        source, k = self._where[i]
+        return source.files(k) if hasattr(source, 'files') else []
 
 
 def open_sources(paths: list, **kwargs):

@@ -1,40 +1,46 @@
 """Distil a frozen RGB teacher into a depth-only student (or train the depth-only baseline).
 
     python -m training.distill --data data/synth --teacher-checkpoint runs/teacher/teacher.safetensors \
-        --method mix --student tiny --epochs 12 --out runs/mix
+        --method mix --stage stage3 --direction both --student tiny --epochs 12 --out runs/mix
 
 Methods (``--method``): ``none`` depth only, ``kd`` logit KD, ``feat`` feature KD, ``mix`` cross-modality
-mixing distillation (training/losses.py). The teacher's features and logits are computed once per
-training clip and cached (``--teacher-cache``), so an epoch never runs the teacher. The student is
-written as ``student.safetensors`` in the runtime's format: the recognizer loads it as it is.
-Several processes: ``torchrun --nproc_per_node N -m training.distill ...`` (DDP; gloo on CPU).
+mixing distillation (training/losses.py). The teacher's outputs for every training clip and both
+horizontal flips come from a cache (training/cache.py; built here when missing in a single process), so
+an epoch never runs the teacher's trunk. Everything that trains (student and projectors) sits behind one
+module whose forward returns the loss terms, called through DistributedDataParallel under torchrun, so
+gradients are averaged across processes. The student is written as ``student.safetensors`` in the
+runtime's format: the recognizer loads it as it is.
+Several processes: ``python -m training.cache ...`` first, then ``torchrun --nproc_per_node N -m training.distill ...``.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from tqdm import tqdm
 
-from depth_action_recognition.checkpoint import ModelMeta, file_sha256, save_checkpoint
+from depth_action_recognition.checkpoint import ModelMeta, save_checkpoint
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
 from depth_action_recognition.preprocess import PreprocessSpec
+from training import cache as teacher_cache
 from training.data import DataError, InMemory, PairedClips, open_sources, per_class_subset, split_from_flags
-from training.losses import METHODS, build_distill
+from training.losses import DIRECTIONS, METHODS, build_distill
 from training.teachers import TeacherError
 from training.train_teacher import load_teacher
 from training.utils import (apply_yaml_defaults, classification_metrics, ddp_setup, pick_device, plot_confusion,
                             plot_curves, predict, save_config, seed_everything, write_json)
+
+STAGES = {'embedding': 0, 'stage2': 2, 'stage3': 3}
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -42,9 +48,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--config', help='YAML file whose keys set defaults for these flags')
     p.add_argument('--data', required=True, nargs='+',
                    help='paired RGB-D dataset folder(s); several are read as one (same labels), splits apply to all')
+    p.add_argument('--val-data', default=None,
+                   help='validation folder (all its clips; used for model selection and tuning). Without it, '
+                        'every 10th training clip is held out instead')
     p.add_argument('--method', default='mix', choices=METHODS, help='distillation method')
     p.add_argument('--teacher-checkpoint', default=None, help='teacher from training.train_teacher (needed unless --method none)')
-    p.add_argument('--teacher-cache', type=Path, default=None, help='teacher outputs cache file (default: in --out)')
+    p.add_argument('--teacher-cache', type=Path, default=None,
+                   help='teacher outputs cache (training.cache; default: teacher_cache.safetensors in --out)')
     p.add_argument('--student', default='tiny', choices=sorted(PRESETS), help='student architecture preset')
     p.add_argument('--frames', type=int, default=16, help='clip length T')
     p.add_argument('--height', type=int, default=60, help='student input height')
@@ -63,126 +73,171 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--batch-size', type=int, default=16, help='clips per step (per process)')
     p.add_argument('--lr', type=float, default=3e-3, help='AdamW peak learning rate (one-cycle)')
     p.add_argument('--weight-decay', type=float, default=0.05, help='AdamW weight decay')
-    p.add_argument('--alpha', type=float, default=1.0, help='mix: lambda ~ Beta(alpha, alpha)')
-    p.add_argument('--mix-at', default='embedding', choices=('embedding', 'stage2', 'stage3'),
-                   help='mix: pooled clip embeddings, or the feature maps after residual stage 2 or 3')
-    p.add_argument('--temperature', type=float, default=4.0, help='KD temperature')
+    p.add_argument('--stage', default='stage3', choices=sorted(STAGES),
+                   help='feat, mix: the feature map after residual stage 2 or 3, or (feat only) the pooled embedding')
+    p.add_argument('--direction', default='both', choices=DIRECTIONS,
+                   help="mix: 's2t' student map through the frozen teacher's remaining stages, 't2s' teacher map "
+                        "through the student's own, or both")
+    p.add_argument('--alpha', type=float, default=1.0, help='mix: lambda ~ Beta(alpha, alpha) per clip')
+    p.add_argument('--temperature', type=float, default=4.0, help='KD temperature (kd, mix)')
     p.add_argument('--w-ce', type=float, default=1.0, help='weight of the student cross-entropy')
     p.add_argument('--w-kd', type=float, default=1.0, help='weight of logit KD (kd, mix)')
     p.add_argument('--w-feat', type=float, default=1.0, help='weight of feature KD (feat)')
-    p.add_argument('--w-mix', type=float, default=1.0, help='weight of the mixed-feature cross-entropy (mix)')
+    p.add_argument('--w-mix', type=float, default=1.0, help='weight of each mixed cross-entropy term (mix)')
     p.add_argument('--name', default=None, help='model name stored in the checkpoint (default: student-METHOD)')
     p.add_argument('--seed', type=int, default=0, help='random seed')
     p.add_argument('--device', default='auto', help='auto, cpu or cuda')
     p.add_argument('--workers', type=int, default=0, help='data loader processes')
-    p.add_argument('--resume', action='store_true', help='continue from --out/last_state.pt')
+    p.add_argument('--resume', action='store_true',
+                   help='continue from --out/last_state.pt (more --epochs: the decay is stretched to the new end)')
     p.add_argument('--out', required=True, type=Path, help='output folder')
     return p
 
 
-def _cache_matches(cache: Path, key: str) -> bool:
-    if not cache.is_file():
-        return False
-    from safetensors import safe_open
-    try:
-        with safe_open(str(cache), framework='pt') as f:
-            return (f.metadata() or {}).get('key') == key
-    except Exception:  # noqa: BLE001 - a cache cut short or from elsewhere is simply rebuilt
-        return False
+class OneCycle:
+    """One-cycle learning rate as a pure function of (step, planned steps): cosine warm-up from peak/25 to the
+    peak over ``pct_start`` of the steps, cosine decay to peak/25e4 at the end.
 
-
-def _data_key(folders) -> str | list:
-    """The folders as the cache key names them (one folder: a plain path, as before several were allowed)."""
-    resolved = [str(Path(d).resolve()) for d in folders]
-    return resolved[0] if len(resolved) == 1 else resolved
-
-
-def teacher_outputs(args, source, indices, teacher, meta, device, rank):
-    """Features and logits of the frozen teacher for each training clip: computed once, then read from disk.
-
-    Every rank passes the same barrier: only rank 0 looks at the cache and (re)builds it, then all read
-    it. (When each rank checked the file itself, a rank that found the cache rank 0 had just written
-    skipped the barrier rank 0 was waiting in: a DDP hang that showed only under load.)
+    :meth:`stretch` re-plans the length (``--resume`` with more epochs): from the step reached, the rates are
+    those of a run launched with the new length, so the decay is stretched to the new end and never turns
+    back up. (torch's OneCycleLR keeps its phase ends when ``total_steps`` is changed, and past the old end
+    its cosine runs on and climbs back to the peak.)
     """
-    from safetensors.torch import load_file, save_file
-    cache = args.teacher_cache or args.out / 'teacher_cache.safetensors'
-    stage = mix_stage(args)
-    key = json.dumps({'teacher': file_sha256(args.teacher_checkpoint)[:16], 'data': _data_key(args.data),
-                      'indices': hashlib.sha256(np.asarray(indices).tobytes()).hexdigest()[:16],
-                      **({'stage': stage} if stage else {})})
-    if rank == 0 and not _cache_matches(cache, key):
-        teacher = teacher.to(device)
-        spec = PreprocessSpec(frames=args.frames)
-        ds = PairedClips(source, indices, spec, rgb_size=tuple(meta['rgb_size']), modalities=('rgb',),
-                         rgb_frame_step=meta.get('rgb_frame_step', 1))
-        # Mixing at a feature map caches that map (float16: it is large) instead of the embedding.
-        trunk, rest = teacher.split(stage) if stage else (teacher.features, None)
-        feats, logits = [], []
-        t0 = time.time()
-        with torch.inference_mode():
-            for batch in DataLoader(ds, batch_size=32, num_workers=args.workers):
-                f = trunk(batch['rgb'].to(device))
-                feats.append(f.half().cpu() if stage else f.float().cpu())
-                logits.append(teacher.head(rest(f) if stage else f).float().cpu())
-        feats, logits = torch.cat(feats), torch.cat(logits)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_name(cache.name + '.partial')   # a run sharing --teacher-cache never reads half a file
-        save_file({'features': feats, 'logits': logits}, str(partial), metadata={'key': key})
-        partial.replace(cache)
-        teacher.cpu()
-        print(f'teacher cache: {len(indices)} clips in {time.time() - t0:.1f} s -> {cache}', flush=True)
-    if dist.is_initialized():
-        dist.barrier()
-    t = load_file(str(cache))
-    return t['features'], t['logits']
+
+    def __init__(self, optimizer, peak: float, total_steps: int, pct_start: float = 0.15):
+        self.optimizer, self.peak, self.pct_start = optimizer, peak, pct_start
+        self.start_lr, self.final_lr = peak / 25, peak / 25e4
+        self.total = max(1, total_steps)
+        self.step_num = 0
+        self._apply()
+
+    @staticmethod
+    def _cos(a: float, b: float, frac: float) -> float:
+        return b + (a - b) * (1 + math.cos(math.pi * min(max(frac, 0.0), 1.0))) / 2
+
+    def lr_at(self, step: int) -> float:
+        warm = max(1, int(self.pct_start * self.total))
+        if step < warm:
+            return self._cos(self.start_lr, self.peak, step / warm)
+        return self._cos(self.peak, self.final_lr, (step - warm) / max(1, self.total - warm))
+
+    def _apply(self) -> None:
+        for g in self.optimizer.param_groups:
+            g['lr'] = self.lr_at(self.step_num)
+
+    def step(self) -> None:
+        self.step_num += 1
+        self._apply()
+
+    def get_last_lr(self) -> list:
+        return [g['lr'] for g in self.optimizer.param_groups]
+
+    def stretch(self, total_steps: int) -> None:
+        self.total = max(1, total_steps)
+        self._apply()
+
+    def state_dict(self) -> dict:
+        return {'peak': self.peak, 'pct_start': self.pct_start, 'total': self.total, 'step_num': self.step_num}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.peak, self.pct_start, self.total, self.step_num = st['peak'], st['pct_start'], st['total'], st['step_num']
+        self.start_lr, self.final_lr = self.peak / 25, self.peak / 25e4
+        self._apply()
 
 
-def mix_stage(args) -> int | None:
-    """The residual stage whose feature maps ``mix`` mixes, or None for the pooled embeddings."""
-    return int(args.mix_at[-1]) if args.method == 'mix' and args.mix_at != 'embedding' else None
+class DistillModel(nn.Module):
+    """Everything that trains, behind one forward that returns the loss terms: the student and the
+    distillation module (projectors; the frozen teacher parts it holds have no trainable parameters).
+    Wrapped in DistributedDataParallel as a whole, so every gradient is averaged across processes."""
+
+    def __init__(self, student: nn.Module, distill: nn.Module, stage: int):
+        super().__init__()
+        self.student, self.distill, self.stage = student, distill, stage
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, targets: dict | None) -> tuple:
+        s = self.student
+        x_s, feat_s = s.forward_with_map(x, self.stage)
+        logits_s = s.head(s.dropout(feat_s))
+        terms = {'ce': F.cross_entropy(logits_s.float(), y, label_smoothing=0.1)}
+        if targets is not None:
+            terms.update(self.distill(s, x_s.float(), logits_s.float(), targets, y))
+        return terms, logits_s
 
 
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Depth-side augmentation on preprocessed clips: random horizontal flip and a small shift."""
-    flip = torch.rand(len(x), generator=gen) < 0.5
-    x = torch.where(flip.view(-1, 1, 1, 1, 1), x.flip(-1), x)
-    dy, dx = (int(v) for v in torch.randint(-3, 4, (2,), generator=gen))
-    return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+def loss_weights(args) -> dict:
+    return {'ce': args.w_ce, 'kd': args.w_kd, 'feat': args.w_feat, 'mix_s2t': args.w_mix, 'mix_t2s': args.w_mix}
 
 
-def train_one_epoch(student, distill, loader, optimizer, scheduler, weights, device, gen, amp, bar=None,
-                    stage=None) -> dict:
-    student.train()
-    distill.train()
-    sums, correct, total = {}, 0, 0
-    for x, y, feat_t, logits_t in (bar or loader):
-        x, y = augment(x, gen).to(device), y.to(device)
-        feat_t, logits_t = feat_t.to(device), logits_t.to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            s = student.module if isinstance(student, DistributedDataParallel) else student
-            map_s, feat_s = s.forward_with_map(x, stage)   # the loss gets the map, the head the embedding
-            logits_s = s.head(s.dropout(feat_s))
-            terms = {'ce': F.cross_entropy(logits_s.float(), y, label_smoothing=0.1),
-                     **distill(map_s.float(), logits_s.float(), feat_t.float(), logits_t, y)}
-        loss = sum(weights[k] * v for k, v in terms.items())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+def flip_views(x: torch.Tensor, gen: torch.Generator) -> tuple:
+    """The student's augmentation: a horizontal flip per clip. Returns (clips, flips); the teacher cache
+    holds the teacher's outputs for both flips, so every target is of the view the student sees."""
+    flips = torch.rand(len(x), generator=gen) < 0.5
+    return torch.where(flips.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x), flips
+
+
+def train_step(model, batch, targets_of, optimizer, weights, gen, device, amp=False) -> tuple:
+    """One optimisation step on (clips, labels, cache rows). Returns (loss terms, student logits)."""
+    x, y, rows = batch
+    x, flips = flip_views(x.float(), gen)
+    x, y = x.to(device), y.to(device)
+    targets = None if targets_of is None else {k: v.to(device) for k, v in targets_of(rows, flips).items()}
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        terms, logits_s = model(x, y, targets)
+    loss = sum(weights[k] * v for k, v in terms.items())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {'loss': loss.detach(), **{k: v.detach() for k, v in terms.items()}}, logits_s.detach()
+
+
+def train_one_epoch(model, loader, targets_of, optimizer, scheduler, weights, device, gen, amp, bar=None) -> dict:
+    model.train()
+    sums, correct, total, step_s = {}, 0, 0, []
+    for batch in (bar or loader):
+        t0 = time.perf_counter()
+        terms, logits_s = train_step(model, batch, targets_of, optimizer, weights, gen, device, amp)
         scheduler.step()
+        step_s.append(time.perf_counter() - t0)
+        y = batch[1].to(device)
         n = len(y)
-        for k, v in {'loss': loss, **terms}.items():
+        for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + v.item() * n
         correct += (logits_s.argmax(1) == y).sum().item()
         total += n
         if bar is not None:
             bar.set_postfix(loss=f'{sums["loss"] / total:.3f}', acc=f'{correct / total:.3f}')
-    return {**{k: v / total for k, v in sums.items()}, 'train_acc': correct / total}
+    step_s.sort()
+    return {**{k: v / total for k, v in sums.items()}, 'train_acc': correct / total,
+            'step_ms': 1000 * step_s[len(step_s) // 2]}
 
 
 def evaluate(model, dataset, device, labels) -> dict:
     model.eval()
     logits, y = predict(model, DataLoader(dataset, batch_size=32), device, 'depth')
     return classification_metrics(logits, y, labels)
+
+
+def teacher_targets(args, source, cache_indices, tr_idx, stage, device, rank, world):
+    """(frozen teacher, its metadata, TeacherTargets for the training clips) — building the cache if needed."""
+    teacher, t_meta = load_teacher(args.teacher_checkpoint)
+    if t_meta['labels'] != source.labels:      # checked on every rank: none is left at a barrier
+        raise TeacherError(f'--teacher-checkpoint {args.teacher_checkpoint}: teacher has '
+                           f'{len(t_meta["labels"])} classes, the data {len(source.labels)} (or different label names)')
+    if stage and not teacher.has_stages:
+        raise TeacherError(f'--stage {args.stage}: teacher {teacher.name!r} has no residual stages; use a '
+                           'ResNet-style teacher' + (' or --stage embedding (feat)' if args.method == 'feat' else ''))
+    path = args.teacher_cache or args.out / 'teacher_cache.safetensors'
+    stages = teacher_cache.MAP_STAGES if teacher.has_stages else ()
+    key = teacher_cache.cache_key(args.teacher_checkpoint, source, cache_indices, stages)
+    if teacher_cache.read_key(path) != key:
+        if world > 1:
+            raise teacher_cache.CacheError(
+                f'{path}: missing or stale. Under torchrun build it first (it can take hours on large data, longer '
+                f'than a process group waits): python -m training.cache --data {" ".join(map(str, args.data))} '
+                f'--teacher-checkpoint {args.teacher_checkpoint} --train-subjects {args.train_subjects} '
+                f'--train-views {args.train_views} --frames {args.frames} --out {path}')
+        teacher_cache.build(path, key, teacher, t_meta, source, cache_indices, device=device, workers=args.workers)
+    return teacher, t_meta, teacher_cache.TeacherTargets(teacher_cache.load(path, key), tr_idx, stage)
 
 
 def main(argv=None) -> int:
@@ -194,6 +249,10 @@ def main(argv=None) -> int:
     data_name = ' '.join(str(d) for d in args.data)
     if args.method != 'none' and not args.teacher_checkpoint:
         parser.error(f'--method {args.method} needs --teacher-checkpoint')
+    if args.method == 'mix' and args.stage == 'embedding':
+        parser.error('--method mix needs --stage stage2 or stage3: mixing pooled embeddings in front of a linear '
+                     'head is the same as mixing the logits (training/README.md)')
+    stage = STAGES[args.stage] if args.method in ('feat', 'mix') else 0
     device = pick_device(args.device)
     rank, world = ddp_setup(device)
     seed_everything(args.seed + rank)
@@ -212,67 +271,61 @@ def main(argv=None) -> int:
             test_sets = {'cross_subject': split_from_flags(args.test_subjects, args.train_views).select(recs),
                          'cross_view': split_from_flags(args.train_subjects, args.test_views).select(recs)}
         idx = per_class_subset(recs, train_all, args.per_class, args.subset_seed)
-        val_idx, tr_idx = idx[::10], [i for k, i in enumerate(idx) if k % 10]
+        if args.val_data:
+            val_source = open_sources([args.val_data], ntu_classes=args.ntu_classes, frames=args.frames)
+            if val_source.labels != source.labels:
+                raise DataError(f'--val-data {args.val_data}: labels differ from those of --data')
+            val_set, tr_idx = PairedClips(val_source, range(len(val_source.records)), spec, modalities=('depth',)), idx
+        else:
+            val_idx, tr_idx = idx[::10], [i for k, i in enumerate(idx) if k % 10]
+            val_set = PairedClips(source, val_idx, spec, modalities=('depth',)) if val_idx else None
         if not tr_idx:
             raise DataError('no training clips: check --train-subjects, --train-views and --per-class')
         train_set = InMemory(PairedClips(source, tr_idx, spec, modalities=('depth',)))
-        tests = {name: InMemory(PairedClips(source, ix, spec, modalities=('depth',)))
-                 for name, ix in (('val', val_idx), *test_sets.items()) if ix}
+        tests = {name: InMemory(ds) for name, ds in
+                 (('val', val_set), *((n, PairedClips(source, ix, spec, modalities=('depth',))) for n, ix in test_sets.items() if ix))
+                 if ds is not None}
         config = preset(args.student, num_classes=len(source.labels))
-        stage, rest_t = mix_stage(args), None
+        student = build_student(config)
         if args.method != 'none':
-            teacher, t_meta = load_teacher(args.teacher_checkpoint)
-            if t_meta['labels'] != source.labels:      # checked on every rank: none is left at a barrier
-                raise TeacherError(f'--teacher-checkpoint {args.teacher_checkpoint}: teacher has '
-                                   f'{len(t_meta["labels"])} classes, the data {len(source.labels)} '
-                                   '(or different label names)')
-            if stage:
-                rest_t = teacher.split(stage)[1]
-            feat_t, logits_t = teacher_outputs(args, source, tr_idx, teacher, t_meta, device, rank)
-            head_t = teacher.head
+            teacher, t_meta, targets_of = teacher_targets(args, source, train_all, tr_idx, stage, device, rank, world)
+            rest_t = teacher.split(stage)[1] if stage else None
+            distill = build_distill(args.method, c_s=config.channels_at(stage), stats_t=targets_of.stats, stage=stage,
+                                    rest_t=rest_t, head_t=teacher.head, alpha=args.alpha,
+                                    temperature=args.temperature, direction=args.direction)
         else:
-            feat_t = torch.zeros(len(tr_idx), 1)
-            logits_t = torch.zeros(len(tr_idx), len(source.labels))
-            head_t = None
-    except (DataError, TeacherError) as e:
+            targets_of, distill = None, build_distill('none', c_s=config.feature_dim)
+    except (DataError, TeacherError, teacher_cache.CacheError, ValueError) as e:
         print(f'distill: error: {e}', file=sys.stderr)
         return 2
     t_cache = time.time() - t_start
     if rank == 0:
         save_config(args, args.out)
-    x = torch.stack([it['depth'] for it in train_set.items]).float()
+    x = torch.stack([it['depth'] for it in train_set.items])       # float16 in memory; float per batch
     y = torch.tensor([it['label'] for it in train_set.items])
-    data = TensorDataset(x, y, feat_t, logits_t)
+    data = TensorDataset(x, y, torch.arange(len(y)))
     sampler = DistributedSampler(data, seed=args.seed) if world > 1 else None
     loader = DataLoader(data, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True)
-
-    student = build_student(config).to(device)
-    distill = build_distill(args.method, dim_s=config.channels_at(stage), dim_t=feat_t.shape[1], head_t=head_t,
-                            alpha=args.alpha, temperature=args.temperature, rest_t=rest_t).to(device)
-    if world > 1:
-        student = DistributedDataParallel(student)
-    params = list(student.parameters()) + [p for p in distill.parameters() if p.requires_grad]
+    model = DistillModel(student, distill, stage).to(device)
+    trained = DistributedDataParallel(model) if world > 1 else model
+    params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.epochs * len(loader),
-                                                    pct_start=0.15)
-    weights = {'ce': args.w_ce, 'kd': args.w_kd, 'feat': args.w_feat, 'mix': args.w_mix}
+    scheduler = OneCycle(optimizer, args.lr, args.epochs * len(loader))
+    weights = loss_weights(args)
     gen = torch.Generator().manual_seed(args.seed + 1000 * rank)
     history, start_epoch = [], 0
     state_path = args.out / 'last_state.pt'
     if args.resume and state_path.is_file():
         st = torch.load(state_path, map_location='cpu', weights_only=True)
-        (student.module if world > 1 else student).load_state_dict(st['student'])
-        distill.load_state_dict(st['distill'])
+        model.load_state_dict(st['model'])
         optimizer.load_state_dict(st['optimizer'])
         scheduler.load_state_dict(st['scheduler'])
-        # Same --epochs: the schedule continues exactly; more epochs stretch it to the new end.
-        scheduler.total_steps = args.epochs * len(loader)
+        scheduler.stretch(args.epochs * len(loader))
         gen.set_state(st['generator'])
         history, start_epoch = json.loads(st['history']), int(st['epoch'])
         if rank == 0:
             print(f'resumed from {state_path} after epoch {start_epoch}', flush=True)
     amp = device.type == 'cuda'
-    bare = student.module if world > 1 else student
     t_train = time.time()
     for epoch in range(start_epoch, args.epochs):
         if sampler is not None:
@@ -280,34 +333,38 @@ def main(argv=None) -> int:
         # A live bar on a terminal; logs and CI get the one line per epoch below.
         bar = tqdm(loader, desc=f'epoch {epoch + 1}/{args.epochs}', leave=False) \
             if rank == 0 and sys.stderr.isatty() else None
-        stats = train_one_epoch(student, distill, loader, optimizer, scheduler, weights, device, gen, amp, bar, stage)
+        stats = train_one_epoch(trained, loader, targets_of, optimizer, scheduler, weights, device, gen, amp, bar)
         if rank == 0:
-            val = evaluate(bare, tests['val'], device, source.labels) if 'val' in tests else {'top1': float('nan')}
-            history.append({'epoch': epoch + 1, **stats, 'val_top1': val['top1']})
-            terms = '  '.join(f'{k} {v:.3f}' for k, v in stats.items() if k not in ('loss', 'train_acc'))
+            val = evaluate(student, tests['val'], device, source.labels) if 'val' in tests else {'top1': float('nan')}
+            history.append({'epoch': epoch + 1, **stats, 'val_top1': val['top1'], 'lr': scheduler.get_last_lr()[0]})
+            terms = '  '.join(f'{k} {v:.3f}' for k, v in stats.items() if k not in ('loss', 'train_acc', 'step_ms'))
             print(f'[{args.method}] epoch {epoch + 1}/{args.epochs}  loss {stats["loss"]:.3f} ({terms})  '
                   f'train top-1 {stats["train_acc"]:.3f}  val top-1 {val["top1"]:.3f}  '
                   f'({time.time() - t_train:.0f} s)', flush=True)
-            torch.save({'student': bare.state_dict(), 'distill': distill.state_dict(),
-                        'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
-                        'generator': gen.get_state(), 'history': json.dumps(history), 'epoch': epoch + 1},
-                       state_path)
+            torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                        'scheduler': scheduler.state_dict(), 'generator': gen.get_state(),
+                        'history': json.dumps(history), 'epoch': epoch + 1}, state_path)
     seconds_train = time.time() - t_train
     if rank != 0:
         dist.destroy_process_group()
         return 0
-    bare = bare.cpu().eval()
+    bare = student.cpu().eval()
     results = {name: evaluate(bare, ds, torch.device('cpu'), source.labels) for name, ds in tests.items()}
     flops = count_flops(bare, (1, spec.frames, spec.height, spec.width))
-    metrics = {'method': args.method, **({'mix_at': args.mix_at} if args.method == 'mix' else {}), 'seed': args.seed, 'student': args.student, 'data': data_name,
-               'train_clips': len(tr_idx), 'gflops_per_clip': flops / 1e9,
+    knobs = {'stage': args.stage, 'direction': args.direction, 'alpha': args.alpha, 'temperature': args.temperature,
+             'w_ce': args.w_ce, 'w_kd': args.w_kd, 'w_feat': args.w_feat, 'w_mix': args.w_mix}
+    step_ms = sorted(h['step_ms'] for h in history)[len(history) // 2] if history else None
+    metrics = {'method': args.method, 'knobs': knobs, 'seed': args.seed, 'student': args.student, 'data': data_name,
+               'per_class': args.per_class, 'train_clips': len(tr_idx), 'gflops_per_clip': flops / 1e9,
                'timings': {'setup_and_teacher_cache_s': round(t_cache, 1), 'train_s': round(seconds_train, 1),
+                           'step_ms': step_ms, 'batch_size': args.batch_size,
                            'epochs': args.epochs, 'world_size': world, 'device': str(device)},
                **{name: r for name, r in results.items()}}
     meta = ModelMeta(name=args.name or f'student-{args.method}', labels=source.labels,
                      alarm_labels=source.alarm_labels, student=config, preprocess=spec,
                      provenance={'method': args.method, 'teacher': str(args.teacher_checkpoint), 'data': data_name,
                                  'seed': args.seed, 'epochs': args.epochs, 'train_clips': len(tr_idx),
+                                 **({'knobs': knobs} if args.method in ('feat', 'mix') else {}),
                                  'command': 'python -m training.distill ' + ' '.join(sys.argv[1:] if argv is None else argv)},
                      metrics={k: {'top1': v['top1'], 'top5': v['top5'], 'n': v['n']} for k, v in results.items()})
     save_checkpoint(args.out / 'student.safetensors', bare, meta)

@@ -1,15 +1,27 @@
-"""The repository's version of the paper's table: four methods, same student, data and budget, 3 seeds.
+"""The repository's version of the paper's table: methods x students x paired-set sizes x seeds, as CSV.
 
-    python -m training.experiment --data data/synth --teacher-checkpoint runs/teacher/teacher.safetensors \
-        --per-class 20 --epochs 12 --out runs/experiment
+    # 1. tune each method's knobs on the validation folder (never on a test split), same budget per method
+    python -m training.experiment tune --data data/synth4 --val-data data/synth4_val \
+        --teacher-checkpoint runs/r4_rgb20/teacher.safetensors --per-class 20 --epochs 30 --seeds 10 11 \
+        --out runs/tune --csv training/results/tune.csv
+    # 2. the grid with the tuned knobs (read back from tune.csv), every (method, student, size, seed)
+    python -m training.experiment grid --data data/synth4 --val-data data/synth4_val \
+        --teacher-checkpoint runs/r4_rgb20/teacher.safetensors --tuned training/results/tune.csv \
+        --students tiny small --per-class 20 0 --seeds 0 1 2 --out runs/grid --csv training/results/grid.csv
+    # 3. the README's table from the CSV
+    python -m training.experiment table training/results/grid.csv
 
-Runs training.distill for each method and seed (one shared teacher cache), then prints mean and
-standard deviation of top-1 on held-out subjects and held-out views as a markdown table.
+Each run is one ``training.distill`` call with a shared teacher cache; a run whose ``metrics.json`` exists
+is read back, not repeated, so an interrupted grid resumes. Every run appends rows to the CSV: one per
+evaluated split (``val``, ``cross_subject``, ``cross_view``) with the knobs, the student's GFLOPs and the
+training step's median cost.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,51 +30,247 @@ import numpy as np
 from training import distill
 from training.losses import METHODS
 
+COLUMNS = ['method', 'student', 'paired_per_class', 'seed', 'split', 'top1', 'top5', 'n', 'train_clips', 'epochs',
+           'gflops', 'step_ms', 'batch_size', 'train_s', 'stage', 'direction', 'alpha', 'temperature', 'w_kd',
+           'w_feat', 'w_mix', 'teacher', 'data', 'world_commit', 'run']
 
-def table(results: dict) -> str:
-    lines = ['| method | cross-subject top-1 (mean ± std) | cross-view top-1 (mean ± std) | seeds |', '|---|---|---|---|']
-    for method, runs in results.items():
-        cells = []
-        for split in ('cross_subject', 'cross_view'):
-            v = np.array([r[split] for r in runs])
-            cells.append(f'{100 * v.mean():.1f} ± {100 * v.std(ddof=1) if len(v) > 1 else 0:.1f}')
-        lines.append(f'| {method} | {cells[0]} | {cells[1]} | {len(runs)} |')
+# The tuning budget: nine configurations per distillation method (one for depth-only, which has no knob).
+# kd: temperature x weight. feat: where the hint is taken x weight. mix: first direction x stage with its
+# other knobs at their defaults, then three variations of the best of those (alpha, mixing weight); its
+# logit-KD term keeps kd's tuned temperature and weight, so mix is judged as "tuned kd + mixing".
+KD_GRID = [{'temperature': t, 'w_kd': w} for t in (2.0, 4.0, 8.0) for w in (0.5, 1.0, 2.0)]
+FEAT_GRID = [{'stage': s, 'w_feat': w} for s in ('embedding', 'stage2', 'stage3') for w in (0.3, 1.0, 3.0)]
+MIX_GRID = [{'direction': d, 'stage': s} for d in ('s2t', 't2s', 'both') for s in ('stage2', 'stage3')]
+MIX_REFINE = [{'alpha': 0.4}, {'w_mix': 0.5}, {'w_mix': 2.0}]
+FLAGS = {'stage': '--stage', 'direction': '--direction', 'alpha': '--alpha', 'temperature': '--temperature',
+         'w_kd': '--w-kd', 'w_feat': '--w-feat', 'w_mix': '--w-mix'}
+
+
+def world_commit() -> str:
+    """The commit the synthetic world's code was at (dirty trees are marked): which world a figure is of."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=root, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--', 'depth_action_recognition/synthetic'],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return 'unknown'
+    return (rev + ('+dirty' if dirty else '')) or 'unknown'
+
+
+def run_name(method: str, student: str, per_class: int, seed: int, knobs: dict) -> str:
+    tag = '_'.join(f'{k}{v}' for k, v in sorted(knobs.items()))
+    return f'{method}_{student}_pc{per_class}_s{seed}' + (f'_{tag}' if tag else '')
+
+
+def run_one(args, method, student, per_class, seed, knobs, out: Path) -> dict:
+    """One training.distill run (skipped when its metrics exist); returns its metrics."""
+    metrics = out / 'metrics.json'
+    if not metrics.is_file():
+        argv = ['--data', *args.data, '--val-data', args.val_data, '--method', method, '--student', student,
+                '--per-class', str(per_class), '--seed', str(seed), '--epochs', str(args.epochs_for(per_class)),
+                '--device', args.device, '--out', str(out)]
+        if method != 'none':
+            argv += ['--teacher-checkpoint', args.teacher_checkpoint, '--teacher-cache', str(args.teacher_cache)]
+        for k, v in knobs.items():
+            argv += [FLAGS[k], str(v)]
+        rc = distill.main(argv)
+        if rc:
+            raise SystemExit(f'experiment: training.distill failed ({rc}) for {out}')
+    return json.loads(metrics.read_text())
+
+
+def rows_of(m: dict, args, per_class: int, out: Path, commit: str) -> list:
+    knobs = m.get('knobs', {})
+    rows = []
+    for split in ('val', 'cross_subject', 'cross_view'):
+        if split not in m:
+            continue
+        rows.append({'method': m['method'], 'student': m['student'], 'paired_per_class': per_class,
+                     'seed': m['seed'], 'split': split, 'top1': round(m[split]['top1'], 5),
+                     'top5': round(m[split]['top5'], 5), 'n': m[split]['n'], 'train_clips': m['train_clips'],
+                     'epochs': m['timings']['epochs'], 'gflops': round(m['gflops_per_clip'], 4),
+                     'step_ms': round(m['timings'].get('step_ms') or 0, 1), 'batch_size': m['timings'].get('batch_size'),
+                     'train_s': m['timings']['train_s'],
+                     'stage': knobs.get('stage', '') if m['method'] in ('feat', 'mix') else '',
+                     'direction': knobs.get('direction', '') if m['method'] == 'mix' else '',
+                     'alpha': knobs.get('alpha', '') if m['method'] == 'mix' else '',
+                     'temperature': knobs.get('temperature', '') if m['method'] in ('kd', 'mix') else '',
+                     'w_kd': knobs.get('w_kd', '') if m['method'] in ('kd', 'mix') else '',
+                     'w_feat': knobs.get('w_feat', '') if m['method'] == 'feat' else '',
+                     'w_mix': knobs.get('w_mix', '') if m['method'] == 'mix' else '',
+                     'teacher': args.teacher_checkpoint if m['method'] != 'none' else '', 'data': m['data'],
+                     'world_commit': commit, 'run': str(out)})
+    return rows
+
+
+def write_csv(path: Path, rows: list) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'w', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def read_csv(path) -> list:
+    with open(path, newline='') as f:
+        return list(csv.DictReader(f))
+
+
+def mean_val(rows: list, method: str, knobs: dict) -> float:
+    """Mean validation top-1 over seeds of the tuning runs of ``method`` with these knobs."""
+    vals = [float(r['top1']) for r in rows if r['method'] == method and r['split'] == 'val'
+            and all(str(r[k]) == str(v) for k, v in knobs.items())]
+    return float(np.mean(vals)) if vals else float('nan')
+
+
+def knobs_of(row: dict, method: str) -> dict:
+    keys = {'kd': ('temperature', 'w_kd'), 'feat': ('stage', 'w_feat'),
+            'mix': ('direction', 'stage', 'alpha', 'temperature', 'w_kd', 'w_mix'), 'none': ()}[method]
+    out = {}
+    for k in keys:
+        v = row[k]
+        out[k] = v if k in ('stage', 'direction') else float(v)
+    return out
+
+
+def best_knobs(rows: list, method: str) -> dict:
+    """The tuned configuration of ``method``: the highest mean validation top-1 over the tuning seeds."""
+    configs = {json.dumps(knobs_of(r, method), sort_keys=True) for r in rows if r['method'] == method}
+    if not configs:
+        raise SystemExit(f'experiment: no tuning runs of {method} in the --tuned CSV')
+    return json.loads(max(configs, key=lambda c: mean_val(rows, method, json.loads(c))))
+
+
+def tune(args) -> int:
+    rows, commit = [], world_commit()
+
+    def runs(method, grid, student=args.students[0], per_class=args.per_class[0]):
+        for knobs in grid:
+            for seed in args.seeds:
+                out = args.out / run_name(method, student, per_class, seed, knobs)
+                rows.extend(rows_of(run_one(args, method, student, per_class, seed, knobs, out), args, per_class,
+                                    out, commit))
+                write_csv(args.csv, rows)
+
+    runs('none', [{}])
+    runs('kd', KD_GRID)
+    kd = best_knobs(rows, 'kd')
+    runs('feat', FEAT_GRID)
+    runs('mix', [{**kd, **g} for g in MIX_GRID])
+    base = {'alpha': 1.0, 'w_mix': 1.0, **best_knobs(rows, 'mix')}
+    runs('mix', [{**base, **v} for v in MIX_REFINE])
+    print(tuning_table(rows))
+    return 0
+
+
+def tuning_table(rows: list) -> str:
+    lines = ['| method | knobs | val top-1 (mean over seeds) |', '|---|---|---|']
+    for method in METHODS:
+        configs = sorted({json.dumps(knobs_of(r, method), sort_keys=True) for r in rows if r['method'] == method})
+        scored = sorted(((mean_val(rows, method, json.loads(c)), c) for c in configs), reverse=True)
+        for k, (v, c) in enumerate(scored):
+            mark = ' **(chosen)**' if k == 0 else ''
+            lines.append(f'| {method} | {c} | {100 * v:.1f}{mark} |')
     return '\n'.join(lines)
+
+
+def grid(args) -> int:
+    tuned_rows = read_csv(args.tuned)
+    knobs = {m: (best_knobs(tuned_rows, m) if m != 'none' else {}) for m in args.methods}
+    print('tuned knobs: ' + json.dumps(knobs), flush=True)
+    rows, commit = [], world_commit()
+    for per_class in args.per_class:
+        for student in args.students:
+            for seed in args.seeds:
+                for method in args.methods:
+                    out = args.out / run_name(method, student, per_class, seed, {})
+                    m = run_one(args, method, student, per_class, seed, knobs[method], out)
+                    rows.extend(rows_of(m, args, per_class, out, commit))
+                    write_csv(args.csv, rows)
+    print(table(rows))
+    return 0
+
+
+def table(rows: list) -> str:
+    """Mean ± sample std over seeds of held-out top-1, per (paired-set size, student, method), with the
+    student's GFLOPs and the median training step cost; the verdict column compares mix with kd."""
+    def stats(sel):
+        v = np.array([float(r['top1']) for r in sel])
+        return v.mean(), (v.std(ddof=1) if len(v) > 1 else 0.0), len(v)
+
+    lines = ['| paired clips/class | student (GFLOPs) | method | held-out subjects top-1 | held-out view top-1 | '
+             'step ms | seeds |', '|---|---|---|---|---|---|---|']
+    keys = sorted({(int(r['paired_per_class']), r['student']) for r in rows}, key=lambda k: (k[0] == 0, k[0], k[1]))
+    for pc, student in keys:
+        for method in METHODS:
+            sel = [r for r in rows if int(r['paired_per_class']) == pc and r['student'] == student and r['method'] == method]
+            if not sel:
+                continue
+            cells = []
+            for split in ('cross_subject', 'cross_view'):
+                mu, sd, n = stats([r for r in sel if r['split'] == split])
+                cells.append(f'{100 * mu:.1f} ± {100 * sd:.1f}')
+            step = np.median([float(r['step_ms']) for r in sel if r['split'] == 'cross_subject'])
+            gf = float(sel[0]['gflops'])
+            size = 'all' if pc == 0 else str(pc)
+            lines.append(f'| {size} | {student} ({gf:.2f}) | {method} | {cells[0]} | {cells[1]} | {step:.0f} | '
+                         f'{len({r["seed"] for r in sel})} |')
+    return '\n'.join(lines)
+
+
+def verdict(rows: list) -> str:
+    """Per (size, student, split): mix - kd against the larger of the two seed standard deviations."""
+    out = []
+    keys = sorted({(int(r['paired_per_class']), r['student']) for r in rows}, key=lambda k: (k[0] == 0, k[0], k[1]))
+    for pc, student in keys:
+        for split in ('cross_subject', 'cross_view'):
+            v = {m: np.array([float(r['top1']) for r in rows if int(r['paired_per_class']) == pc
+                              and r['student'] == student and r['method'] == m and r['split'] == split])
+                 for m in ('kd', 'mix')}
+            if not all(len(x) for x in v.values()):
+                continue
+            diff = v['mix'].mean() - v['kd'].mean()
+            sd = max(v['mix'].std(ddof=1), v['kd'].std(ddof=1)) if min(map(len, v.values())) > 1 else 0.0
+            ok = 'beats' if diff > sd else ('ties' if diff > -sd else 'loses to')
+            out.append(f'{"all" if pc == 0 else pc} / {student} / {split}: mix {ok} kd '
+                       f'({100 * diff:+.1f} points, seed std {100 * sd:.1f})')
+    return '\n'.join(out)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--data', required=True)
-    p.add_argument('--teacher-checkpoint', required=True)
-    p.add_argument('--out', type=Path, required=True)
-    p.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS)
-    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    p.add_argument('--per-class', type=int, default=20, help='size of the small paired set')
-    p.add_argument('--epochs', type=int, default=12)
-    p.add_argument('--student', default='tiny')
-    p.add_argument('--device', default='auto')
-    p.add_argument('extra', nargs=argparse.REMAINDER, help='after --: more training.distill flags')
+    sub = p.add_subparsers(dest='cmd', required=True)
+    for name in ('tune', 'grid'):
+        s = sub.add_parser(name)
+        s.add_argument('--data', required=True, nargs='+', help='dataset folder(s)')
+        s.add_argument('--val-data', required=True, help='validation folder (training subjects and views, its own seed)')
+        s.add_argument('--teacher-checkpoint', required=True)
+        s.add_argument('--teacher-cache', type=Path, default=None, help='shared cache (default: OUT/teacher_cache.safetensors)')
+        s.add_argument('--out', type=Path, required=True)
+        s.add_argument('--csv', type=Path, required=True, help='per-run results, one row per evaluated split')
+        s.add_argument('--methods', nargs='+', default=list(METHODS), choices=METHODS)
+        s.add_argument('--students', nargs='+', default=['tiny'])
+        s.add_argument('--per-class', nargs='+', type=int, default=[20], help='paired clips per class (0 = all)')
+        s.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+        s.add_argument('--epochs', type=int, default=30, help='epochs at --per-class > 0')
+        s.add_argument('--epochs-full', type=int, default=8, help='epochs with every training clip (--per-class 0)')
+        s.add_argument('--device', default='auto')
+        if name == 'grid':
+            s.add_argument('--tuned', required=True, type=Path, help='the CSV written by the tune step')
+    t = sub.add_parser('table')
+    t.add_argument('csv', type=Path)
     args = p.parse_args(argv)
-    extra = [a for a in args.extra if a != '--']
-    results = {}
-    cache = args.out / 'teacher_cache.safetensors'
-    for method in args.methods:
-        for seed in args.seeds:
-            out = args.out / f'{method}_seed{seed}'
-            if not (out / 'metrics.json').is_file():
-                rc = distill.main(['--data', args.data, '--teacher-checkpoint', args.teacher_checkpoint,
-                                   '--teacher-cache', str(cache), '--method', method, '--seed', str(seed),
-                                   '--per-class', str(args.per_class), '--epochs', str(args.epochs),
-                                   '--student', args.student, '--device', args.device, '--out', str(out), *extra])
-                if rc:
-                    return rc
-            m = json.loads((out / 'metrics.json').read_text())
-            results.setdefault(method, []).append({'seed': seed, 'cross_subject': m['cross_subject']['top1'],
-                                                   'cross_view': m['cross_view']['top1'],
-                                                   'train_s': m['timings']['train_s']})
-    (args.out / 'results.json').write_text(json.dumps(results, indent=2))
-    print(table(results))
-    return 0
+    if args.cmd == 'table':
+        rows = read_csv(args.csv)
+        print(table(rows))
+        print()
+        print(verdict(rows))
+        return 0
+    args.teacher_cache = args.teacher_cache or args.out / 'teacher_cache.safetensors'
+    args.epochs_for = lambda pc: args.epochs if pc > 0 else args.epochs_full
+    return tune(args) if args.cmd == 'tune' else grid(args)
 
 
 if __name__ == '__main__':

@@ -50,21 +50,44 @@ class Teacher(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
+    @property
+    def has_stages(self) -> bool:
+        """ResNet-style teachers (four residual stages) have feature maps to distil or mix at."""
+        b = self.backbone
+        return isinstance(b, _SmallBackbone) or all(hasattr(b, f'layer{i}') for i in range(1, 5))
+
+    def _parts(self) -> tuple:
+        b = self.backbone
+        if isinstance(b, _SmallBackbone):
+            return b.net.stem, list(b.net.stages), b.net.pool
+        if self.has_stages:                                          # torchvision VideoResNet
+            return b.stem, [b.layer1, b.layer2, b.layer3, b.layer4], b.avgpool
+        raise TeacherError(f'teacher {self.name!r} has no residual stages to distil or mix at; '
+                           f'use a ResNet-style teacher ({", ".join(RESNET_STYLE)}) or --stage embedding')
+
     def split(self, stage: int) -> tuple:
         """(trunk, rest): ``trunk(x)`` is the feature map after residual stage ``stage`` (1-4) and
         ``rest(map)`` the pooled embedding from it, so ``head(rest(trunk(x)))`` equals ``forward(x)``.
         Mixing at an earlier feature map needs this; only ResNet-style teachers (four stages) have it."""
-        b = self.backbone
-        if isinstance(b, _SmallBackbone):
-            stem, stages, pool = b.net.stem, list(b.net.stages), b.net.pool
-        elif all(hasattr(b, f'layer{i}') for i in range(1, 5)):     # torchvision VideoResNet
-            stem, stages, pool = b.stem, [b.layer1, b.layer2, b.layer3, b.layer4], b.avgpool
-        else:
-            raise TeacherError(f'teacher {self.name!r} has no residual stages to mix at; '
-                               f'use --mix-at embedding or a ResNet-style teacher ({", ".join(RESNET_STYLE)})')
+        stem, stages, pool = self._parts()
         if not 1 <= stage <= 4:
             raise TeacherError(f'stage must be 1-4, got {stage}')
         return nn.Sequential(stem, *stages[:stage]), nn.Sequential(*stages[stage:], pool, nn.Flatten(1))
+
+    def outputs(self, x: torch.Tensor, stages=()) -> dict:
+        """One pass: {'logits', 'emb'} and, for each stage in ``stages``, its map under 'map{stage}'."""
+        if not stages:
+            emb = self.features(x)
+            return {'emb': emb, 'logits': self.head(emb)}
+        stem, blocks, pool = self._parts()
+        out, m = {}, stem(x)
+        for k, block in enumerate(blocks, 1):
+            m = block(m)
+            if k in stages:
+                out[f'map{k}'] = m
+        out['emb'] = pool(m).flatten(1)
+        out['logits'] = self.head(out['emb'])
+        return out
 
 
 class _SmallBackbone(nn.Module):

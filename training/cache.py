@@ -1,0 +1,222 @@
+"""The frozen teacher's outputs for the training clips, for both horizontal flips: computed once, read by every run.
+
+    python -m training.cache --data data/synth4 --teacher-checkpoint runs/r4_rgb20/teacher.safetensors \
+        --out runs/cache/r4_synth4.safetensors
+    torchrun --nproc_per_node N -m training.cache ...     # the same, the clips shared out over N processes
+
+The student's augmentation is a horizontal flip, so the cache holds, per clip and per flip (0 = as
+recorded, 1 = mirrored), everything a distillation loss reads of the teacher: its logits, its pooled
+embedding and, for ResNet-style teachers, its feature maps after residual stages 2 and 3 (float16).
+Every target is then of the very view the student sees; nothing is approximated at feature level.
+Per-channel statistics of the embeddings and maps over all clips and both flips are stored beside them
+(the projectors of ``feat`` and ``mix`` standardise to them).
+
+The file is keyed by the teacher file's hash, the clips' content (each clip file's size and modification
+time, and its manifest record), the clip list and the stages. ``training.distill`` reads it and, in a
+single process, builds it when it is missing or stale; under ``torchrun`` it asks for this step first,
+so no rank waits at a barrier for hours while another builds it. Writes are atomic (a unique temporary
+file, then a rename), so runs that share a cache never read half a file.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+
+from depth_action_recognition.checkpoint import file_sha256
+from depth_action_recognition.preprocess import PreprocessSpec
+from training.data import DataError, PairedClips, open_sources, split_from_flags
+from training.teachers import TeacherError
+from training.train_teacher import load_teacher
+from training.utils import ddp_setup, pick_device
+
+MAP_STAGES = (2, 3)
+
+
+class CacheError(RuntimeError):
+    """A teacher cache is missing, stale or unreadable where it cannot be rebuilt (the message says how)."""
+
+
+def data_fingerprint(source, indices) -> str:
+    """Changes when any listed clip's record or file changes (size or modification time)."""
+    h = hashlib.sha256()
+    files = getattr(source, 'files', None)
+    for i in indices:
+        h.update(json.dumps(source.records[i], sort_keys=True, default=str).encode())
+        for f in (files(i) if files else []):
+            st = os.stat(f)
+            h.update(f'{f}:{st.st_size}:{st.st_mtime_ns}'.encode())
+    return h.hexdigest()[:20]
+
+
+def cache_key(teacher_path, source, indices, stages) -> str:
+    return json.dumps({'teacher': file_sha256(teacher_path)[:16], 'data': data_fingerprint(source, indices),
+                       'indices': hashlib.sha256(np.asarray(indices, np.int64).tobytes()).hexdigest()[:16],
+                       'stages': list(stages), 'flips': 2})
+
+
+def read_key(path: Path) -> str | None:
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework='pt') as f:
+            return (f.metadata() or {}).get('key')
+    except Exception:  # noqa: BLE001 - missing, cut short or foreign: not this cache
+        return None
+
+
+def atomic_save(tensors: dict, path: Path, metadata: dict) -> None:
+    from safetensors.torch import save_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp')
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@torch.inference_mode()
+def teacher_pass(teacher, meta, source, indices, *, device, workers=0, batch_size=32, frames=16) -> dict:
+    """Teacher outputs of ``indices`` for flip 0 and 1: tensors of shape (len(indices), 2, ...)."""
+    stages = MAP_STAGES if teacher.has_stages else ()
+    ds = PairedClips(source, indices, PreprocessSpec(frames=frames), rgb_size=tuple(meta['rgb_size']),
+                     modalities=('rgb',), rgb_frame_step=meta.get('rgb_frame_step', 1))
+    teacher = teacher.to(device).eval()
+    parts = {}
+    for batch in DataLoader(ds, batch_size=batch_size, num_workers=workers):
+        x = batch['rgb'].to(device)
+        per_flip = [teacher.outputs(v, stages) for v in (x, x.flip(-1))]
+        for k in per_flip[0]:
+            v = torch.stack([o[k] for o in per_flip], 1).float().cpu()
+            parts.setdefault(k, []).append(v.half() if k.startswith('map') else v)
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def statistics(outputs: dict) -> dict:
+    """Per-channel mean and standard deviation of every embedding and map, over clips and flips."""
+    stats = {}
+    for k, v in outputs.items():
+        if k == 'logits':
+            continue
+        v = v.float().flatten(0, 1)                      # (clips * flips, C, ...)
+        dims = [0] + list(range(2, v.dim()))
+        stats[f'{k}_mean'] = v.mean(dims)
+        stats[f'{k}_std'] = (v.var(dims, unbiased=False) + 1e-5).sqrt()
+    return stats
+
+
+def build(path: Path, key: str, teacher, meta, source, indices, *, device, workers=0, rank=0, world=1,
+          log=print) -> None:
+    """Compute and write the cache. Under torchrun every rank computes its share, rank 0 merges."""
+    t0 = time.time()
+    mine = list(indices)[rank::world]
+    out = teacher_pass(teacher, meta, source, mine, device=device, workers=workers)
+    if world > 1:
+        part = path.with_name(f'{path.name}.part{rank}-of-{world}')
+        atomic_save(out, part, {'key': key})
+        dist.barrier()                   # every share is on disk; the waits are as long as one share
+        if rank == 0:
+            from safetensors.torch import load_file
+            shares = [load_file(str(path.with_name(f'{path.name}.part{r}-of-{world}'))) for r in range(world)]
+            out = {}
+            for k in shares[0]:
+                rows = [None] * len(indices)
+                for r, share in enumerate(shares):
+                    for j, row in enumerate(share[k]):
+                        rows[r + j * world] = row
+                out[k] = torch.stack(rows)
+        dist.barrier()
+        part.unlink(missing_ok=True)
+    if rank == 0:
+        out['indices'] = torch.as_tensor(list(indices), dtype=torch.int64)
+        out.update(statistics({k: v for k, v in out.items() if k != 'indices'}))
+        atomic_save(out, path, {'key': key})
+        log(f'teacher cache: {len(indices)} clips x 2 flips in {time.time() - t0:.1f} s -> {path}')
+    if world > 1:
+        dist.barrier()
+
+
+def load(path: Path, key: str) -> dict:
+    from safetensors.torch import load_file
+    if read_key(path) != key:
+        raise CacheError(f'{path}: stale or not a teacher cache of this data and teacher')
+    return load_file(str(path))
+
+
+class TeacherTargets:
+    """Row lookup into a loaded cache: ``targets(rows, flips)`` -> {'logits', 'emb', 'map'} of those views."""
+
+    def __init__(self, cache: dict, indices, stage: int):
+        pos = {int(i): r for r, i in enumerate(cache['indices'].tolist())}
+        missing = [i for i in indices if int(i) not in pos]
+        if missing:
+            raise CacheError(f'the teacher cache lacks {len(missing)} of the training clips (e.g. clip {missing[0]})')
+        rows = torch.as_tensor([pos[int(i)] for i in indices])
+        self.stage = stage
+        self.logits = cache['logits'][rows]
+        self.emb = cache['emb'][rows]
+        self.map = cache[f'map{stage}'][rows] if stage else None
+        name = f'map{stage}' if stage else 'emb'
+        if f'{name}_mean' not in cache:
+            raise CacheError(f'the teacher cache has no {name} (a teacher without residual stages?)')
+        self.stats = {'mean': cache[f'{name}_mean'], 'std': cache[f'{name}_std']}
+
+    def __call__(self, rows: torch.Tensor, flips: torch.Tensor) -> dict:
+        f = flips.long()
+        out = {'logits': self.logits[rows, f], 'emb': self.emb[rows, f]}
+        if self.map is not None:
+            out['map'] = self.map[rows, f].float()
+        return out
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data', required=True, nargs='+', help='dataset folder(s), as given to training.distill')
+    p.add_argument('--teacher-checkpoint', required=True, help='teacher from training.train_teacher')
+    p.add_argument('--out', required=True, type=Path, help='cache file to write (.safetensors)')
+    p.add_argument('--train-subjects', default='1-30', help='subjects whose clips are cached')
+    p.add_argument('--train-views', default='0-3', help='views whose clips are cached')
+    p.add_argument('--frames', type=int, default=16, help='clip length T (as training.distill --frames)')
+    p.add_argument('--ntu-classes', type=int, default=60, choices=(60, 120), help='NTU RGB+D 60 or 120')
+    p.add_argument('--device', default='auto', help='auto, cpu or cuda')
+    p.add_argument('--workers', type=int, default=0, help='data loader processes')
+    return p
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    device = pick_device(args.device)
+    rank, world = ddp_setup(device)
+    try:
+        source = open_sources(args.data, ntu_classes=args.ntu_classes, frames=args.frames)
+        indices = split_from_flags(args.train_subjects, args.train_views).select(source.records)
+        if not indices:
+            raise DataError('no clips match --train-subjects/--train-views')
+        teacher, meta = load_teacher(args.teacher_checkpoint)
+        stages = MAP_STAGES if teacher.has_stages else ()
+        key = cache_key(args.teacher_checkpoint, source, indices, stages)
+    except (DataError, TeacherError) as e:
+        print(f'cache: error: {e}', file=sys.stderr)
+        return 2
+    if read_key(args.out) == key:
+        if rank == 0:
+            print(f'teacher cache {args.out} is up to date ({len(indices)} clips)')
+    else:
+        build(args.out, key, teacher, meta, source, indices, device=device, workers=args.workers, rank=rank,
+              world=world)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

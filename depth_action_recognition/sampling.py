@@ -11,6 +11,10 @@ restarts the grid at itself), so a 30 fps camera feeding a 10 fps model keeps ev
 * Training and evaluation on recorded video: :func:`window_indices` runs the same sampler over a
   video's frame times from a start time (random phase in training, fixed starts in evaluation), and
   :func:`window_starts` lists the starts of the windows a live stream would produce.
+* Training loaders of recorded videos (NTU RGB+D, paired folders, NW-UCLA): :func:`sampled_frames` is the
+  stream the recognizer would keep if the video were its camera, and :func:`video_window` picks one of
+  the clips a stride-1 clip buffer cuts out of it (a random one in training, the centre one in
+  evaluation), so a loader's frames are exactly those of a live clip.
 Nothing here knows about ROS or about files: times are float seconds.
 """
 from __future__ import annotations
@@ -87,3 +91,42 @@ def window_starts(duration: float, fps: float, frames: int, stride: int) -> np.n
     if duration < span:
         return np.zeros(0)
     return np.arange(0.0, duration - span + 1e-9, stride / fps)
+
+
+def sampled_frames(times: Sequence[float], fps: float) -> np.ndarray:
+    """Indices of the frames a recognizer keeps from a stream with these frame times, the first frame on."""
+    sampler = FrameSampler(fps)
+    return np.asarray([i for i, t in enumerate(times) if sampler.admit(float(t))], dtype=np.int64)
+
+
+def clip_positions(n_sampled: int, frames: int, rng: Optional[np.random.Generator] = None,
+                   index: Optional[int] = None) -> tuple:
+    """Positions in a sampled stream of ``n_sampled`` frames of one clip. Returns (positions, padded).
+
+    The clips are the runs of ``frames`` consecutive sampled frames, i.e. those a
+    :class:`~depth_action_recognition.clip_buffer.ClipBuffer` with stride 1 emits. ``index`` picks clip
+    ``index``, ``rng`` a uniformly random one (training), neither the centre one (evaluation).
+    A stream too short for one clip gives all its frames followed by the last one repeated, as if the
+    scene had held still; ``padded`` says how many were repeated, so a loader can count them.
+    """
+    if frames < 1:
+        raise ConfigError(f'frames must be >= 1, got {frames}')
+    if n_sampled < 1:
+        raise ConfigError('a video without frames has no clip')
+    if n_sampled < frames:
+        return np.minimum(np.arange(frames), n_sampled - 1), frames - n_sampled
+    n = n_sampled - frames + 1
+    if index is None:
+        index = int(rng.integers(n)) if rng is not None else (n - 1) // 2
+    if not 0 <= index < n:
+        raise ConfigError(f'clip {index} of a video that has {n}')
+    return np.arange(index, index + frames), 0
+
+
+def video_window(times: Sequence[float], fps: float, frames: int, rng: Optional[np.random.Generator] = None,
+                 index: Optional[int] = None) -> tuple:
+    """Indices into a recorded video of one clip, cut as the recognizer cuts a live stream: the video is
+    sampled by :func:`sampled_frames`, the clip chosen by :func:`clip_positions`. Returns (indices, padded)."""
+    stream = sampled_frames(times, fps)
+    pos, padded = clip_positions(len(stream), frames, rng, index)
+    return stream[pos], padded

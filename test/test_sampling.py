@@ -4,7 +4,8 @@ import pytest
 
 from depth_action_recognition.clip_buffer import ClipBuffer
 from depth_action_recognition.errors import ConfigError
-from depth_action_recognition.sampling import FrameSampler, window_indices, window_starts
+from depth_action_recognition.sampling import (FrameSampler, clip_positions, sampled_frames, video_window, window_indices,
+                                                window_starts)
 
 
 def live_clip_stamps(times, fps, frames):
@@ -50,3 +51,31 @@ def test_short_video_gives_no_window_and_starts_cover_the_stream():
     assert len(window_starts(1.0, 10.0, 16, 5)) == 0
     with pytest.raises(ConfigError):
         FrameSampler(0.0)
+
+
+@pytest.mark.parametrize('camera_fps,jitter', [(30.0, 0.0), (30.0, 0.004), (15.0, 0.002)])
+def test_a_recorded_videos_clips_are_the_clips_the_live_buffer_emits(camera_fps, jitter):
+    """video_window's clips are, one for one, those a stride-1 clip buffer cuts from the same frame times."""
+    rng = np.random.default_rng(7)
+    times = 50.0 + np.arange(120) / camera_fps + rng.uniform(-jitter, jitter, 120)
+    buf = ClipBuffer(16, 1, target_fps=10.0, max_gap_s=10.0)
+    live = []
+    for i, t in enumerate(times):
+        clip = buf.add(np.full((1, 1), i, np.float32), t) if buf.admit(t) else None
+        if clip is not None:
+            live.append(clip.frames[:, 0, 0].astype(int).tolist())
+    stream = sampled_frames(times, 10.0)
+    assert len(live) == len(stream) - 15
+    for k, clip in enumerate(live):
+        assert video_window(times, 10.0, 16, index=k)[0].tolist() == clip
+    assert video_window(times, 10.0, 16)[0].tolist() == live[(len(live) - 1) // 2]       # evaluation: the centre
+    picks = {video_window(times, 10.0, 16, rng=np.random.default_rng(s))[0][0] for s in range(100)}
+    assert picks <= {c[0] for c in live} and len(picks) > len(live) // 2              # training: any of them
+
+
+def test_a_video_shorter_than_a_clip_holds_its_last_frame():
+    idx, padded = video_window(np.arange(10) / 30.0, 10.0, 6)
+    assert idx.tolist() == [0, 3, 6, 9, 9, 9] and padded == 2
+    assert clip_positions(3, 3)[0].tolist() == [0, 1, 2] and clip_positions(5, 3)[0].tolist() == [1, 2, 3]
+    with pytest.raises(ConfigError):
+        clip_positions(5, 3, index=3)

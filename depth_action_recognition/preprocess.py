@@ -4,9 +4,17 @@ A :class:`PreprocessSpec` is stored inside every checkpoint; the recognizer appl
 :func:`preprocess_frame` to each incoming depth frame and training applies :func:`preprocess_clip`
 (the same function per frame) to its clips, so the two cannot drift apart.
 
-Per frame: optional centre crop to the model's aspect, downsampling to the model size by a *masked*
-area average (missing pixels do not drag edges towards zero), conversion to metres, and a range
-mapping where near is 1, far (>= ``max_depth_m``) is 0 and "no reading" is 0.
+Per frame: the frame is fitted to the model's input (``crop``, below), downsampled by a *masked* area
+average (missing pixels do not drag edges towards zero), converted to metres and range-mapped so that
+near is 1, far (>= ``max_depth_m``) is 0 and "no reading" is 0.
+
+Fitting a frame whose aspect differs from the model's (a 16:9 848x480 or a 640x576 camera in front of
+an 80x60 model): ``'pad'`` keeps the whole field of view at its true proportions and fills the rest of
+the input with "no reading" (letterbox) — nothing a person does near the edge of the image is cut off
+and no body is stretched, and a model trained across aspect ratios sees the same geometry at every
+resolution. ``'center'`` crops to the model's aspect (loses the sides), ``'none'`` stretches (the
+behaviour of models made before ``'pad'``, which saw only 4:3 frames). :func:`fit_box` is the geometry;
+the RGB teacher's input is fitted by the same box (training/data.py), so RGB and depth stay aligned.
 """
 from __future__ import annotations
 
@@ -16,6 +24,8 @@ import cv2
 import numpy as np
 
 from .errors import ConfigError
+
+FITS = ('pad', 'center', 'none')
 
 
 @dataclass(frozen=True)
@@ -28,7 +38,7 @@ class PreprocessSpec:
     fps: float = 10.0         # frames are sampled at this rate from the camera stream
     min_depth_m: float = 0.3
     max_depth_m: float = 8.0
-    crop: str = 'none'        # 'none' (resize the whole frame) or 'center' (crop to the aspect first)
+    crop: str = 'none'        # fitting another aspect: 'pad' (letterbox), 'center' (crop) or 'none' (stretch)
 
     def __post_init__(self):
         if self.height < 8 or self.width < 8:
@@ -39,8 +49,8 @@ class PreprocessSpec:
             raise ConfigError(f'preprocess fps must be > 0, got {self.fps}')
         if not 0 <= self.min_depth_m < self.max_depth_m:
             raise ConfigError(f'preprocess depth range [{self.min_depth_m}, {self.max_depth_m}] is empty')
-        if self.crop not in ('none', 'center'):
-            raise ConfigError(f"preprocess crop must be 'none' or 'center', got {self.crop!r}")
+        if self.crop not in FITS:
+            raise ConfigError(f"preprocess crop must be one of {FITS}, got {self.crop!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,46 +63,55 @@ class PreprocessSpec:
             raise ConfigError(f'unknown preprocess fields: {sorted(unknown)}')
         return cls(**d)
 
-    @property
-    def clip_seconds(self) -> float:
-        return self.frames / self.fps
 
-
-def _center_crop(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    h, w = array.shape[:2]
-    target = width / height
-    if w / h > target:
-        cw = int(round(h * target))
-        x0 = (w - cw) // 2
-        return array[:, x0:x0 + cw]
-    ch = int(round(w / target))
-    y0 = (h - ch) // 2
-    return array[y0:y0 + ch, :]
+def fit_box(h0: int, w0: int, height: int, width: int, crop: str) -> tuple:
+    """Where a (h0, w0) frame goes in a (height, width) input: (source rows, source cols, target rows, target
+    cols) as slices. ``'pad'`` scales the whole frame into a centred box; ``'center'`` takes the centred
+    part of the frame with the input's aspect; ``'none'`` maps the whole frame onto the whole input."""
+    full_src, full_dst = (slice(0, h0), slice(0, w0)), (slice(0, height), slice(0, width))
+    if crop == 'pad':
+        scale = min(height / h0, width / w0)
+        bh, bw = min(height, max(1, round(h0 * scale))), min(width, max(1, round(w0 * scale)))
+        y, x = (height - bh) // 2, (width - bw) // 2
+        return full_src + (slice(y, y + bh), slice(x, x + bw))
+    if crop == 'center':
+        target = width / height
+        if w0 / h0 > target:
+            cw = int(round(h0 * target))
+            x0 = (w0 - cw) // 2
+            return (slice(0, h0), slice(x0, x0 + cw)) + full_dst
+        ch = int(round(w0 / target))
+        y0 = (h0 - ch) // 2
+        return (slice(y0, y0 + ch), slice(0, w0)) + full_dst
+    return full_src + full_dst
 
 
 def preprocess_frame(raw: np.ndarray, scale: float, spec: PreprocessSpec) -> np.ndarray:
     """One depth frame (H0, W0) in wire units -> float32 (height, width) model input in [0, 1]."""
-    if spec.crop == 'center':
-        raw = _center_crop(raw, spec.height, spec.width)
+    rows, cols, out_rows, out_cols = fit_box(raw.shape[0], raw.shape[1], spec.height, spec.width, spec.crop)
+    raw = raw[rows, cols]
+    h, w = out_rows.stop - out_rows.start, out_cols.stop - out_cols.start
     if raw.dtype.kind == 'f':
         # NaN/inf would poison the area sums; negative readings mean nothing either.
         raw = np.where(np.isfinite(raw) & (raw > 0), raw, 0).astype(np.float32)
-    size = (spec.width, spec.height)
     step = 1
-    while raw.shape[0] >= 4 * step * spec.height and raw.shape[1] >= 4 * step * spec.width:
+    while raw.shape[0] >= 4 * step * h and raw.shape[1] >= 4 * step * w:
         step *= 2
     if step > 1:
-        # Large frames are decimated to twice the input size first (640x480 -> 160x120 for 80x60), so a
-        # cell averages 2x2 samples, as for the 160x120 frames the default model was trained on, and the
-        # full-resolution frame is never converted: a tenth of the cost per frame.
-        raw = np.ascontiguousarray(raw[::step, ::step])
-    if raw.shape != (spec.height, spec.width):
+        # Large frames are decimated to between two and four times the input size first (640x480 -> 160x120
+        # for 80x60), so a cell averages 2x2 to 4x4 samples, and the full-resolution frame is never
+        # converted: a tenth of the cost per frame.
+        raw = raw[::step, ::step]
+    # OpenCV wants each row to start on an element boundary; a view of an oddly padded buffer or a slice
+    # may not, so such views are copied (small frames only: large ones were decimated into a copy above).
+    raw = np.ascontiguousarray(raw)
+    if raw.shape != (h, w):
         # Masked area average: mean of the cell / share of valid pixels in it = mean of the valid depths.
         # Both resizes run on the wire type (uint16 mm stays uint16), so the full-resolution frame is
         # read twice and never converted: the 8x smaller result is what becomes float metres.
         valid = cv2.compare(raw, 0, cv2.CMP_GT)                     # 0 / 255, uint8
-        total = cv2.resize(raw, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-        share = cv2.resize(valid, size, interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
+        total = cv2.resize(raw, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        share = cv2.resize(valid, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
         # Cells that are mostly holes stay holes; otherwise the edge of a person would smear outwards.
         has = share > 0.3
         metres = np.divide(total, share, out=np.zeros_like(total), where=has)
@@ -102,8 +121,12 @@ def preprocess_frame(raw: np.ndarray, scale: float, spec: PreprocessSpec) -> np.
     if scale != 1.0:
         metres *= np.float32(scale)
     lo, hi = np.float32(spec.min_depth_m), np.float32(spec.max_depth_m)
-    out = (hi - np.clip(metres, lo, hi)) / (hi - lo)
-    out[~has] = 0.0
+    content = (hi - np.clip(metres, lo, hi)) / (hi - lo)
+    content[~has] = 0.0
+    if (h, w) == (spec.height, spec.width):
+        return content
+    out = np.zeros((spec.height, spec.width), np.float32)          # letterbox: the rest reads "no reading"
+    out[out_rows, out_cols] = content
     return out
 
 

@@ -41,3 +41,34 @@ def test_spec_round_trip_and_validation():
             PreprocessSpec(**bad)
     with pytest.raises(ConfigError):
         PreprocessSpec.from_dict({**spec.to_dict(), 'colour': True})
+
+
+def test_pad_fits_any_aspect_whole_and_undistorted():
+    spec = PreprocessSpec(height=60, width=80, min_depth_m=0.0, max_depth_m=4.0, crop='pad')
+    for h0, w0 in [(480, 848), (240, 424), (576, 640), (424, 512), (480, 640), (120, 160)]:
+        frame = np.full((h0, w0), 3000, np.uint16)
+        s = min(60 / h0, 80 / w0)
+        side = int(0.4 * min(h0, w0))                        # a square near object in the middle
+        y, x = (h0 - side) // 2, (w0 - side) // 2
+        frame[y:y + side, x:x + side] = 1000
+        out = preprocess_frame(frame, 0.001, spec)
+        rows, cols = np.nonzero(out > 0)                     # the frame's whole field of view, centred
+        bh, bw = round(h0 * s), round(w0 * s)
+        assert rows.max() - rows.min() + 1 == bh and cols.max() - cols.min() + 1 == bw, (h0, w0)
+        assert abs((rows.min() + rows.max()) / 2 - 29.5) <= 0.5 and abs((cols.min() + cols.max()) / 2 - 39.5) <= 0.5
+        near = out > 0.6                                     # the square stays a square
+        sh, sw = np.ptp(np.nonzero(near)[0]) + 1, np.ptp(np.nonzero(near)[1]) + 1
+        assert abs(sh - sw) <= 1, (h0, w0, sh, sw)
+    four_three = np.random.default_rng(1).integers(500, 6000, (480, 640)).astype(np.uint16)
+    np.testing.assert_array_equal(preprocess_frame(four_three, 0.001, spec),
+                                  preprocess_frame(four_three, 0.001, PreprocessSpec(height=60, width=80, min_depth_m=0.0,
+                                                                                     max_depth_m=4.0)))
+
+
+def test_frames_with_odd_row_padding_and_strided_views_work_at_every_size():
+    spec = PreprocessSpec(height=12, width=16)
+    for h0, w0 in [(12, 16), (20, 30), (47, 65), (120, 160)]:
+        buf = np.random.default_rng(2).integers(1, 256, h0 * (2 * w0 + 1), dtype=np.uint8).tobytes()
+        odd = np.ndarray((h0, w0), np.uint16, buf, strides=(2 * w0 + 1, 2))   # a row step of 2*w0+1 bytes
+        ref = preprocess_frame(np.array(odd), 0.001, spec)
+        np.testing.assert_array_equal(preprocess_frame(odd, 0.001, spec), ref)

@@ -16,14 +16,13 @@ from torch.utils.data import Dataset
 
 from depth_action_recognition.preprocess import PreprocessSpec, preprocess_clip
 from depth_action_recognition.synthetic.dataset import SyntheticDataset, parse_range
+from training.errors import DataError  # noqa: F401  (DataError is imported from here too)
+from training.folder import FolderSource, NWUCLASource
+from training.ntu import NTUSource
 
 # torchvision's video models were trained on Kinetics with these statistics.
 KINETICS_MEAN = np.array([0.43216, 0.394666, 0.37645], np.float32)
 KINETICS_STD = np.array([0.22803, 0.22145, 0.216989], np.float32)
-
-
-class DataError(ValueError):
-    """Bad data or data flags; the message names the file or the flag."""
 
 
 class SyntheticSource:
@@ -57,13 +56,10 @@ def open_source(path, *, ntu_classes: int = 60, frames: int = 16, cache_dir=None
     from pathlib import Path
     root = Path(path)
     if (root / 'nturgb+d_depth_masked').is_dir() or (root / 'nturgb+d_depth').is_dir():
-        from training.ntu import NTUSource
         return NTUSource(root, classes=ntu_classes, frames=frames, cache_dir=cache_dir)
     if (root / 'clips.csv').is_file():
-        from training.folder import FolderSource
         return FolderSource(root, frames=frames)
     if any(root.glob('view_*')):
-        from training.folder import NWUCLASource
         return NWUCLASource(root, frames=frames)
     return SyntheticSource(path)
 

@@ -12,8 +12,11 @@ from pathlib import Path
 from depth_action_recognition.checkpoint import load_checkpoint
 from depth_action_recognition.errors import CheckpointError
 from depth_action_recognition.models import count_flops
+from depth_action_recognition.resources import share_dir
 
-MODELS = Path(__file__).resolve().parents[1] / 'models'
+# Where the recognizer looks for models (a checkout's models/, or the installed share directory):
+# `training` installs as a top-level package, so nothing is found relative to this file.
+MODELS = share_dir() / 'models'
 
 
 def card_stub(loaded, name: str) -> str:

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import yaml
 
-from training.data import DataError
+from training.errors import DataError
 
 NWUCLA_LABELS = ['pick up with one hand', 'pick up with two hands', 'drop trash', 'walk around', 'sit down',
                  'stand up', 'donning', 'doffing', 'throw', 'carry']

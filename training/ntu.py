@@ -30,9 +30,9 @@ import cv2
 import numpy as np
 import yaml
 
-from training.data import DataError
+from depth_action_recognition.resources import share_dir
+from training.errors import DataError
 
-ROOT = Path(__file__).resolve().parents[1]
 NAME = re.compile(r'^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$')
 NTU60_XSUB_TRAIN = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
 NTU120_XSUB_TRAIN = NTU60_XSUB_TRAIN + (45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83,
@@ -63,7 +63,8 @@ def official_split(record: dict, benchmark: str) -> str:
 
 
 def label_preset(n_classes: int) -> dict:
-    return yaml.safe_load((ROOT / 'config' / 'labels' / f'ntu{n_classes}.yaml').read_text())
+    # The installed share directory, as the runtime finds its config: `training` is a top-level package.
+    return yaml.safe_load((share_dir() / 'config' / 'labels' / f'ntu{n_classes}.yaml').read_text())
 
 
 class NTUSource:

@@ -49,7 +49,7 @@ def main():
             cache = Path(tmp) / f'cache{w}'
             raw = one_pass(NTUSource(root, frames=16, cache_dir=cache), w)
             cached = one_pass(NTUSource(root, frames=16, cache_dir=cache), w)
-            size = sum(f.stat().st_size for f in cache.glob('*.npz')) / args.samples / 1e6
+            size = sum(f.stat().st_size for f in cache.rglob('*.npz')) / args.samples / 1e6
             print(f'workers {w}: raw decode {raw:6.2f} clips/s, from cache {cached:7.1f} clips/s '
                   f'({cached / raw:.0f}x; {size:.2f} MB per cached sample)')
 

@@ -1,14 +1,27 @@
 """NTU RGB+D loader on a format-faithful fixture written by the test (the real set cannot be fetched here)."""
+import io
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
-from training.data import DataError, PairedClips
-from training.ntu import NTU60_XSUB_TRAIN, NTUSource, label_preset, official_split, parse_name
+from depth_action_recognition.clip_buffer import ClipBuffer
 from depth_action_recognition.preprocess import PreprocessSpec
+from training import ntu
+from training.data import DataError, InMemory, PairedClips
+from training.errors import SkippedSample
+from training.ntu import NTU60_XSUB_TRAIN, NTUSource, label_preset, official_split, parse_name
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_sample(root, name, n=20, masked=True, rgb=True):
+    """Depth frame i holds a person-sized blob at 2500 + i mm; RGB frame i is grey at 5 i + 10 (readable for n <= 50)."""
     folder = root / ('nturgb+d_depth_masked' if masked else 'nturgb+d_depth') / name
     folder.mkdir(parents=True)
     prefix = 'MDepth' if masked else 'Depth'
@@ -21,14 +34,30 @@ def write_sample(root, name, n=20, masked=True, rgb=True):
         vw = cv2.VideoWriter(str(root / 'nturgb+d_rgb' / f'{name}_rgb.avi'), cv2.VideoWriter_fourcc(*'MJPG'), 30,
                              (1920, 1080))
         for i in range(n):
-            f = np.full((1080, 1920, 3), 80, np.uint8)
-            f[400:900, 800:1000] = (0, 0, 255)
-            vw.write(f)
+            vw.write(np.full((1080, 1920, 3), (5 * i + 10) % 256, np.uint8))
         vw.release()
 
 
+def frame_numbers(depth, rgb):
+    """Which fixture frames a loaded clip holds, read back from the depth blob and the RGB grey level."""
+    return depth.reshape(len(depth), -1).max(1).astype(int) - 2500, \
+        np.round((np.median(rgb.reshape(len(rgb), -1), 1) - 10) / 5).astype(int)
+
+
+def live_clips(n_frames, fps, frames):
+    """The frame numbers of every clip the recognizer's buffer cuts from a 30 fps stream of n frames."""
+    buf = ClipBuffer(frames, 1, target_fps=fps)
+    clips = []
+    for i in range(n_frames):
+        t = 1000.0 + i / 30.0                        # a camera clock (a zero stamp is dropped)
+        clip = buf.add(np.full((1, 1), i, np.float32), t) if buf.admit(t) else None
+        if clip is not None:
+            clips.append(clip.frames[:, 0, 0].astype(int).tolist())
+    return clips
+
+
 @pytest.fixture(scope='module')
-def ntu(tmp_path_factory):
+def ntu_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('ntu')
     for name in ('S001C001P001R001A043', 'S001C002P003R001A001', 'S002C003P008R002A050', 'S001C001P002R001A061'):
         write_sample(root, name)
@@ -50,40 +79,176 @@ def test_names_splits_and_presets():
     assert set(p120['alarm_labels']) <= set(p120['labels'])
 
 
-def test_loads_paired_person_crops(ntu, tmp_path):
-    src = NTUSource(ntu, classes=60, frames=8, cache_dir=tmp_path / 'cache')
+def test_loads_paired_person_crops(ntu_root, tmp_path):
+    src = NTUSource(ntu_root, classes=60, frames=4, cache_dir=tmp_path / 'cache')
     assert [r['path'] for r in src.records] == ['S001C001P001R001A043', 'S001C002P003R001A001', 'S002C003P008R002A050']
     assert src.records[0]['label_id'] == 42 and src.labels[42] == 'falling'
     depth, rgb = src.load(0)
-    assert depth.shape == (8, 120, 160) and rgb.shape == (8, 120, 160, 3)
+    assert depth.shape == (4, 120, 160) and rgb.shape == (4, 120, 160, 3)
     assert depth.dtype == np.uint16 and (depth > 0).mean() > 0.1              # the crop is around the person
-    assert (tmp_path / 'cache' / 'S001C001P001R001A043.npz').is_file()
+    cached = list((tmp_path / 'cache').rglob('*.npz'))
+    assert [p.name for p in cached] == ['S001C001P001R001A043.npz'] and '10fps_120x160' in cached[0].parent.name
+    with np.load(cached[0]) as z:                                              # the whole sampled stream
+        np.testing.assert_allclose(z['times'], np.arange(0, 20, 3) / 30)
     again = src.load(0)                                                        # from the compact cache
-    assert np.array_equal(again[0], depth)
-    ds = PairedClips(src, [0, 1], PreprocessSpec(frames=8), modalities=('depth', 'rgb'))
-    assert ds[0]['depth'].shape == (1, 8, 60, 80)
-    assert len(NTUSource(ntu, classes=120, frames=8).records) == 4
+    assert np.array_equal(again[0], depth) and np.array_equal(again[1], rgb)
+    ds = PairedClips(src, [0, 1], PreprocessSpec(frames=4), modalities=('depth', 'rgb'))
+    assert ds[0]['depth'].shape == (1, 4, 60, 80)
+    assert len(NTUSource(ntu_root, classes=120, frames=8).records) == 4
 
 
-def test_missing_frames_and_skip_list(ntu, tmp_path):
+@pytest.mark.parametrize('cached', [False, True])
+def test_clips_are_the_frames_the_live_clip_buffer_cuts(tmp_path, cached):
+    """Training and serving agree on clip timing: the loader's clips are clips of the live buffer."""
+    write_sample(tmp_path, 'S001C001P001R001A043', n=50)
+    src = NTUSource(tmp_path, frames=8, cache_dir=tmp_path / 'cache' if cached else None)
+    assert src.fps == 10.0
+    live = live_clips(50, src.fps, 8)
+    assert live[0] == list(range(0, 24, 3)) and len(live) == 10             # every 3rd frame, 17 sampled
+    depth_ix, rgb_ix = frame_numbers(*src.load(0))                            # evaluation: the centre clip
+    assert depth_ix.tolist() == live[4] == list(range(12, 36, 3))
+    assert rgb_ix.tolist() == depth_ix.tolist()                               # each depth frame with its RGB frame
+    seen = set()
+    for seed in range(8):                                                     # training: a random clip each time
+        depth_ix, rgb_ix = frame_numbers(*src.load(0, np.random.default_rng(seed)))
+        assert depth_ix.tolist() in live and rgb_ix.tolist() == depth_ix.tolist()
+        seen.add(depth_ix[0])
+    assert len(seen) >= 4
+
+
+def test_a_sample_shorter_than_a_clip_repeats_its_last_frame(tmp_path):
+    write_sample(tmp_path, 'S001C001P001R001A043', n=20)
+    src = NTUSource(tmp_path, frames=8)
+    depth_ix, rgb_ix = frame_numbers(*src.load(0))
+    assert depth_ix.tolist() == rgb_ix.tolist() == [0, 3, 6, 9, 12, 15, 18, 18]
+    assert src.padded == 1
+
+
+def test_unreadable_samples_are_skipped_and_counted_not_blanked(ntu_root, tmp_path):
     write_sample(tmp_path, 'S001C001P001R001A001', rgb=False)
     write_sample(tmp_path, 'S001C001P001R001A002')
-    (tmp_path / 'skip.txt').write_text('S001C001P001R001A002\n')
-    src = NTUSource(tmp_path, frames=8, skip_list=tmp_path / 'skip.txt')
-    assert [r['path'] for r in src.records] == ['S001C001P001R001A001']
-    depth, _ = src.load(0)                                                     # RGB video missing: reported, skipped
-    assert not depth.any() and '_rgb.avi' in src.skipped[0]
-    strict = NTUSource(tmp_path, frames=8, on_error='raise')
-    with pytest.raises(DataError, match='S001C001P001R001A001_rgb.avi'):
+    write_sample(tmp_path, 'S001C001P001R001A003')
+    (tmp_path / 'skip.txt').write_text('S001C001P001R001A003\n')
+    src = NTUSource(tmp_path, frames=4, skip_list=tmp_path / 'skip.txt')
+    assert [r['path'] for r in src.records] == ['S001C001P001R001A001', 'S001C001P001R001A002']
+    with pytest.raises(SkippedSample, match='S001C001P001R001A001_rgb.avi'):
+        src.load(0)
+    ds = InMemory(PairedClips(src, [0, 1], PreprocessSpec(frames=4), modalities=('depth',)))
+    assert len(ds) == 1 and ds.indices == [1] and len(ds.skipped) == 1 and '_rgb.avi' in ds.skipped[0]
+    assert ds[0]['label'] == 1 and ds[0]['depth'].abs().sum() > 0
+    strict = NTUSource(tmp_path, frames=4, on_error='raise')
+    with pytest.raises(DataError, match='S001C001P001R001A001_rgb.avi') as e:
         strict.load(0)
+    assert not isinstance(e.value, SkippedSample)
     with pytest.raises(DataError, match='no nturgb'):
         NTUSource(tmp_path / 'nothing')
 
 
-def test_distill_on_the_official_cross_view_split(ntu, tmp_path):
+def test_a_cache_write_cut_short_leaves_no_file_behind(ntu_root, tmp_path, monkeypatch):
+    cache = tmp_path / 'cache'
+
+    def disk_full(file, **arrays):
+        f = open(file, 'wb') if isinstance(file, (str, os.PathLike)) else file
+        f.write(b'PK\x03\x04 half an npz')
+        f.flush()
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(np, 'savez', disk_full)
+    with pytest.raises(OSError, match='No space'):
+        NTUSource(ntu_root, frames=4, cache_dir=cache).load(0)
+    assert [p for p in cache.rglob('*') if p.is_file()] == []
+    monkeypatch.undo()
+    src = NTUSource(ntu_root, frames=4, cache_dir=cache)
+    depth, rgb = src.load(0)
+    files = [p for p in cache.rglob('*') if p.is_file()]
+    assert [p.name for p in files] == ['S001C001P001R001A043.npz']
+    with np.load(files[0]) as z:
+        assert np.array_equal(z['depth'][1:5], depth)
+
+
+def test_a_process_never_reads_a_cache_file_another_is_writing(ntu_root, tmp_path, monkeypatch, capsys):
+    """Two ranks decode the same sample at once: the one that finds the cache half-written must not read it."""
+    cache, real_savez = tmp_path / 'cache', np.savez
+    half, done = threading.Event(), threading.Event()
+    writer = {}
+
+    def slow_savez(file, **arrays):
+        buf = io.BytesIO()
+        real_savez(buf, **arrays)
+        data = buf.getvalue()
+        f = open(file, 'wb') if isinstance(file, (str, os.PathLike)) else file
+        if threading.current_thread() is writer.get('thread'):
+            f.write(data[:len(data) // 2])
+            f.flush()
+            half.set()
+            done.wait(30)
+            f.write(data[len(data) // 2:])
+        else:
+            f.write(data)
+        if f is not file:
+            f.close()
+
+    monkeypatch.setattr(np, 'savez', slow_savez)
+    result = {}
+    writer['thread'] = threading.Thread(target=lambda: result.setdefault('a', NTUSource(ntu_root, frames=4,
+                                                                                         cache_dir=cache).load(0)))
+    writer['thread'].start()
+    assert half.wait(30)
+    try:
+        b = NTUSource(ntu_root, frames=4, cache_dir=cache).load(0)
+    finally:
+        done.set()
+        writer['thread'].join(30)
+    assert 'damaged' not in capsys.readouterr().err            # it decoded the sample itself, never read half a file
+    expected = NTUSource(ntu_root, frames=4).load(0)
+    assert np.array_equal(b[0], expected[0]) and np.array_equal(result['a'][0], expected[0])
+    files = [p for p in cache.rglob('*') if p.is_file()]
+    assert [p.name for p in files] == ['S001C001P001R001A043.npz']
+    with np.load(files[0]) as z:
+        assert np.array_equal(z['depth'][1:5], expected[0])
+
+
+def test_a_damaged_cache_file_is_decoded_again(ntu_root, tmp_path, capsys):
+    src = NTUSource(ntu_root, frames=4, cache_dir=tmp_path / 'cache')
+    expected = src.load(0)
+    cached = next((tmp_path / 'cache').rglob('*.npz'))
+    cached.write_bytes(cached.read_bytes()[:1000])
+    again = NTUSource(ntu_root, frames=4, cache_dir=tmp_path / 'cache').load(0)
+    assert np.array_equal(again[0], expected[0]) and 'damaged' in capsys.readouterr().err
+
+
+RSS_CHILD = '''
+import sys
+sys.path.insert(0, sys.argv[1])
+from training.ntu import NTUSource
+
+def kb(field):
+    for line in open('/proc/self/status'):
+        if line.startswith(field):
+            return int(line.split()[1])
+
+src = NTUSource(sys.argv[2], frames=16)
+before = kb('VmRSS:')
+depth, rgb = src.load(0)
+print(before, kb('VmHWM:'), len(depth))
+'''
+
+
+def test_reading_a_1080p_sample_keeps_only_the_sampled_frames(tmp_path):
+    """60 frames of 1920x1080 are 373 MB decoded: the loader must hold the sampled, shrunk frames only."""
+    write_sample(tmp_path, 'S001C001P001R001A043', n=60)
+    r = subprocess.run([sys.executable, '-c', RSS_CHILD, str(ROOT), str(tmp_path)], capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    before_kb, peak_kb, n = (int(v) for v in r.stdout.split())
+    assert n == 16
+    assert (peak_kb - before_kb) / 1024 < 150, f'peak RSS grew by {(peak_kb - before_kb) / 1024:.0f} MB'
+
+
+def test_distill_on_the_official_cross_view_split(ntu_root, tmp_path):
     import json
     from training import distill
-    rc = distill.main(['--data', str(ntu), '--benchmark', 'ntu60-xview', '--method', 'none', '--epochs', '1',
+    rc = distill.main(['--data', str(ntu_root), '--benchmark', 'ntu60-xview', '--method', 'none', '--epochs', '1',
                        '--frames', '8', '--height', '24', '--width', '32', '--batch-size', '1', '--device', 'cpu',
                        '--cache-dir', str(tmp_path / 'cache'), '--out', str(tmp_path / 'run')])
     assert rc == 0

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from depth_action_recognition.preprocess import PreprocessSpec, preprocess_clip
 from depth_action_recognition.synthetic.dataset import SyntheticDataset, parse_range
-from training.errors import DataError  # noqa: F401  (DataError is imported from here too)
+from training.errors import DataError, SkippedSample  # noqa: F401  (DataError is imported from here too)
 from training.folder import FolderSource, NWUCLASource
 from training.ntu import NTUSource
 
@@ -39,7 +39,8 @@ class SyntheticSource:
         self.fps = float(self.ds.info['fps'])
         self.frames = int(self.ds.info['frames'])
 
-    def load(self, i: int):
+    def load(self, i: int, rng=None):
+        """Clip ``i`` as rendered: a synthetic clip is exactly one window at the dataset's fps."""
         try:
             depth, rgb, _ = self.ds.load(i)
         except ValueError as e:
@@ -51,17 +52,25 @@ class SyntheticSource:
         return [self.ds.root / self.records[i]['path']]
 
 
-def open_source(path, *, ntu_classes: int = 60, frames: int = 16, cache_dir=None):
-    """Pick the source type from what is at ``path``: NTU RGB+D, a paired folder, NW-UCLA or synthetic."""
+def open_source(path, *, ntu_classes: int = 60, frames: int = 16, cache_dir=None, fps=None):
+    """Pick the source type from what is at ``path``: NTU RGB+D, a paired folder, NW-UCLA or synthetic.
+
+    ``fps`` is the rate recorded videos are sampled at (None: the source's default); synthetic clips are
+    rendered at their dataset's rate and cannot be resampled.
+    """
     from pathlib import Path
     root = Path(path)
+    rate = {} if fps is None else {'fps': fps}
     if (root / 'nturgb+d_depth_masked').is_dir() or (root / 'nturgb+d_depth').is_dir():
-        return NTUSource(root, classes=ntu_classes, frames=frames, cache_dir=cache_dir)
+        return NTUSource(root, classes=ntu_classes, frames=frames, cache_dir=cache_dir, **rate)
     if (root / 'clips.csv').is_file():
-        return FolderSource(root, frames=frames)
+        return FolderSource(root, frames=frames, **rate)
     if any(root.glob('view_*')):
-        return NWUCLASource(root, frames=frames)
-    return SyntheticSource(path)
+        return NWUCLASource(root, frames=frames, **rate)
+    source = SyntheticSource(path)
+    if fps is not None and abs(fps - source.fps) > 1e-6:
+        raise DataError(f'--data {path}: synthetic clips are rendered at {source.fps:g} fps, not {fps:g}')
+    return source
 
 
 class ConcatSource:
@@ -87,9 +96,9 @@ class ConcatSource:
             self.records += [{**r, 'path': f'{name}/{r.get("path", k)}'} for k, r in enumerate(s.records)]
             self._where += [(s, k) for k in range(len(s.records))]
 
-    def load(self, i: int):
+    def load(self, i: int, rng=None):
         source, k = self._where[i]
-        return source.load(k)
+        return source.load(k, rng)
 
     def files(self, i: int) -> list:
         source, k = self._where[i]
@@ -168,11 +177,15 @@ class PairedClips(Dataset):
         self.rgb_size, self.modalities, self.augment, self.seed = tuple(rgb_size), tuple(modalities), augment, seed
         self.epoch = 0
         frames = None
-        for i in self.indices[:1]:
-            d, r = source.load(i)
+        for i in self.indices:
+            try:
+                d, r = source.load(i)
+            except SkippedSample:
+                continue                 # counted where the dataset is built (InMemory)
             frames = d.shape[0]
             if r.shape[:3] != d.shape:
                 raise DataError(f'clip {i}: depth {d.shape} and RGB {r.shape[:3]} are not paired frame for frame')
+            break
         if frames is not None and frames != spec.frames and 'depth' in modalities:
             raise DataError(f'clips have {frames} frames, the student expects {spec.frames} (--frames)')
 
@@ -181,7 +194,8 @@ class PairedClips(Dataset):
 
     def __getitem__(self, k: int) -> dict:
         i = self.indices[k]
-        depth, rgb = self.source.load(i)
+        # Recorded videos: a random window in training (its own stream, so the crop draws stay as they were).
+        depth, rgb = self.source.load(i, np.random.default_rng([self.seed, self.epoch, k, 1]) if self.augment else None)
         if depth.shape != rgb.shape[:3]:
             raise DataError(f'clip {i} ({self.source.records[i].get("path", "?")}): depth {depth.shape} and RGB '
                             f'{rgb.shape} differ in length or size')
@@ -196,10 +210,25 @@ class PairedClips(Dataset):
 
 
 class InMemory(Dataset):
-    """Decode a (non-augmented) dataset once and serve it from memory: CPU training is compute-bound."""
+    """Decode a (non-augmented) dataset once and serve it from memory: CPU training is compute-bound.
+
+    A sample its source skips (unreadable, ``on_error='skip'``) is left out and counted: ``skipped`` holds
+    the reasons, ``indices`` the source indices of the items kept (in order), for anything that must stay
+    aligned with them (the teacher cache).
+    """
 
     def __init__(self, ds: Dataset):
-        items = [ds[k] for k in range(len(ds))]
+        items, kept, self.skipped = [], [], []
+        for k in range(len(ds)):
+            try:
+                items.append(ds[k])
+                kept.append(k)
+            except SkippedSample as e:
+                self.skipped.append(str(e))
+        if self.skipped:
+            print(f'data: {len(self.skipped)} of {len(ds)} clips skipped as unreadable (first: {self.skipped[0]})',
+                  flush=True)
+        self.indices = [ds.indices[k] for k in kept] if hasattr(ds, 'indices') else kept
         self.items = [{k: (v.half() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in it.items()}
                       for it in items]
 

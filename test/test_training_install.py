@@ -37,6 +37,25 @@ print(json.dumps({'training': training.__file__, 'labels': label_preset(120)['la
 '''
 
 
+def install_wheel(wheel: Path, prefix: Path) -> Path:
+    """Lay a pure wheel out under ``prefix`` as an installer does: packages into site-packages, the data
+    files (share/...) into the prefix. (Not ``pip install --prefix``: that uninstalls the running
+    environment's own copy of the project first.)"""
+    import zipfile
+    site = prefix / 'lib' / f'python{sys.version_info.major}.{sys.version_info.minor}' / 'site-packages'
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            head, _, rest = name.partition('/')
+            if head.endswith('.data'):
+                scheme, _, rel = rest.partition('/')
+                target = prefix / rel if scheme == 'data' else site / rel
+            else:
+                target = site / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(name))
+    return site
+
+
 def test_an_installed_training_package_finds_the_label_presets_and_models(tmp_path):
     """A non-editable install: config/ and models/ are in <prefix>/share/depth_action_recognition, not next to
     the code, as colcon and pip lay them out."""
@@ -45,11 +64,11 @@ def test_an_installed_training_package_finds_the_label_presets_and_models(tmp_pa
     src, prefix = tmp_path / 'src', tmp_path / 'prefix'
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns('.git', '.venv', 'build', 'data', 'runs', '*.egg-info',
                                                              '__pycache__', '.pytest_cache', 'bench', 'docs'))
-    r = subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation',
-                        '--no-warn-script-location', '--prefix', str(prefix), str(src)],
+    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation',
+                        '-w', str(tmp_path / 'wheel'), str(src)],
                        capture_output=True, text=True, timeout=300, env=dict(os.environ, PIP_NO_INDEX='1'))
     assert r.returncode == 0, r.stderr[-3000:]
-    site = next(prefix.glob('lib/python*/site-packages'))
+    site = install_wheel(next((tmp_path / 'wheel').glob('*.whl')), prefix)
     share = prefix / 'share' / 'depth_action_recognition'
     env = dict(os.environ, PYTHONPATH=str(site), AMENT_PREFIX_PATH=str(prefix))
     r = subprocess.run([sys.executable, '-c', CHILD], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)

@@ -22,53 +22,37 @@ from .errors import ConfigError
 from .events import stamp_dict
 from .synthetic.actions import ACTIONS
 from .synthetic.scenario import demo_playlist, parse_playlist, random_playlist
-from .synthetic.scene import N_SUBJECTS, N_VIEWS, Scene
+from .synthetic.scene import N_SUBJECTS, N_VIEWS
+from .synthetic.stream import ScenarioCamera
 
 GT_SCHEMA = 'depth_action_recognition/GroundTruth/1'
 
 
 class SimCamera:
-    """One simulated camera: a fixed viewpoint and room, a subject, and a playlist it walks through."""
+    """One simulated camera on the wall clock: a :class:`ScenarioCamera` whose time 0 is its first frame."""
 
-    def __init__(self, index: int, playlist: list, *, seed: int, size: tuple, subject: int, view: int, loop: bool):
-        self.index = index
-        self.playlist = playlist
-        self.seed = seed
-        self.size = size
-        self.rng = np.random.default_rng([seed, index])
-        self.subject = subject if subject > 0 else int(self.rng.integers(1, N_SUBJECTS + 1))
-        self.view = view if view >= 0 else int(self.rng.integers(0, N_VIEWS))
-        self.loop = loop
-        self.pos = -1
-        self.scene = None
-        self.segment = None
-        self.segment_start = 0.0
+    def __init__(self, index: int, playlist: list, *, seed: int, size: tuple, subject: int, view: int, loop: bool,
+                 hfov: float | None = None):
+        self.scenario = ScenarioCamera([(s.action, s.duration) for s in playlist], seed=seed, index=index,
+                                       size=size, subject=subject, view=view, loop=loop, hfov=hfov)
+        self.subject, self.view = self.scenario.subject, self.scenario.view
+        self.t0 = None
         self.frame = 0
         self.finished = False
-
-    def _next(self, now: float) -> None:
-        self.pos += 1
-        if self.pos >= len(self.playlist):
-            if not self.loop:
-                self.finished = True
-                return
-            self.pos = 0
-        self.segment = self.playlist[self.pos]
-        one_shot = ACTIONS[self.segment.action].duration > 0      # happens once: start it right away
-        self.scene = Scene(self.segment.action, int(self.rng.integers(1 << 30)), size=self.size,
-                           subject=self.subject, view=self.view, world_seed=self.seed * 1000 + self.index,
-                           onset=0.3 if one_shot else None, clip_seconds=self.segment.duration)
-        self.segment_start = now
+        self.segment = None          # the playing segment (action, start, duration), start on the wall clock
 
     def render(self, now: float):
         """Depth frame (uint16 mm) at wall time ``now``, or None when a non-looping playlist is over."""
-        if self.scene is None or now - self.segment_start >= self.segment.duration:
-            self._next(now)
-        if self.finished:
-            return None
+        if self.t0 is None:
+            self.t0 = now
         self.frame += 1
-        depth, _ = self.scene.render(now - self.segment_start, self.frame, rgb=False)
-        return depth
+        seg = self.scenario.segment_at(now - self.t0)
+        out = self.scenario.render(now - self.t0, self.frame) if seg is not None else None
+        if out is None:
+            self.finished = True
+            return None
+        self.segment = seg
+        return out[0]
 
 
 class CameraSimNode(Node):
@@ -80,6 +64,8 @@ class CameraSimNode(Node):
         self.declare_parameter('fps', 30.0, d(description='frames per second per camera'))
         self.declare_parameter('width', 160, d(description='image width in pixels'))
         self.declare_parameter('height', 120, d(description='image height in pixels'))
+        self.declare_parameter('hfov', 0.0, d(description='horizontal field of view in degrees (30..120); '
+                                               '0 = the view\'s own, 55-65'))
         self.declare_parameter('frame_id', 'camera_depth_optical_frame', d(description='header frame_id'))
         self.declare_parameter('scenario', 'demo', d(description="'demo' (scripted, ~1 min) or 'random'"))
         self.declare_parameter('playlist', [''], d(description="overrides scenario: ['walking:4', 'falling_down:5', ...]"))
@@ -94,8 +80,11 @@ class CameraSimNode(Node):
             raise ConfigError("parameter 'topics': needs at least one non-empty topic")
         if not 0.5 <= fps <= 120:
             raise ConfigError(f"parameter 'fps': must be within 0.5..120, got {fps}")
-        if not (16 <= w <= 640 and 16 <= h <= 480):
-            raise ConfigError(f"parameters 'width'/'height': must be within 16..640 x 16..480, got {w}x{h}")
+        if not (16 <= w <= 1920 and 16 <= h <= 1080):
+            raise ConfigError(f"parameters 'width'/'height': must be within 16..1920 x 16..1080, got {w}x{h}")
+        hfov = g('hfov')
+        if hfov and not 30 <= hfov <= 120:
+            raise ConfigError(f"parameter 'hfov': must be 0 (the view's own) or within 30..120 degrees, got {hfov}")
         if g('reliability') not in ('reliable', 'best_effort'):
             raise ConfigError(f"parameter 'reliability': must be 'reliable' or 'best_effort', got {g('reliability')!r}")
         if not 0 <= g('subject') <= N_SUBJECTS:
@@ -120,7 +109,7 @@ class CameraSimNode(Node):
         for i in range(len(topics)):
             pl = playlist if playlist is not None else random_playlist(np.random.default_rng([g('seed'), i, 7]))
             self.cameras.append(SimCamera(i, pl, seed=g('seed'), size=(h, w), subject=g('subject'),
-                                          view=g('view'), loop=g('loop')))
+                                          view=g('view'), loop=g('loop'), hfov=hfov or None))
         qos = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE,
                          reliability=ReliabilityPolicy.RELIABLE if g('reliability') == 'reliable'
                          else ReliabilityPolicy.BEST_EFFORT)
@@ -159,7 +148,7 @@ class CameraSimNode(Node):
             seg = cam.segment
             self.gt_pub.publish(String(data=json.dumps({
                 'schema': GT_SCHEMA, 'camera': topic, 'stamp': stamp_dict(now), 'label': seg.action,
-                'alarm': seg.alarm, 'segment_start': stamp_dict(cam.segment_start),
+                'alarm': ACTIONS[seg.action].alarm, 'segment_start': stamp_dict(cam.t0 + seg.start),
                 'segment_duration': seg.duration, 'subject': cam.subject, 'view': cam.view})))
 
 

@@ -86,6 +86,15 @@ def fit_box(h0: int, w0: int, height: int, width: int, crop: str) -> tuple:
     return full_src + full_dst
 
 
+def decimation_step(h0: int, w0: int, h: int, w: int) -> int:
+    """Every how many pixels a (h0, w0) region is sampled before the area average down to (h, w): the
+    largest power of two that leaves at least twice the target size in both directions."""
+    step = 1
+    while h0 >= 4 * step * h and w0 >= 4 * step * w:
+        step *= 2
+    return step
+
+
 def preprocess_frame(raw: np.ndarray, scale: float, spec: PreprocessSpec) -> np.ndarray:
     """One depth frame (H0, W0) in wire units -> float32 (height, width) model input in [0, 1]."""
     rows, cols, out_rows, out_cols = fit_box(raw.shape[0], raw.shape[1], spec.height, spec.width, spec.crop)
@@ -94,9 +103,7 @@ def preprocess_frame(raw: np.ndarray, scale: float, spec: PreprocessSpec) -> np.
     if raw.dtype.kind == 'f':
         # NaN/inf would poison the area sums; negative readings mean nothing either.
         raw = np.where(np.isfinite(raw) & (raw > 0), raw, 0).astype(np.float32)
-    step = 1
-    while raw.shape[0] >= 4 * step * h and raw.shape[1] >= 4 * step * w:
-        step *= 2
+    step = decimation_step(raw.shape[0], raw.shape[1], h, w)
     if step > 1:
         # Large frames are decimated to between two and four times the input size first (640x480 -> 160x120
         # for 80x60), so a cell averages 2x2 to 4x4 samples, and the full-resolution frame is never

@@ -88,7 +88,10 @@ def atomic_save(tensors: dict, path: Path, metadata: dict) -> None:
 def teacher_pass(teacher, meta, source, indices, *, device, workers=0, batch_size=32, frames=16) -> dict:
     """Teacher outputs of ``indices`` for flip 0 and 1: tensors of shape (len(indices), 2, ...)."""
     stages = MAP_STAGES if teacher.has_stages else ()
-    ds = PairedClips(source, indices, PreprocessSpec(frames=frames), rgb_size=tuple(meta['rgb_size']),
+    # The RGB is fitted to the teacher's input as the teacher was trained (teachers older than the fit
+    # option saw 4:3 frames only, where every fit is the same).
+    ds = PairedClips(source, indices, PreprocessSpec(frames=frames, crop=meta.get('fit', 'none')),
+                     rgb_size=tuple(meta['rgb_size']),
                      modalities=('rgb',), rgb_frame_step=meta.get('rgb_frame_step', 1))
     teacher = teacher.to(device).eval()
     parts = {}

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from depth_action_recognition.preprocess import PreprocessSpec, preprocess_clip
+from depth_action_recognition.preprocess import PreprocessSpec, fit_box, preprocess_clip
 from depth_action_recognition.synthetic.dataset import SyntheticDataset, parse_range
 from training.errors import DataError, SkippedSample  # noqa: F401  (DataError is imported from here too)
 from training.folder import FolderSource, NWUCLASource
@@ -142,12 +142,21 @@ def per_class_subset(records, indices, per_class: int, seed: int) -> list:
     return out
 
 
-def rgb_clip(rgb: np.ndarray, size: tuple, frame_step: int = 1) -> np.ndarray:
-    """(T, H, W, 3) uint8 -> (3, T / frame_step, h, w) float32, Kinetics-normalised."""
+def rgb_clip(rgb: np.ndarray, size: tuple, frame_step: int = 1, fit: str = 'none') -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (3, T / frame_step, h, w) float32, Kinetics-normalised, fitted to (h, w) by the
+    depth preprocessing's own geometry (``fit``: 'pad', 'center' or 'none'), so RGB and depth stay aligned.
+    A letterbox's margin is the mean colour (0 after normalisation)."""
     h, w = size
-    frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in rgb[::frame_step]])
-    frames = frames.astype(np.float32) / 255
-    return ((frames - KINETICS_MEAN) / KINETICS_STD).transpose(3, 0, 1, 2)
+    rows, cols, out_rows, out_cols = fit_box(rgb.shape[1], rgb.shape[2], h, w, fit)
+    bh, bw = out_rows.stop - out_rows.start, out_cols.stop - out_cols.start
+    frames = np.stack([cv2.resize(np.ascontiguousarray(f[rows, cols]), (bw, bh), interpolation=cv2.INTER_AREA)
+                       for f in rgb[::frame_step]])
+    frames = ((frames.astype(np.float32) / 255 - KINETICS_MEAN) / KINETICS_STD).transpose(3, 0, 1, 2)
+    if (bh, bw) == (h, w):
+        return np.ascontiguousarray(frames)
+    out = np.zeros((3, frames.shape[1], h, w), np.float32)
+    out[:, :, out_rows, out_cols] = frames
+    return out
 
 
 def aligned_crop_flip(depth: np.ndarray, rgb: np.ndarray, rng: np.random.Generator, scale=(0.8, 1.0)):
@@ -205,7 +214,7 @@ class PairedClips(Dataset):
         if 'depth' in self.modalities:
             item['depth'] = torch.from_numpy(preprocess_clip(depth[::self.depth_frame_step], 0.001, self.spec)).unsqueeze(0)
         if 'rgb' in self.modalities:
-            item['rgb'] = torch.from_numpy(rgb_clip(rgb, self.rgb_size, self.rgb_frame_step))
+            item['rgb'] = torch.from_numpy(rgb_clip(rgb, self.rgb_size, self.rgb_frame_step, self.spec.crop))
         return item
 
 

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from depth_action_recognition.checkpoint import ModelMeta, save_checkpoint
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
-from depth_action_recognition.preprocess import PreprocessSpec
+from depth_action_recognition.preprocess import FITS, PreprocessSpec
 from training import cache as teacher_cache
 from training.data import DataError, InMemory, PairedClips, open_sources, per_class_subset, split_from_flags
 from training.losses import DIRECTIONS, METHODS, build_distill
@@ -59,6 +59,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--frames', type=int, default=16, help='clip length T')
     p.add_argument('--height', type=int, default=60, help='student input height')
     p.add_argument('--width', type=int, default=80, help='student input width')
+    p.add_argument('--fit', default='pad', choices=FITS,
+                   help="frames of another aspect than the input: 'pad' (letterbox), 'center' (crop), 'none' (stretch)")
     p.add_argument('--train-subjects', default='1-30', help='training subjects')
     p.add_argument('--train-views', default='0-3', help='training camera views')
     p.add_argument('--test-subjects', default='31-40', help='held-out subjects (cross-subject test, training views)')
@@ -223,6 +225,10 @@ def teacher_targets(args, source, cache_indices, tr_idx, stage, device, rank, wo
     if t_meta['labels'] != source.labels:      # checked on every rank: none is left at a barrier
         raise TeacherError(f'--teacher-checkpoint {args.teacher_checkpoint}: teacher has '
                            f'{len(t_meta["labels"])} classes, the data {len(source.labels)} (or different label names)')
+    # Teachers from before the fit option (no 'fit' in their metadata) saw 4:3 frames, where every fit agrees.
+    if stage and t_meta.get('fit') not in (None, args.fit):
+        raise TeacherError(f'--fit {args.fit}: the teacher fits frames by {t_meta["fit"]!r}; feature maps of the two '
+                           'would not line up on frames of another aspect (train the teacher with the same --fit)')
     if stage and not teacher.has_stages:
         raise TeacherError(f'--stage {args.stage}: teacher {teacher.name!r} has no residual stages; use a '
                            'ResNet-style teacher' + (' or --stage embedding (feat)' if args.method == 'feat' else ''))
@@ -260,7 +266,7 @@ def main(argv=None) -> int:
     t_start = time.time()
     try:
         source = open_sources(args.data, ntu_classes=args.ntu_classes, frames=args.frames, cache_dir=args.cache_dir)
-        spec = PreprocessSpec(height=args.height, width=args.width, frames=args.frames, fps=source.fps)
+        spec = PreprocessSpec(height=args.height, width=args.width, frames=args.frames, fps=source.fps, crop=args.fit)
         recs = source.records
         if args.benchmark:
             from training.ntu import official_split

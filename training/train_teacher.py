@@ -22,7 +22,7 @@ from training.data import DataError, InMemory, PairedClips, open_source, per_cla
 from training.teachers import TEACHERS, Teacher, TeacherError, build_teacher
 from training.utils import (apply_yaml_defaults, classification_metrics, pick_device, predict, save_config,
                             seed_everything, write_json)
-from depth_action_recognition.preprocess import PreprocessSpec
+from depth_action_recognition.preprocess import FITS, PreprocessSpec
 
 FORMAT = 'depth_action_recognition/teacher/1'
 
@@ -40,6 +40,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--per-class', type=int, default=0, help='at most this many training clips per class (0 = all)')
     p.add_argument('--rgb-size', default='60x80', help='teacher input HEIGHTxWIDTH (112x112 for Kinetics r3d_18)')
     p.add_argument('--rgb-frame-step', type=int, default=2, help='teacher sees every Nth frame of a clip')
+    p.add_argument('--fit', default='pad', choices=FITS,
+                   help="frames of another aspect: 'pad' (letterbox), 'center' (crop) or 'none' (stretch); "
+                        'students distilled at feature maps need the same fit')
     p.add_argument('--epochs', type=int, default=8, help='passes over the training clips')
     p.add_argument('--batch-size', type=int, default=16, help='clips per step')
     p.add_argument('--lr', type=float, default=2e-3, help='AdamW learning rate (cosine schedule)')
@@ -50,12 +53,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def ModalityClips(source, indices, modality, size, frame_step, augment=False, seed=0):
+def ModalityClips(source, indices, modality, size, frame_step, augment=False, seed=0, fit='none'):
     """Clips of one modality under the key 'x': RGB as the teacher sees it, or depth through the runtime's
     preprocessing at the same size and frame rate (for the RGB-versus-depth comparison)."""
     frames = int(source.frames)
-    spec = PreprocessSpec(height=size[0], width=size[1], frames=frames // frame_step, fps=source.fps / frame_step)
-    ds = PairedClips(source, indices, PreprocessSpec(frames=frames, fps=source.fps), rgb_size=size,
+    spec = PreprocessSpec(height=size[0], width=size[1], frames=frames // frame_step, fps=source.fps / frame_step,
+                          crop=fit)
+    ds = PairedClips(source, indices, PreprocessSpec(frames=frames, fps=source.fps, crop=fit), rgb_size=size,
                      modalities=(modality,), augment=augment, seed=seed, rgb_frame_step=frame_step)
     if modality == 'depth':
         ds.spec, ds.depth_frame_step = spec, frame_step
@@ -138,8 +142,9 @@ def main(argv=None) -> int:
         spec = PreprocessSpec(frames=int(source.frames), fps=source.fps)
         # Hold out every 10th training clip for validation.
         val_idx, tr_idx = idx[::10], [i for k, i in enumerate(idx) if k % 10]
-        train = ModalityClips(source, tr_idx, args.modality, (h, w), args.rgb_frame_step, augment=True, seed=args.seed)
-        val = InMemory(ModalityClips(source, val_idx, args.modality, (h, w), args.rgb_frame_step))
+        train = ModalityClips(source, tr_idx, args.modality, (h, w), args.rgb_frame_step, augment=True, seed=args.seed,
+                              fit=args.fit)
+        val = InMemory(ModalityClips(source, val_idx, args.modality, (h, w), args.rgb_frame_step, fit=args.fit))
         teacher = build_teacher(args.teacher, len(source.labels), args.teacher_weights,
                                 in_channels=3 if args.modality == 'rgb' else 1).to(device)
     except (DataError, TeacherError) as e:
@@ -160,7 +165,7 @@ def main(argv=None) -> int:
               f'({time.time() - t0:.0f} s)', flush=True)
     metrics = classification_metrics(logits, labels, source.labels)
     meta = {'teacher': args.teacher, 'labels': source.labels, 'rgb_size': [h, w], 'frames': spec.frames,
-            'rgb_frame_step': args.rgb_frame_step, 'modality': args.modality,
+            'rgb_frame_step': args.rgb_frame_step, 'modality': args.modality, 'fit': args.fit,
             'data': str(args.data), 'train_clips': len(tr_idx), 'val_top1': metrics['top1'],
             'seconds': round(time.time() - t0, 1), 'weights': args.teacher_weights}
     save_teacher(args.out / 'teacher.safetensors', teacher.cpu(), meta)

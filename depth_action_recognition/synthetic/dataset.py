@@ -1,5 +1,14 @@
 """Write synthetic RGB-D clip datasets to disk with a manifest, and read them back.
 
+Two kinds: *clips* (``--kind clips``, the default: each clip one action from its onset, at the
+``--size`` given) and *stream* windows (``--kind stream``: each clip a window cut from a continuous
+scenario by the recognizer's own sampler — any phase of an action, a third or so straddling the cut to
+the next one, labelled by the window's majority — filmed by a depth camera mode drawn from
+``stream.CAMERA_MODES`` (160x120 to 848x480, 4:3, 16:9, 10:9, fields of view 53-92 degrees). A stream
+window of a large camera is rendered at the size the preprocessing decimates it to for a model input of
+``--model-size`` (848x480 -> 212x120 for 80x60), which is what the network sees of it; the record keeps
+the camera's native size).
+
 Layout of a dataset folder::
 
     dataset.json        labels, alarm labels, clip shape, fps, how it was made
@@ -22,7 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from .actions import ALARM_LABELS, LABELS, OBJECT_LABELS
+from ..preprocess import decimation_step, fit_box
 from .scene import N_SUBJECTS, N_VIEWS, render_clip
+from .stream import CAMERA_MODES, render_window
 
 FORMAT = 'depth_action_recognition/synthetic-dataset/1'
 
@@ -68,27 +79,67 @@ def _render_one(job):
             'view': m['view'], 'seed': m['seed'], 'people': m['people'], 'onset': m['onset']}
 
 
+def stream_camera(spec_seed: int, mode: str, model_size=(60, 80)) -> dict:
+    """The camera of one stream window: native size, rendered (decimated) size, step and field of view."""
+    w0, h0, nominal = CAMERA_MODES[mode]
+    rng = np.random.default_rng([spec_seed, 31])
+    hfov = None if mode == 'sim160' else float(np.clip(nominal + rng.uniform(-5, 5), 30, 120))
+    _, _, rows, cols = fit_box(h0, w0, model_size[0], model_size[1], 'pad')
+    step = decimation_step(h0, w0, rows.stop - rows.start, cols.stop - cols.start)
+    return {'native_size': (h0, w0), 'size': (h0 // step, w0 // step), 'native_step': step, 'hfov': hfov}
+
+
+def _render_stream_one(job):
+    index, spec, root, frames, fps, model_size = job
+    cam = stream_camera(spec['seed'], spec['mode'], model_size)
+    win = render_window(spec['label'], spec['seed'], frames=frames, fps=fps, size=cam['size'],
+                        native_size=cam['native_size'], hfov=cam['hfov'], native_step=cam['native_step'],
+                        subject=spec['subject'], view=spec['view'])
+    rel = f'clips/{index:06d}.npz'
+    np.savez_compressed(Path(root) / rel, depth=win.depth, rgb=win.rgb)
+    m = win.meta
+    return {'path': rel, 'label': win.label, 'label_id': LABELS.index(win.label), 'subject': m['subject'],
+            'view': m['view'], 'seed': m['seed'], 'people': m['people'], 'mode': spec['mode'],
+            'native_size': m['native_size'], 'size': m['size'], 'hfov': m['hfov'], 'phase': m['phase'],
+            'share': m['share'], 'straddle': m['straddle'], 'actions': m['actions']}
+
+
 def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=16, size=(120, 160),
-                  fps=10.0, seed=0, workers=1, progress=None) -> Path:
+                  fps=10.0, seed=0, workers=1, progress=None, kind='clips', modes=None, model_size=(60, 80)) -> Path:
     out = Path(out)
     (out / 'clips').mkdir(parents=True, exist_ok=True)
     subjects = subjects or list(range(1, N_SUBJECTS + 1))
     views = views or list(range(N_VIEWS))
     specs = plan(clips_per_class, subjects, views, seed)
-    jobs = [(i, s, str(out), frames, tuple(size), fps) for i, s in enumerate(specs)]
+    if kind == 'stream':
+        modes = list(modes or CAMERA_MODES)
+        unknown = [m for m in modes if m not in CAMERA_MODES]
+        if unknown:
+            raise DatasetError(f'unknown camera modes {unknown}; expected some of {sorted(CAMERA_MODES)}')
+        rng = np.random.default_rng([seed, 5])
+        for s in specs:
+            s['mode'] = modes[int(rng.integers(len(modes)))]
+        jobs = [(i, s, str(out), frames, fps, tuple(model_size)) for i, s in enumerate(specs)]
+        render = _render_stream_one
+    elif kind == 'clips':
+        jobs = [(i, s, str(out), frames, tuple(size), fps) for i, s in enumerate(specs)]
+        render = _render_one
+    else:
+        raise DatasetError(f"kind must be 'clips' or 'stream', got {kind!r}")
     t0 = time.perf_counter()
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            records = list(pool.map(_render_one, jobs, chunksize=8))
+            records = list(pool.map(render, jobs, chunksize=8))
     else:
-        records = [_render_one(j) for j in jobs]
+        records = [render(j) for j in jobs]
     seconds = time.perf_counter() - t0
     with open(out / 'manifest.jsonl', 'w') as f:
         for r in records:
             f.write(json.dumps(r) + '\n')
     info = {'format': FORMAT, 'labels': LABELS, 'alarm_labels': ALARM_LABELS, 'object_labels': OBJECT_LABELS,
-            'frames': frames, 'size': list(size), 'fps': fps, 'count': len(records), 'seed': seed,
-            'subjects': subjects, 'views': views, 'render_seconds': round(seconds, 2)}
+            'frames': frames, 'fps': fps, 'count': len(records), 'seed': seed, 'kind': kind,
+            'subjects': subjects, 'views': views, 'render_seconds': round(seconds, 2),
+            **({'size': list(size)} if kind == 'clips' else {'modes': modes, 'model_size': list(model_size)})}
     (out / 'dataset.json').write_text(json.dumps(info, indent=2))
     if progress:
         progress(f'wrote {len(records)} clips to {out} in {seconds:.1f} s '
@@ -153,15 +204,22 @@ def main(argv=None) -> int:
     p.add_argument('--subjects', default=f'1-{N_SUBJECTS}', help='subject ids to use, e.g. 1-30')
     p.add_argument('--views', default=f'0-{N_VIEWS - 1}', help='camera view ids to use, e.g. 0-3')
     p.add_argument('--frames', type=int, default=16, help='frames per clip')
-    p.add_argument('--size', default='120x160', help='HEIGHTxWIDTH')
+    p.add_argument('--kind', default='clips', choices=('clips', 'stream'),
+                   help='clips: one action from its onset; stream: windows cut from continuous scenarios')
+    p.add_argument('--size', default='120x160', help='HEIGHTxWIDTH (clips)')
+    p.add_argument('--modes', nargs='+', default=None, choices=sorted(CAMERA_MODES),
+                   help='stream: camera modes to draw from (default all)')
+    p.add_argument('--model-size', default='60x80', help='stream: HEIGHTxWIDTH of the model input the rendering '
+                   'decimates for')
     p.add_argument('--fps', type=float, default=10.0, help='frame rate of the clips')
     p.add_argument('--seed', type=int, default=0, help='dataset seed (same seed, same dataset)')
     p.add_argument('--workers', type=int, default=1, help='rendering processes')
     args = p.parse_args(argv)
     h, w = (int(x) for x in args.size.lower().split('x'))
+    mh, mw = (int(x) for x in args.model_size.lower().split('x'))
     write_dataset(args.out, clips_per_class=args.clips_per_class, subjects=parse_range(args.subjects),
                   views=parse_range(args.views), frames=args.frames, size=(h, w), fps=args.fps, seed=args.seed,
-                  workers=args.workers, progress=print)
+                  workers=args.workers, progress=print, kind=args.kind, modes=args.modes, model_size=(mh, mw))
     return 0
 
 

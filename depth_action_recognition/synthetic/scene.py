@@ -41,8 +41,9 @@ class Camera:
         return (p - self.position) @ self.rotation
 
 
-def make_camera(view: int, rng: np.random.Generator, size: tuple) -> Camera:
-    """View ``view`` (0..N_VIEWS-1) fixes the azimuth and height family; the rest is jitter."""
+def make_camera(view: int, rng: np.random.Generator, size: tuple, hfov: float | None = None) -> Camera:
+    """View ``view`` (0..N_VIEWS-1) fixes the azimuth and height family; the rest is jitter.
+    ``hfov`` (degrees) sets the horizontal field of view instead of the usual 55-65 degrees."""
     h, w = size
     azimuth = np.radians(-60 + 30 * view + rng.uniform(-8, 8))
     height = [1.0, 1.8, 2.5, 1.4, 2.2][view] + rng.uniform(-0.2, 0.2)
@@ -54,7 +55,8 @@ def make_camera(view: int, rng: np.random.Generator, size: tuple) -> Camera:
     right = np.cross(fwd, [0.0, 1.0, 0.0])
     right /= np.linalg.norm(right)
     up = np.cross(right, fwd)
-    hfov = np.radians(rng.uniform(55, 65))
+    drawn = rng.uniform(55, 65)               # drawn either way: the rest of the stream stays as it was
+    hfov = np.radians(drawn if hfov is None else hfov)
     return Camera(width=w, height=h, f=(w / 2) / np.tan(hfov / 2), position=pos,
                   rotation=np.stack([right, up, fwd], axis=1), max_range=rng.uniform(6.0, 8.0))
 
@@ -208,11 +210,13 @@ class Scene:
     """One performance of an action by one subject (plus partner/bystander) seen from one camera."""
 
     def __init__(self, action: str, seed: int, *, size=(120, 160), subject=None, view=None, people=None,
-                 onset=None, clip_seconds=1.6, bystander_p=0.25, world_seed=None):
+                 onset=None, clip_seconds=1.6, bystander_p=0.25, world_seed=None, hfov=None, native_step=1):
         if action not in ACTIONS:
             raise ValueError(f'unknown action {action!r}; expected one of {LABELS}')
-        if len(size) != 2 or not (16 <= size[0] <= 480 and 16 <= size[1] <= 640):
-            raise ValueError(f'size must be (height, width) within (16..480, 16..640), got {size}')
+        if len(size) != 2 or not (16 <= size[0] <= 1080 and 16 <= size[1] <= 1920):
+            raise ValueError(f'size must be (height, width) within (16..1080, 16..1920), got {size}')
+        if hfov is not None and not 30 <= hfov <= 120:
+            raise ValueError(f'hfov must be within 30..120 degrees, got {hfov}')
         self.action = ACTIONS[action]
         self.seed = int(seed)
         key = [self.seed, LABELS.index(action)]
@@ -237,7 +241,7 @@ class Scene:
         self.bodies = [make_body(self.subject)] + ([make_body(partner)] if self.people == 2 else [])
         self.params = draw_params(r_motion)
         self.bystander_params = draw_params(r_motion)
-        self.camera = make_camera(self.view, r_world, size)
+        self.camera = make_camera(self.view, r_world, size, hfov)
         self.pos = np.array([r_setup.uniform(-0.6, 0.6), 0.0, r_setup.uniform(-0.6, 0.6)])
         # People mostly face the camera's half of the room (profile at worst), as in NTU's three views: an
         # action done with the back to the camera hides the hands, in RGB and depth alike.
@@ -266,8 +270,12 @@ class Scene:
         light = r_world.normal(size=3) + np.array([0.0, 2.0, 0.0])
         self.light = light / np.linalg.norm(light)
         self.gain = r_world.uniform(0.7, 1.2)
-        self.sensor = SensorModel(edge_drop=r_world.uniform(0.4, 0.8), dropout=r_world.uniform(0.002, 0.01),
-                                  disparity_step=r_world.uniform(0.002, 0.003))
+        # native_step > 1: this frame stands for a camera native_step times larger, decimated by the
+        # preprocessing (every native_step-th pixel). Noise, quantisation and random holes are per pixel and
+        # survive decimation as they are; a one-pixel hole band along an occlusion edge of the large frame is
+        # hit by a decimated pixel only once in native_step, so it is that much rarer here.
+        self.sensor = SensorModel(edge_drop=r_world.uniform(0.4, 0.8) / native_step,
+                                  dropout=r_world.uniform(0.002, 0.01), disparity_step=r_world.uniform(0.002, 0.003))
         self._rays = self.camera.rays()
         self._bg_z, self._bg_rgb = cast_room(self.room, self.camera, self._rays, self.light)
 

@@ -29,7 +29,9 @@ def test_frames_and_ground_truth_follow_the_playlist(ros):
         Parameter('loop', value=False), Parameter('frame_id', value='sim_optical')]))
     assert ros.wait_for(lambda: node.finished, 10)
     time.sleep(0.3)
-    assert 30 <= len(frames0) <= 44 and abs(len(frames0) - len(frames1)) <= 2
+    # 2 s of playlist at 20 fps: 40 frames on an idle machine; the playlist runs on the wall clock, so a busy
+    # machine gets fewer frames over the same two seconds, never a longer playlist
+    assert 20 <= len(frames0) <= 44 and abs(len(frames0) - len(frames1)) <= 2
     img = decode_depth(frames0[5])
     assert img.array.shape == (120, 160) and img.encoding == '16UC1' and frames0[5].header.frame_id == 'sim_optical'
     assert (img.array > 0).mean() > 0.5
@@ -41,7 +43,7 @@ def test_frames_and_ground_truth_follow_the_playlist(ros):
     assert set(labels[:first_fall]) == {'waving'} and set(labels[first_fall:]) == {'falling_down'}
     assert docs[first_fall]['alarm'] and not docs[0]['alarm']
     t_switch = docs[first_fall]['stamp']['sec'] + docs[first_fall]['stamp']['nanosec'] * 1e-9
-    assert abs(t_switch - stamps[0] - 1.0) < 0.15
+    assert abs(t_switch - stamps[0] - 1.0) < 0.15 and abs(stamps[-1] - stamps[0] - 2.0) < 0.2
 
 
 @pytest.mark.parametrize('name,value,match', [('fps', 0.0, 'fps'), ('playlist', ['flying:3'], 'flying'),

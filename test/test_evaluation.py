@@ -1,5 +1,7 @@
-"""Online evaluation arithmetic: clip accuracy by majority label, alarm episodes, recall, precision, and
-the false alarms and missed episodes it lists so that a figure can be traced back to the scenario."""
+"""Scoring arithmetic: windows inside one action and all windows, per class, alarm episodes matched by label,
+and the false alarms and missed episodes it lists so that a figure can be traced back to the scenario."""
+import pytest
+
 from depth_action_recognition.evaluation import OnlineEvaluator, format_report
 
 CAM = '/cam/depth'
@@ -13,40 +15,67 @@ def scenario(ev: OnlineEvaluator, t0: float, segments) -> None:
     """Ground truth at 10 Hz: segments of (label, seconds, alarm)."""
     t = t0
     for label, seconds, alarm in segments:
-        for _ in range(int(seconds * 10)):
+        for _ in range(int(round(seconds * 10))):
             ev.add_ground_truth({'camera': CAM, 'stamp': stamp(t), 'label': label, 'alarm': alarm})
             t += 0.1
 
 
-def test_recall_precision_and_what_they_are_made_of():
+def event(ev, t0, start, end, label, camera=CAM):
+    ev.add_event({'camera': camera, 'label': label, 'window': {'start': t0 + start, 'end': t0 + end}})
+
+
+def alarm(ev, t0, t, label, state='raised', camera=CAM):
+    ev.add_alarm({'camera': camera, 'stamp': stamp(t0 + t), 'label': label, 'state': state})
+
+
+def test_recall_precision_with_labels_matched_and_what_they_are_made_of():
     ev = OnlineEvaluator()
     t0 = 1000.0
     scenario(ev, t0, [('walking', 5, False), ('falling_down', 4, True), ('walking', 5, False),
-                      ('punching', 3, True), ('waving', 5, False)])
-    # the fall (5-9 s) is caught 1.5 s in; the punch (14-17 s) is missed; a kick at 20 s is a false alarm;
-    # an alarm 0.5 s after the fall ended is still the fall's
-    for t, label in ((6.5, 'falling_down'), (9.4, 'falling_down'), (20.0, 'kicking')):
-        ev.add_alarm({'camera': CAM, 'stamp': stamp(t0 + t), 'label': label, 'state': 'raised'})
-    ev.add_alarm({'camera': CAM, 'stamp': stamp(t0 + 12), 'label': 'falling_down', 'state': 'cleared'})
-    ev.add_alarm({'camera': '/other', 'stamp': stamp(t0 + 15), 'label': 'punching', 'state': 'raised'})
-    # events: a window inside the fall labelled right, one over mostly walking labelled wrong
-    ev.add_event({'camera': CAM, 'label': 'falling_down', 'window': {'start': t0 + 5.5, 'end': t0 + 7.0}})
-    ev.add_event({'camera': CAM, 'label': 'waving', 'window': {'start': t0 + 0.5, 'end': t0 + 2.0}})
-    ev.add_event({'camera': '/unknown', 'label': 'waving', 'window': {'start': t0, 'end': t0 + 1}})
+                      ('punching', 3, True), ('waving', 5, False), ('staggering', 3, True), ('walking', 2, False)])
+    # the fall (5-9 s) is caught 1.5 s in, and again 0.4 s after it ended (still the fall's); the punch
+    # (14-17 s) is called a kick: a false alarm, and the punch is missed; the staggering (22-25 s) is caught
+    # once right and once as a fall; a punch on another camera matches nothing
+    for t, label in ((6.5, 'falling_down'), (9.4, 'falling_down'), (15.0, 'kicking'), (23.0, 'staggering'),
+                     (23.5, 'falling_down')):
+        alarm(ev, t0, t, label)
+    alarm(ev, t0, 12, 'falling_down', state='cleared')
+    alarm(ev, t0, 15, 'punching', camera='/other')
     r = ev.report()
-    assert r['alarm_episodes'] == 2 and r['alarm_recall'] == 0.5
-    assert r['alarms_raised'] == 4 and r['alarm_precision'] == 0.5      # the other camera's alarm matches nothing
-    assert [(a['label'], a['t_s']) for a in r['false_alarms']] == [('kicking', 20.0), ('punching', 15.0)]
+    assert r['alarm_episodes'] == 3 and r['alarm_recall'] == pytest.approx(2 / 3)
+    assert r['alarms_raised'] == 6 and r['alarm_precision'] == pytest.approx(3 / 6)
+    assert sorted((a['label'], a['t_s']) for a in r['false_alarms']) == \
+        [('falling_down', 23.5), ('kicking', 15.0), ('punching', 15.0)]
     assert [(e['label'], e['start_s'], e['end_s']) for e in r['missed_episodes']] == [('punching', 14.0, 16.9)]
-    assert r['events_judged'] == 2 and r['clip_accuracy'] == 0.5
-    assert r['per_class_accuracy'] == {'falling_down': 1.0, 'walking': 0.0}
+    assert r['hours'] == pytest.approx(26.9 / 3600) and r['false_alarms_per_hour'] == pytest.approx(3 / r['hours'])
     text = format_report(r)
-    assert 'false alarm   kicking at 20.0 s on /cam/depth' in text
+    assert 'false alarm   kicking at 15.0 s on /cam/depth' in text
     assert 'missed        punching 14.0-16.9 s on /cam/depth' in text
+
+
+def test_windows_inside_one_action_and_all_windows_per_class():
+    ev = OnlineEvaluator()
+    t0 = 50.0
+    scenario(ev, t0, [('walking', 5, False), ('falling_down', 4, True), ('waving', 5, False)])
+    event(ev, t0, 0.5, 2.0, 'walking')            # inside walking, right
+    event(ev, t0, 2.5, 4.0, 'waving')             # inside walking, wrong
+    event(ev, t0, 5.5, 7.0, 'falling_down')       # inside the fall, right
+    event(ev, t0, 4.0, 5.5, 'walking')            # straddles: 10 walking, 6 fall frames -> walking; right
+    event(ev, t0, 8.2, 9.7, 'waving')             # straddles: 8 fall, 8 waving -> the later, waving; right
+    event(ev, t0, 8.0, 9.5, 'waving')             # 10 fall, 6 waving -> falling_down; wrong
+    event(ev, t0, 0, 1, 'waving', camera='/unknown')
+    r = ev.report()
+    assert r['windows'] == 6 and r['windows_pure'] == 3
+    assert r['top1_pure'] == pytest.approx(2 / 3) and r['accuracy_all'] == pytest.approx(4 / 6)
+    pc = r['per_class']
+    assert pc['walking'] == {'pure': 0.5, 'n_pure': 2, 'all': pytest.approx(2 / 3), 'n_all': 3}
+    assert pc['falling_down'] == {'pure': 1.0, 'n_pure': 1, 'all': 0.5, 'n_all': 2}
+    assert pc['waving'] == {'pure': None, 'n_pure': 0, 'all': 1.0, 'n_all': 1}
 
 
 def test_nothing_to_score_is_not_a_number():
     r = OnlineEvaluator().report()
-    assert r['clip_accuracy'] is None and r['alarm_recall'] is None and r['alarm_precision'] is None
+    assert r['top1_pure'] is None and r['accuracy_all'] is None
+    assert r['alarm_recall'] is None and r['alarm_precision'] is None and r['false_alarms_per_hour'] is None
     assert r['false_alarms'] == [] and r['missed_episodes'] == []
     assert 'n/a' in format_report(r)

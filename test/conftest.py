@@ -33,6 +33,29 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_slow)
 
 
+@pytest.fixture(scope='session')
+def ros2_ws():
+    """The package built by colcon with the README's own commands, once per session (ros2_workspace.py)."""
+    from ros2_workspace import missing_tools, workspace
+    reason = missing_tools()
+    if reason:
+        pytest.skip(reason)
+    return workspace()
+
+
+@pytest.fixture
+def launched(ros2_ws):
+    """Start README lines in ``ros2_ws``; whatever still runs at the end is killed with its whole session."""
+    procs = []
+
+    def start(line, **kwargs):
+        procs.append(ros2_ws.popen(line, **kwargs))
+        return procs[-1]
+    yield start
+    for proc in procs:
+        proc.kill()
+
+
 def make_checkpoint(path, *, labels=LABELS, alarms=ALARMS, seed=0, spec=None, widths=(8, 8, 16, 16),
                     bias_label=None):
     """A real (untrained) student saved in the runtime format. ``bias_label`` makes that label always win."""

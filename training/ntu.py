@@ -149,20 +149,22 @@ class NTUSource:
         return [f for _, f in files], np.array([(n - 1) / CAMERA_FPS for n, _ in files])
 
     def _read_depth(self, files: list) -> np.ndarray:
-        out = []
-        for f in files:
+        out = None
+        for k, f in enumerate(files):
             img = cv2.imread(str(f), cv2.IMREAD_ANYDEPTH)
             if img is None or img.dtype != np.uint16:
                 raise DataError(f'{f}: unreadable or not a 16-bit depth PNG')
-            if out and img.shape != out[0].shape:
+            if out is None:
+                out = np.empty((len(files),) + img.shape, np.uint16)     # filled in place: no second copy
+            elif img.shape != out.shape[1:]:
                 raise DataError(f'{f}: {img.shape[1]}x{img.shape[0]}, the sample\'s first frame is '
-                                f'{out[0].shape[1]}x{out[0].shape[0]}')
-            out.append(img)
-        return np.stack(out)
+                                f'{out.shape[2]}x{out.shape[1]}')
+            out[k] = img
+        return out
 
-    def _read_rgb(self, name: str, shares: np.ndarray, size: tuple) -> np.ndarray:
-        """The RGB frames at ``shares`` (0 = first frame, 1 = last) of the video, each cropped to the
-        common field of view and shrunk to ``size`` (w, h) as soon as it is decoded.
+    def _read_rgb(self, name: str, shares: np.ndarray, fit) -> np.ndarray:
+        """The RGB frames at ``shares`` (0 = first frame, 1 = last) of the video, each brought to the cached
+        crop and size by ``fit`` as soon as it is decoded.
 
         The video is read from its start: the frames in between are only grabbed (decoded, never
         converted or kept), which is exact for every codec, where seeking is not.
@@ -184,7 +186,7 @@ class NTUSource:
                         ok, f = cap.retrieve()
                         if not ok:
                             raise DataError(f'{path}: frame {j} does not decode')
-                        last = self._fit_rgb(f, size)
+                        last = fit(f)
                 # The stated count can exceed what decodes by a frame or two at the end; more is damage.
                 if pos <= j and (last is None or j - pos >= 2):
                     raise DataError(f'{path}: ends after {pos} frames, frame {j} needed ({n} stated)')
@@ -193,27 +195,18 @@ class NTUSource:
         finally:
             cap.release()
 
-    @staticmethod
-    def _fit_rgb(frame: np.ndarray, size: tuple) -> np.ndarray:
-        rw = frame.shape[1]
-        keep_w = int(round(rw * RGB_WIDTH_SHARE))
-        x0 = (rw - keep_w) // 2
-        rgb = cv2.cvtColor(frame[:, x0:x0 + keep_w], cv2.COLOR_BGR2RGB)
-        return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-
     def _decode(self, rec: dict) -> tuple:
         """The sample's sampled stream: (times (S,), depth (S, h, w) uint16, rgb (S, h, w, 3) uint8), cropped."""
         files, times = self._depth_frames(rec['path'])
         keep = sampled_frames(times, self.fps)
         depth = self._read_depth([files[k] for k in keep])
-        # Common field of view: crop depth rows and RGB columns, RGB onto the depth grid.
+        # Common field of view: the central rows of depth, the central columns of RGB (put onto the depth grid).
         h, w = depth.shape[1:]
         keep_h = int(round(h * DEPTH_HEIGHT_SHARE))
         y0 = (h - keep_h) // 2
         depth = depth[:, y0:y0 + keep_h]
-        shares = (times[keep] - times[0]) / max(times[-1] - times[0], 1e-9)
-        rgb = self._read_rgb(rec['path'], shares, (w, keep_h))
         # The person: foreground of the masked depth over the whole sample (all valid pixels in the full set).
+        top, left, bottom, right = 0, 0, keep_h, w
         fg = (depth > 0).any(axis=0)
         if fg.any():
             ys, xs = np.nonzero(fg)
@@ -221,12 +214,23 @@ class NTUSource:
             side_h = int(max(bh, bw * 3 / 4) * (1 + 2 * self.margin))
             side_w = int(side_h * 4 / 3)
             cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
-            t, l_ = max(0, cy - side_h // 2), max(0, cx - side_w // 2)
-            depth, rgb = depth[:, t:t + side_h, l_:l_ + side_w], rgb[:, t:t + side_h, l_:l_ + side_w]
+            top, left = max(0, cy - side_h // 2), max(0, cx - side_w // 2)
+            bottom, right = min(keep_h, top + side_h), min(w, left + side_w)
         ch, cw = self.cache_size
-        depth = np.stack([cv2.resize(f, (cw, ch), interpolation=cv2.INTER_NEAREST) for f in depth])
-        rgb = np.stack([cv2.resize(f, (cw, ch), interpolation=cv2.INTER_AREA) for f in rgb])
-        return times[keep], depth, rgb
+        depth = np.stack([cv2.resize(f, (cw, ch), interpolation=cv2.INTER_NEAREST)
+                          for f in depth[:, top:bottom, left:right]])
+
+        def fit(frame):
+            """One decoded 1080p frame to its final crop and size at once, so no full frame is kept."""
+            rw = frame.shape[1]
+            keep_w = int(round(rw * RGB_WIDTH_SHARE))
+            x0 = (rw - keep_w) // 2
+            grid = cv2.resize(frame[:, x0:x0 + keep_w], (w, keep_h), interpolation=cv2.INTER_AREA)
+            person = cv2.cvtColor(grid[top:bottom, left:right], cv2.COLOR_BGR2RGB)
+            return cv2.resize(person, (cw, ch), interpolation=cv2.INTER_AREA)
+
+        shares = (times[keep] - times[0]) / max(times[-1] - times[0], 1e-9)
+        return times[keep], depth, self._read_rgb(rec['path'], shares, fit)
 
     def _stream(self, rec: dict) -> tuple:
         cached = self.cache_dir / f'{rec["path"]}.npz' if self.cache_dir else None

@@ -6,8 +6,10 @@ it never looks at a colour pixel, so a colour image arriving on a depth topic is
 something we try to convert.
 
 ``decode_depth`` returns a *view* on the message buffer in the native type (``np.frombuffer`` plus
-strides for ``step`` padding), and the factor that turns it into metres. Conversion to float metres
-happens later, after the frame has been shrunk to the model's input, where it is ~100x cheaper.
+strides for ``step`` padding; a copy only where the wire cannot be viewed as OpenCV accepts it:
+big-endian data, rows not starting on an element boundary), and the factor that turns it into metres.
+Conversion to float metres happens later, after the frame has been shrunk to the model's input, where it
+is ~100x cheaper.
 """
 from __future__ import annotations
 
@@ -106,8 +108,12 @@ def decode_depth(msg) -> DepthImage:
         array = _BRIDGE.imgmsg_to_cv2(msg, desired_encoding='passthrough')
     else:
         buf = np.frombuffer(data, dtype=np.uint8, count=height * step)
-        # Strides describe step padding (aligned or not) without copying the rows.
+        # Strides describe step padding without copying the rows...
         array = np.ndarray((height, width), dtype=dtype, buffer=buf, strides=(step, dtype.itemsize))
+        if step % dtype.itemsize or not array.flags.aligned:
+            # ...but OpenCV refuses rows that do not start on an element boundary ("Step must be a
+            # multiple of esz1"): an odd padding costs one copy, so that every frame size works.
+            array = array.copy()
     if array.dtype.byteorder == '>':
         # Big-endian on a little-endian host: one byte-swapping copy is unavoidable.
         array = array.astype(array.dtype.newbyteorder('<'))

@@ -56,3 +56,25 @@ def test_malformed_messages_are_rejected_with_a_reason():
             with pytest.raises(DepthDecodeError) as e:
                 decode_depth(msg)
             assert e.value.reason == reason, (reason, str(e.value))
+
+
+@pytest.mark.parametrize('encoding,dtype,pads', [('16UC1', np.uint16, (1, 3, 5)), ('32FC1', np.float32, (1, 2, 6))])
+@pytest.mark.parametrize('height,width', [(7, 11), (48, 64), (60, 80), (120, 160), (239, 321), (480, 640)])
+def test_row_padding_that_splits_an_element_works_at_every_frame_size(encoding, dtype, pads, height, width):
+    """Padding of any byte count (REP 117 allows it) decodes to an array OpenCV takes as it is (it refuses
+    rows that do not start on an element boundary: "Step must be a multiple of esz1"), and to the same model
+    input as no padding."""
+    import cv2
+    from depth_action_recognition.preprocess import PreprocessSpec, preprocess_frame
+    spec = PreprocessSpec(height=30, width=40, frames=8, fps=10.0)
+    rng = np.random.default_rng(height)
+    raw = (rng.integers(0, 8000, (height, width)) if dtype == np.uint16 else rng.uniform(0, 8, (height, width)))
+    raw = raw.astype(dtype)
+    plain = decode_depth(depth_msg(raw, 1.0, encoding=encoding))
+    expected = preprocess_frame(plain.array, plain.scale, spec)
+    for pad in pads:
+        img = decode_depth(depth_msg(raw, 1.0, encoding=encoding, pad=pad))
+        np.testing.assert_array_equal(img.array, raw)
+        np.testing.assert_array_equal(cv2.resize(img.array, (5, 4), interpolation=cv2.INTER_AREA),
+                                      cv2.resize(raw, (5, 4), interpolation=cv2.INTER_AREA))
+        np.testing.assert_array_equal(preprocess_frame(img.array, img.scale, spec), expected)

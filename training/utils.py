@@ -11,19 +11,13 @@ import torch
 import torch.distributed as dist
 import yaml
 
+from depth_action_recognition.engine import resolve_device as pick_device  # noqa: F401 - the one device picker
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if name.startswith('cuda') and not torch.cuda.is_available():
-        raise SystemExit(f'--device {name}: CUDA is not available')
-    return torch.device(name)
 
 
 def ddp_setup(device: torch.device):

@@ -1,45 +1,44 @@
-"""ActionEvent / ActionAlarm JSON and the alarm policy that decides when an alarm is raised or cleared.
+"""The JSON documents the recognizer publishes, and the checks a reader applies to them.
 
-Both documents are allow-listed (``EVENT_KEYS``, ``ALARM_KEYS``): they carry labels, scores, stamps
-and timing — never pixels, crops or embeddings. Tests hold the runtime to these lists.
+``ActionEvent`` (``/action_events``), ``ActionAlarm`` (``/action_alarms``) and ``ActiveAlarms``
+(``/action_alarms/active``, latched) are allow-listed (``EVENT_KEYS``, ``ALARM_KEYS``,
+``ACTIVE_ALARMS_KEYS``/``ACTIVE_ALARM_KEYS``): they carry labels, scores, stamps and timing — never
+pixels, crops or embeddings. Tests hold the runtime to these lists.
 
-:class:`AlarmPolicy` works per camera and per alarm label: an alarm is *raised* when the label wins
-with ``score >= threshold`` in at least ``k`` of the last ``n`` clips (one noisy clip does not wake the
-night nurse), it stays up while the label keeps appearing and is *cleared* once ``clear_after_s`` pass
-without it; a new raise of the same label on the same camera waits ``cooldown_s`` after the last raise.
+Readers (``depth-action-events``, the monitor) take documents from a topic anyone can publish on:
+:func:`read_event`, :func:`read_alarm` and :func:`read_active_alarms` turn a malformed one into a
+:class:`DocumentError` for the reader to count and skip. When an alarm is raised or cleared is
+decided in :mod:`~depth_action_recognition.alarm_policy`.
 """
 from __future__ import annotations
 
 import json
-import threading
-from collections import deque
-from dataclasses import dataclass
-from typing import Iterable, Optional
+import math
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import DepthActionError
+from .stamps import stamp_dict, stamp_seconds  # noqa: F401 - re-exported: the documents' stamp helpers
 
 EVENT_SCHEMA = 'depth_action_recognition/ActionEvent/1'
 ALARM_SCHEMA = 'depth_action_recognition/ActionAlarm/1'
+ACTIVE_ALARMS_SCHEMA = 'depth_action_recognition/ActiveAlarms/1'
 EVENT_KEYS = frozenset({'schema', 'camera', 'frame_id', 'stamp', 'window', 'label', 'label_id', 'score',
                         'top_k', 'alarm', 'latency_ms', 'model'})
 ALARM_KEYS = frozenset({'schema', 'state', 'label', 'score', 'camera', 'stamp', 'reason'})
+ACTIVE_ALARMS_KEYS = frozenset({'schema', 'stamp', 'alarms'})
+ACTIVE_ALARM_KEYS = frozenset({'camera', 'frame_id', 'label', 'score', 'since'})
 
 
-def stamp_dict(t: float) -> dict:
-    sec = int(np.floor(t))
-    return {'sec': sec, 'nanosec': int(round((t - sec) * 1e9)) % 1_000_000_000}
-
-
-def stamp_seconds(d: dict) -> float:
-    return d['sec'] + d['nanosec'] * 1e-9
+class DocumentError(DepthActionError):
+    """A message on an events topic is not the document its schema promises."""
 
 
 def make_event(*, camera: str, frame_id: str, stamp: dict, window_start: float, window_end: float,
                frames: int, labels: list, probs: np.ndarray, alarm: bool, latency_ms: float, model: str,
                top_k: int = 3) -> dict:
-    order = np.argsort(probs)[::-1][:top_k]
+    # Stable, so that tied scores list the lower label id first, the same as argmax picks the winner.
+    order = np.argsort(-np.asarray(probs), kind='stable')[:top_k]
     best = int(order[0])
     return {
         'schema': EVENT_SCHEMA,
@@ -62,110 +61,83 @@ def make_alarm(*, state: str, label: str, score: float, camera: str, stamp: floa
             'camera': camera, 'stamp': stamp_dict(stamp), 'reason': reason}
 
 
+def make_active_alarms(alarms: list, stamp: float) -> dict:
+    """The latched state: every alarm raised and not yet cleared. ``alarms``: dicts with camera,
+    frame_id, label, score and since (float seconds, the raise's stamp)."""
+    return {'schema': ACTIVE_ALARMS_SCHEMA, 'stamp': stamp_dict(stamp),
+            'alarms': [{'camera': a['camera'], 'frame_id': a['frame_id'], 'label': a['label'],
+                        'score': round(float(a['score']), 4), 'since': stamp_dict(a['since'])} for a in alarms]}
+
+
 def dumps(doc: dict) -> str:
     return json.dumps(doc, separators=(',', ':'))
 
 
-@dataclass(frozen=True)
-class AlarmConfig:
-    alarm_labels: tuple
-    threshold: float = 0.6
-    k: int = 2
-    n: int = 3
-    clear_after_s: float = 3.0
-    cooldown_s: float = 10.0
-
-    def __post_init__(self):
-        object.__setattr__(self, 'alarm_labels', tuple(self.alarm_labels))
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ConfigError(f'score_threshold must be in [0, 1], got {self.threshold}')
-        if not 1 <= self.k <= self.n:
-            raise ConfigError(f'alarm k and n need 1 <= k <= n, got k={self.k}, n={self.n}')
-        if self.clear_after_s <= 0:
-            raise ConfigError(f'clear_after_s must be > 0, got {self.clear_after_s}')
-        if self.cooldown_s < 0:
-            raise ConfigError(f'cooldown_s must be >= 0, got {self.cooldown_s}')
+# ------------------------------------------------------------------------------------------ reading
+def is_number(v) -> bool:
+    if isinstance(v, float):
+        return math.isfinite(v)
+    return isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2 ** 53
 
 
-class _LabelState:
-    __slots__ = ('hits', 'active', 'last_hit', 'last_raise', 'score')
-
-    def __init__(self, n: int):
-        self.hits = deque(maxlen=n)
-        self.active = False
-        self.last_hit = None
-        self.last_raise = None
-        self.score = 0.0
+def is_stamp(v) -> bool:
+    """``{sec, nanosec}`` as builtin_interfaces/Time holds it: int32 seconds, 0 <= nanosec < 1e9."""
+    return (isinstance(v, dict) and type(v.get('sec')) is int and -2 ** 31 <= v['sec'] < 2 ** 31
+            and type(v.get('nanosec')) is int and 0 <= v['nanosec'] < 1_000_000_000)
 
 
-class AlarmPolicy:
-    """k-of-n raise, clear after a quiet period, cooldown between raises; thread-safe."""
+def _str(v) -> bool:
+    return isinstance(v, str)
 
-    def __init__(self, config: AlarmConfig):
-        self._lock = threading.Lock()
-        self._states: dict = {}
-        self.config = config
 
-    def reconfigure(self, config: AlarmConfig) -> list:
-        """Swap the configuration at runtime; alarms of labels no longer in the set are cleared."""
-        with self._lock:
-            old, self.config = self.config, config
-            cleared = []
-            for (camera, label), st in list(self._states.items()):
-                if label not in config.alarm_labels:
-                    if st.active:
-                        cleared.append(make_alarm(state='cleared', label=label, score=st.score, camera=camera,
-                                                  stamp=st.last_hit, reason='no longer an alarm label'))
-                    del self._states[(camera, label)]
-                elif config.n != old.n:
-                    st.hits = deque(st.hits, maxlen=config.n)
-            return cleared
+def _window(v) -> bool:
+    return isinstance(v, dict) and is_number(v.get('start')) and is_number(v.get('end')) and \
+        type(v.get('frames')) is int
 
-    def _state(self, camera: str, label: str) -> _LabelState:
-        key = (camera, label)
-        if key not in self._states:
-            self._states[key] = _LabelState(self.config.n)
-        return self._states[key]
 
-    def update(self, camera: str, label: str, score: float, stamp: float) -> tuple:
-        """Feed one inferred clip. Returns (alarm flag for this clip's event, list of ActionAlarm dicts)."""
-        c = self.config
-        out = []
-        with self._lock:
-            for alarm_label in c.alarm_labels:
-                st = self._state(camera, alarm_label)
-                hit = label == alarm_label and score >= c.threshold
-                st.hits.append(hit)
-                if hit:
-                    st.last_hit, st.score = stamp, score
-                if st.active and not hit and stamp - st.last_hit >= c.clear_after_s:
-                    out.append(self._clear(camera, alarm_label, st, stamp))
-                if not st.active and sum(st.hits) >= c.k and (
-                        st.last_raise is None or stamp - st.last_raise >= c.cooldown_s):
-                    st.active, st.last_raise = True, stamp
-                    out.append(make_alarm(state='raised', label=alarm_label, score=score, camera=camera,
-                                          stamp=stamp, reason=f'{alarm_label} won with score >= {c.threshold} in '
-                                          f'{sum(st.hits)} of the last {len(st.hits)} clips'))
-            active = label in c.alarm_labels and self._state(camera, label).active
-        return active, out
+def _top_k(v) -> bool:
+    return isinstance(v, list) and all(isinstance(t, dict) and _str(t.get('label')) and is_number(t.get('score'))
+                                       for t in v)
 
-    def expire(self, now: float, cameras: Optional[Iterable[str]] = None) -> list:
-        """Clear alarms whose label has not been seen for clear_after_s (also for cameras gone silent)."""
-        out = []
-        with self._lock:
-            for (camera, label), st in self._states.items():
-                if cameras is not None and camera not in cameras:
-                    continue
-                if st.active and now - st.last_hit >= self.config.clear_after_s:
-                    out.append(self._clear(camera, label, st, now))
-        return out
 
-    def _clear(self, camera, label, st, stamp) -> dict:
-        st.active = False
-        st.hits.clear()
-        return make_alarm(state='cleared', label=label, score=st.score, camera=camera, stamp=stamp,
-                          reason=f'no {label} for {self.config.clear_after_s:g} s')
+_EVENT_FIELDS = {'camera': _str, 'frame_id': _str, 'stamp': is_stamp, 'window': _window, 'label': _str,
+                 'label_id': lambda v: type(v) is int, 'score': is_number, 'top_k': _top_k,
+                 'alarm': lambda v: isinstance(v, bool), 'latency_ms': is_number, 'model': _str}
+_ALARM_FIELDS = {'state': lambda v: v in ('raised', 'cleared'), 'label': _str, 'score': is_number, 'camera': _str,
+                 'stamp': is_stamp, 'reason': _str}
+_ACTIVE_FIELDS = {'camera': _str, 'frame_id': _str, 'label': _str, 'score': is_number, 'since': is_stamp}
 
-    def active(self) -> list:
-        with self._lock:
-            return sorted(k for k, st in self._states.items() if st.active)
+
+def read_document(text, schema: str, fields: dict) -> dict:
+    """Parse ``text`` as a JSON object of ``schema`` whose ``fields`` pass their checks, or raise DocumentError."""
+    try:
+        doc = json.loads(text)
+    except (TypeError, ValueError, RecursionError) as e:     # RecursionError: '[[[[...' nested too deeply
+        raise DocumentError(f'not JSON ({type(e).__name__})') from None
+    if not isinstance(doc, dict):
+        raise DocumentError(f'a JSON {type(doc).__name__}, not an object')
+    if doc.get('schema') != schema:
+        raise DocumentError(f'schema {doc.get("schema")!r} is not {schema!r}')
+    bad = [k for k, ok in fields.items() if not ok(doc.get(k))]
+    if bad:
+        raise DocumentError(f'{schema}: missing or invalid {", ".join(bad)}')
+    return doc
+
+
+def read_event(text: str) -> dict:
+    """Parse and check an ActionEvent document; :class:`DocumentError` if it is not one."""
+    return read_document(text, EVENT_SCHEMA, _EVENT_FIELDS)
+
+
+def read_alarm(text: str) -> dict:
+    """Parse and check an ActionAlarm document; :class:`DocumentError` if it is not one."""
+    return read_document(text, ALARM_SCHEMA, _ALARM_FIELDS)
+
+
+def read_active_alarms(text: str) -> dict:
+    """Parse and check an ActiveAlarms document; :class:`DocumentError` if it is not one."""
+    doc = read_document(text, ACTIVE_ALARMS_SCHEMA, {'stamp': is_stamp, 'alarms': lambda v: isinstance(v, list)})
+    for a in doc['alarms']:
+        if not isinstance(a, dict) or not all(ok(a.get(k)) for k, ok in _ACTIVE_FIELDS.items()):
+            raise DocumentError(f'{ACTIVE_ALARMS_SCHEMA}: an entry of alarms is not an active alarm')
+    return doc

@@ -7,11 +7,13 @@ model keeps every third frame), so a clip always spans the time the model was tr
 
 The buffer refuses to glue together frames that do not belong together: it resets (and counts why)
 when the frame size or encoding changes, when a stamp goes backwards, or after a gap longer than
-``max_gap_s``. Frames with a zero stamp, a stamp far in the future or a repeated stamp are dropped and
-counted. Nothing here knows about ROS: stamps are float seconds.
+``max_gap_s``. Frames with a zero or repeated stamp are dropped and counted. (Whether a stamp is
+believable at all — far ahead of or behind its stream — is the stream clock's call, in sources.py.)
+Nothing here knows about ROS: stamps are float seconds.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Hashable, Optional
@@ -33,10 +35,11 @@ class Clip:
 
 
 class ClipBuffer:
-    """Ring buffer of one camera's frames; :meth:`push` returns a :class:`Clip` when one is due."""
+    """Ring buffer of one camera's frames: :meth:`admit` each stamp, :meth:`add` the admitted frames,
+    and :meth:`add` returns a :class:`Clip` when one is due."""
 
     def __init__(self, clip_length: int, stride: int, *, target_fps: Optional[float] = None,
-                 max_gap_s: float = 1.0, max_future_s: float = 5.0):
+                 max_gap_s: float = 1.0):
         if clip_length < 1:
             raise ConfigError(f'clip_length must be >= 1, got {clip_length}')
         if stride < 1:
@@ -47,7 +50,6 @@ class ClipBuffer:
         self.stride = stride
         self.sampler = FrameSampler(target_fps)
         self.max_gap_s = max_gap_s
-        self.max_future_s = max_future_s
         self.dropped = Counter()   # reason -> frames dropped
         self.resets = Counter()    # reason -> buffer resets
         self.accepted = 0
@@ -74,17 +76,14 @@ class ClipBuffer:
             self.resets[reason] += 1
         self.reset()
 
-    def admit(self, stamp: float, key: Hashable = None, now: Optional[float] = None) -> bool:
+    def admit(self, stamp: float, key: Hashable = None) -> bool:
         """Decide whether a frame with this stamp is wanted, *before* anyone spends time preprocessing it.
 
         Returns False for frames that are dropped (counted by reason) or skipped by resampling.
         Resets the buffer when ``key`` (size/encoding) changes, time runs backwards or a gap is too long.
         """
-        if not np.isfinite(stamp) or stamp <= 0.0:
+        if not 0.0 < stamp < math.inf:          # also NaN; math, not numpy: this runs for every frame
             self.dropped['zero_stamp'] += 1
-            return False
-        if now is not None and stamp > now + self.max_future_s:
-            self.dropped['future_stamp'] += 1
             return False
         if key != self._key:
             if self._key is not None:
@@ -122,10 +121,3 @@ class ClipBuffer:
         order = np.r_[self._head:self.clip_length, 0:self._head]
         return Clip(frames=self._ring[order], start_stamp=float(self._stamps[order[0]]),
                     end_stamp=float(stamp), meta=dict(meta or {}))
-
-    def push(self, frame: np.ndarray, stamp: float, key: Hashable = None, now: Optional[float] = None,
-             meta: Optional[dict] = None) -> Optional[Clip]:
-        """admit + add in one call, for callers that preprocess before buffering."""
-        if not self.admit(stamp, key, now):
-            return None
-        return self.add(frame, stamp, meta)

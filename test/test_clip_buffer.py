@@ -5,10 +5,15 @@ from depth_action_recognition.clip_buffer import ClipBuffer
 from depth_action_recognition.errors import ConfigError
 
 
-def feed(buf, stamps, key='k', now=None):
+def push(buf, frame, stamp, key='k'):
+    """What the node does with each frame: admit by stamp, then add the (preprocessed) frame."""
+    return buf.add(frame, stamp) if buf.admit(stamp, key) else None
+
+
+def feed(buf, stamps, key='k'):
     clips = []
     for i, t in enumerate(stamps):
-        clip = buf.push(np.full((2, 3), i, np.float32), t, key, now=now)
+        clip = push(buf, np.full((2, 3), i, np.float32), t, key)
         if clip is not None:
             clips.append(clip)
     return clips
@@ -39,11 +44,11 @@ def test_resampling_to_target_fps():
 def test_resets_on_format_change_backwards_and_gap():
     buf = ClipBuffer(3, 1, max_gap_s=0.5)
     feed(buf, [1.0, 1.1])
-    buf.push(np.zeros((2, 3), np.float32), 1.2, key='other')
+    push(buf, np.zeros((2, 3), np.float32), 1.2, key='other')
     assert buf.resets['format_change'] == 1 and len(buf) == 1
-    buf.push(np.zeros((2, 3), np.float32), 1.0, key='other')
+    push(buf, np.zeros((2, 3), np.float32), 1.0, key='other')
     assert buf.resets['stamp_backwards'] == 1 and len(buf) == 1
-    buf.push(np.zeros((2, 3), np.float32), 2.0, key='other')
+    push(buf, np.zeros((2, 3), np.float32), 2.0, key='other')
     assert buf.resets['gap'] == 1 and len(buf) == 1
     clips = feed(buf, [2.1, 2.2], key='other')
     assert len(clips) == 1                                 # recovers after each reset
@@ -51,18 +56,17 @@ def test_resets_on_format_change_backwards_and_gap():
 
 def test_bad_stamps_are_dropped_and_counted():
     buf = ClipBuffer(2, 1)
-    assert not buf.admit(0.0) and not buf.admit(float('nan'))
-    assert not buf.admit(1000.0, now=10.0)
-    assert buf.admit(5.0, now=10.0)
-    assert not buf.admit(5.0, now=10.0)
-    assert dict(buf.dropped) == {'zero_stamp': 2, 'future_stamp': 1, 'repeated_stamp': 1}
+    assert not buf.admit(0.0) and not buf.admit(float('nan')) and not buf.admit(-1.0) and not buf.admit(float('inf'))
+    assert buf.admit(5.0)
+    assert not buf.admit(5.0)
+    assert dict(buf.dropped) == {'zero_stamp': 4, 'repeated_stamp': 1}
 
 
 def test_shape_change_inside_one_key_reallocates():
     buf = ClipBuffer(2, 1)
-    buf.push(np.zeros((2, 3), np.float32), 1.0)
-    buf.push(np.zeros((4, 5), np.float32), 1.1)
-    clip = buf.push(np.zeros((4, 5), np.float32), 1.2)
+    push(buf, np.zeros((2, 3), np.float32), 1.0)
+    push(buf, np.zeros((4, 5), np.float32), 1.1)
+    clip = push(buf, np.zeros((4, 5), np.float32), 1.2)
     assert clip is not None and clip.frames.shape == (2, 4, 5)
 
 

@@ -3,22 +3,27 @@
 :class:`InferenceEngine` is the synchronous part: device choice, warm-up, one forward for a batch.
 :class:`EngineWorker` owns a thread that waits for clips, takes the newest clip of every camera that
 has one, runs them as one batch and hands results to a callback. A camera whose previous clip was
-not yet taken when a new one arrives loses the old one (counted as skipped): when inference is
-slower than the cameras, the node falls behind by at most one clip per camera, never by a queue.
+not yet taken when a new one arrives loses the old one (the submitter counts it as skipped): when
+inference is slower than the cameras, the node falls behind by at most one clip per camera, never by a
+queue.
+
+A device fault (CUDA error, out of memory) makes the worker reload the model from its file onto the
+CPU, once: slower answers beat no answers, and after a CUDA fault neither the weights on the device nor
+the context holding them can be trusted, or even copied off. If the worker ever ends on its own it says
+why (:attr:`EngineWorker.failure`, ``on_stopped``), so the node can report it rather than go quiet.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Hashable, Optional
 
 import numpy as np
 import torch
 
-from .checkpoint import LoadedModel
+from .checkpoint import LoadedModel, load_checkpoint
 from .errors import ConfigError, EngineError
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,7 @@ DEVICES = ('auto', 'cuda', 'cpu')
 
 
 def resolve_device(device: str) -> torch.device:
+    """The one device picker of the package (training uses it too): auto, cuda, cuda:N or cpu."""
     if device not in DEVICES and not str(device).startswith('cuda:'):
         raise ConfigError(f"device must be one of {DEVICES} (or 'cuda:N'), got {device!r}")
     if device == 'auto':
@@ -57,12 +63,23 @@ class InferenceEngine:
             self.infer(np.zeros((n,) + self.clip_shape, dtype=np.float32))
 
     def fall_back_to_cpu(self) -> None:
-        """Move the model to the CPU after a CUDA failure: slower answers beat no answers."""
-        self.model = self.model.to('cpu')
+        """Serve from a fresh CPU copy of the model, read from its file (see the module docstring).
+
+        Raises if the file is gone or is no longer the model that was loaded: serving another model under
+        the first one's name would be worse than serving none.
+        """
+        fresh = load_checkpoint(self.loaded.path)
+        if fresh.sha256 != self.loaded.sha256:
+            raise EngineError(f'{self.loaded.path} is no longer the model that was loaded '
+                              f'({self.loaded.short_id}, now {fresh.short_id})')
+        self.model, self.loaded = fresh.model.eval(), fresh
         self.device = torch.device('cpu')
         self.autocast = False
-        if torch.cuda.is_available():
+        self.warmup()
+        try:
             torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001 - a faulted CUDA context may refuse even this
+            pass
 
     @torch.inference_mode()
     def infer(self, clips: np.ndarray) -> np.ndarray:
@@ -79,13 +96,20 @@ class InferenceEngine:
         return np.concatenate(out)
 
 
-def _is_cuda_failure(e: Exception) -> bool:
-    return isinstance(e, torch.cuda.OutOfMemoryError) or 'CUDA' in str(e) or 'cuda' in str(e)
+_DEVICE_FAULT_TYPES = tuple(t for t in (getattr(torch, 'OutOfMemoryError', None), torch.cuda.OutOfMemoryError,
+                                        getattr(torch, 'AcceleratorError', None)) if t is not None)
+_DEVICE_FAULT_WORDS = ('CUDA', 'cuda', 'cuDNN', 'CUBLAS', 'cublas', 'device-side')
+
+
+def is_device_fault(e: BaseException) -> bool:
+    """Whether an inference error is the device failing (worth moving off it), not the input."""
+    return isinstance(e, _DEVICE_FAULT_TYPES) or (
+        isinstance(e, RuntimeError) and any(w in str(e) for w in _DEVICE_FAULT_WORDS))
 
 
 @dataclass
 class BatchResult:
-    camera: str
+    camera: Hashable          # the key the clip was submitted under
     clip: object
     probs: np.ndarray
     infer_ms: float
@@ -93,16 +117,25 @@ class BatchResult:
 
 
 class EngineWorker:
-    """A thread that batches the newest clip of each camera through an :class:`InferenceEngine`."""
+    """A thread that batches the newest clip of each camera through an :class:`InferenceEngine`.
+
+    Callbacks run on the worker thread: ``on_result(BatchResult)``, ``on_error(exception)`` for a
+    failed batch, ``on_fallback(fault)`` once the model serves from the CPU after a device fault, and
+    ``on_stopped(exception)`` if the thread ends by itself.
+    """
 
     def __init__(self, engine: InferenceEngine, on_result: Callable[[BatchResult], None],
-                 on_error: Optional[Callable[[Exception], None]] = None, *, cpu_fallback: bool = True):
+                 on_error: Optional[Callable[[Exception], None]] = None, *, cpu_fallback: bool = True,
+                 on_fallback: Optional[Callable[[Exception], None]] = None,
+                 on_stopped: Optional[Callable[[BaseException], None]] = None):
         self.engine = engine
         self.cpu_fallback = cpu_fallback
         self.fell_back = False
         self.on_result = on_result
         self.on_error = on_error or (lambda e: log.error('inference failed: %s', e))
-        self.skipped = Counter()      # camera -> clips replaced before inference
+        self.on_fallback = on_fallback or (lambda e: log.error('device fault (%s): serving from the CPU', e))
+        self.on_stopped = on_stopped or (lambda e: log.critical('inference worker stopped: %s', e))
+        self.failure: Optional[BaseException] = None    # why the thread ended, when it ended by itself
         self.batches = 0
         self.errors = 0
         self._pending: dict = {}
@@ -114,16 +147,17 @@ class EngineWorker:
         self._thread.start()
         return self
 
-    def submit(self, camera: str, clip) -> None:
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def submit(self, camera: Hashable, clip) -> bool:
+        """Hand over a camera's newest clip. True if it replaced one not yet taken (a skipped clip)."""
         with self._cond:
-            if camera in self._pending:
-                self.skipped[camera] += 1
+            replaced = camera in self._pending
             self._pending[camera] = clip
             self._cond.notify()
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._pending)
+        return replaced
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._cond:
@@ -133,6 +167,13 @@ class EngineWorker:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException as e:  # noqa: BLE001 - whatever ends the thread is reported, never lost
+            self.failure = e
+            self.on_stopped(e)
+
+    def _serve(self) -> None:
         while True:
             with self._cond:
                 while not self._pending and not self._stop:
@@ -148,10 +189,8 @@ class EngineWorker:
             except Exception as e:  # noqa: BLE001 - the worker must outlive any single bad batch
                 self.errors += 1
                 self.on_error(e)
-                if self.cpu_fallback and self.engine.device.type == 'cuda' and _is_cuda_failure(e):
-                    log.error('CUDA failed (%s); falling back to the CPU', e)
-                    self.engine.fall_back_to_cpu()
-                    self.fell_back = True
+                if self.cpu_fallback and not self.fell_back and is_device_fault(e):
+                    self._fall_back(e)
                 continue
             self.batches += 1
             for cam, p in zip(cameras, probs):
@@ -160,3 +199,12 @@ class EngineWorker:
                 except Exception as e:  # noqa: BLE001
                     self.errors += 1
                     self.on_error(e)
+
+    def _fall_back(self, fault: Exception) -> None:
+        try:
+            self.engine.fall_back_to_cpu()
+        except Exception as e:  # noqa: BLE001 - no device left to serve on: end the thread, saying why
+            raise EngineError(f'device fault ({type(fault).__name__}: {fault}) and the model could not be '
+                              f'reloaded on the CPU ({type(e).__name__}: {e})') from e
+        self.fell_back = True
+        self.on_fallback(fault)

@@ -1,3 +1,5 @@
+"""The inference engine and its worker: batching, latest-wins, device faults."""
+import shutil
 import threading
 import time
 
@@ -7,8 +9,16 @@ import torch
 
 from depth_action_recognition.checkpoint import load_checkpoint
 from depth_action_recognition.clip_buffer import Clip
-from depth_action_recognition.engine import EngineWorker, InferenceEngine, resolve_device
+from depth_action_recognition.engine import EngineWorker, InferenceEngine, is_device_fault, resolve_device
 from depth_action_recognition.errors import ConfigError, EngineError
+from fault_injection import CUDA_FAULT, FaultedModel
+
+
+def wait(predicate, timeout=10.0):
+    deadline = time.time() + timeout
+    while not predicate() and time.time() < deadline:
+        time.sleep(0.01)
+    return predicate()
 
 
 def fail_then_serve(worker, first, errors, results, timeout=10.0):
@@ -55,20 +65,17 @@ def test_worker_batches_latest_clip_per_camera_and_counts_skips(checkpoint):
     engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu')
     gate = threading.Event()
     infer = engine.infer
-    engine.infer = lambda x: (gate.wait(5), infer(x))[1]
+    engine.infer = lambda x: (gate.wait(5), infer(x))[1]      # holds the worker busy, computes for real
     results = []
     worker = EngineWorker(engine, results.append).start()
-    worker.submit('a', clip())            # taken immediately, blocks on the gate
+    assert not worker.submit('a', clip())       # taken immediately, blocks on the gate
     time.sleep(0.2)
-    for i in range(3):
-        worker.submit('a', clip(i))       # two replaced before the worker is free
-    worker.submit('b', clip())
+    replaced = [worker.submit('a', clip(i)) for i in range(3)]
+    assert not worker.submit('b', clip())
     gate.set()
-    deadline = time.time() + 5
-    while len(results) < 3 and time.time() < deadline:
-        time.sleep(0.01)
+    assert wait(lambda: len(results) >= 3, 5)
     worker.stop()
-    assert worker.skipped['a'] == 2
+    assert replaced == [False, True, True]       # two replaced before the worker was free: skipped
     assert [r.camera for r in results] == ['a', 'a', 'b']
     assert results[1].batch_size == 2 and results[1].clip.frames[0, 0, 0] == 2
 
@@ -81,6 +88,54 @@ def test_worker_survives_inference_errors(checkpoint):
     assert isinstance(errors[0], EngineError) and len(results) == 1
 
 
+def test_device_fault_reloads_the_model_on_the_cpu_from_its_file(checkpoint):
+    """A lasting device fault below the engine: the worker serves again from a fresh CPU copy of the model."""
+    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu')
+    expected = engine.infer(clip().frames[None])
+    faulted = engine.model = FaultedModel(engine.model)
+    errors, results, fallbacks = [], [], []
+    worker = EngineWorker(engine, results.append, errors.append, on_fallback=fallbacks.append).start()
+    fail_then_serve(worker, clip(), errors, results)
+    assert faulted.calls == 1 and is_device_fault(errors[0]) and fallbacks == errors
+    assert worker.fell_back and worker.failure is None and engine.device.type == 'cpu'
+    assert engine.model is not faulted and len(results) == 1
+    np.testing.assert_allclose(results[0].probs, expected[0], atol=1e-6)     # the same model, reloaded
+
+
+def test_worker_that_cannot_recover_stops_and_says_why(checkpoint, tmp_path):
+    model = tmp_path / 'served.safetensors'
+    shutil.copy(checkpoint, model)
+    engine = InferenceEngine(load_checkpoint(model), 'cpu')
+    engine.model = FaultedModel(engine.model)
+    model.unlink()                               # nothing left to reload from
+    errors, results, stopped = [], [], []
+    worker = EngineWorker(engine, results.append, errors.append, on_stopped=stopped.append).start()
+    worker.submit('a', clip())
+    assert wait(lambda: not worker.alive)
+    assert len(stopped) == 1 and stopped[0] is worker.failure and isinstance(worker.failure, EngineError)
+    assert 'illegal memory access' in str(worker.failure) and 'model file not found' in str(worker.failure)
+    assert results == [] and not worker.fell_back
+
+
+def test_without_cpu_fallback_faults_are_only_counted(checkpoint):
+    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu')
+    engine.model = FaultedModel(engine.model)
+    errors = []
+    worker = EngineWorker(engine, lambda r: None, errors.append, cpu_fallback=False).start()
+    for _ in range(3):
+        worker.submit('a', clip())
+        time.sleep(0.05)
+    assert wait(lambda: len(errors) >= 2)
+    worker.stop()
+    assert not worker.fell_back and worker.failure is None and isinstance(engine.model, FaultedModel)
+
+
+def test_device_fault_classification():
+    assert is_device_fault(RuntimeError(CUDA_FAULT)) and is_device_fault(torch.cuda.OutOfMemoryError('oom'))
+    assert not is_device_fault(EngineError('clip batch shape (1, 3) does not match'))
+    assert not is_device_fault(ValueError('CUDA'))     # only runtime errors from the device count
+
+
 @pytest.mark.cuda
 def test_cuda_matches_cpu(checkpoint):
     clips = np.random.default_rng(0).random((4, 8, 24, 32), dtype=np.float32)
@@ -91,18 +146,11 @@ def test_cuda_matches_cpu(checkpoint):
 
 
 @pytest.mark.cuda
-def test_cuda_out_of_memory_falls_back_to_cpu(checkpoint):
+def test_cuda_fault_falls_back_to_a_cpu_copy(checkpoint):
     engine = InferenceEngine(load_checkpoint(checkpoint), 'cuda')
-    real = engine.infer
-    calls = {'n': 0}
-
-    def oom_once(x):
-        calls['n'] += 1
-        if calls['n'] == 1:
-            raise torch.cuda.OutOfMemoryError('CUDA out of memory (injected)')
-        return real(x)
-    engine.infer = oom_once
+    engine.model = FaultedModel(engine.model, 'CUDA error: out of memory (injected)')
     errors, results = [], []
     worker = EngineWorker(engine, results.append, errors.append).start()
     fail_then_serve(worker, clip(), errors, results)
     assert worker.fell_back and engine.device.type == 'cpu' and len(results) == 1
+    assert next(engine.model.parameters()).device.type == 'cpu'

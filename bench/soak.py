@@ -74,10 +74,10 @@ def main():
           + (f'; GPU memory {gpu[warm].min():.1f}-{gpu[warm].max():.1f} MB' if rec.engine.device.type == 'cuda' else ''))
     for topic in topics:
         cam = rec.cameras[topic]
-        skipped = rec.worker.skipped[topic]
-        ok = cam.buffer.clips == received[topic] + skipped
-        print(f'{topic}: frames {cam.received}, clips {cam.buffer.clips}, events received {received[topic]}, '
-              f'skipped {skipped}, dropped {dict(cam.dropped)}: every clip accounted for: {"PASS" if ok else "FAIL"}')
+        ok = cam.clips == received[topic] + cam.skipped
+        dropped = {k: v for k, v in cam.counts().items() if k.startswith('dropped_') and v}
+        print(f'{topic}: frames {cam.received}, clips {cam.clips}, events received {received[topic]}, '
+              f'skipped {cam.skipped}, dropped {dropped}: every clip accounted for: {"PASS" if ok else "FAIL"}')
     for n in (sim, rec, probe):
         n.destroy_node()
     rclpy.shutdown()

@@ -106,8 +106,8 @@ def run(args) -> int:
         if evaluator:
             report = evaluator.report()
             report['duration_s'] = args.duration
-            report['clips_skipped'] = sum(recognizer.worker.skipped.values()) if recognizer.worker else 0
-            report['clips'] = sum(c.buffer.clips for c in recognizer.cameras.values())
+            report['clips_skipped'] = sum(c.skipped for c in recognizer.cameras.values())
+            report['clips'] = sum(c.clips for c in recognizer.cameras.values())
             print(format_report(report), flush=True)
             if args.report_json:
                 args.report_json.write_text(json.dumps(report, indent=2))

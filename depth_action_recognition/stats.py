@@ -1,4 +1,4 @@
-"""Small counters for /diagnostics: input rate over a sliding window and latency percentiles."""
+"""Small counters for /diagnostics: input rate between two readings and latency percentiles."""
 from __future__ import annotations
 
 import threading
@@ -9,28 +9,21 @@ import numpy as np
 
 
 class RateMeter:
-    """Events per second over the last ``window_s`` seconds (monotonic clock)."""
+    """Rate of a running count between two readings, e.g. frames received per second between two
+    ``/diagnostics`` messages. Nothing happens per event: the count is read, not ticked, so the
+    per-frame path pays nothing for it."""
 
-    def __init__(self, window_s: float = 2.0):
-        self.window_s = window_s
-        self._times = deque()
-        self._lock = threading.Lock()
+    def __init__(self, now: float | None = None):
+        self._t = time.monotonic() if now is None else now
+        self._count = 0
+        self._rate = 0.0
 
-    def tick(self, now: float | None = None) -> None:
+    def rate(self, count: int, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
-        with self._lock:
-            self._times.append(now)
-            self._trim(now)
-
-    def _trim(self, now: float) -> None:
-        while self._times and now - self._times[0] > self.window_s:
-            self._times.popleft()
-
-    def rate(self, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            self._trim(now)
-            return len(self._times) / self.window_s
+        if now - self._t >= 1e-3:
+            self._rate = (count - self._count) / (now - self._t)
+            self._t, self._count = now, count
+        return self._rate
 
 
 class Percentiles:

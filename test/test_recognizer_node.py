@@ -12,8 +12,9 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from conftest import make_checkpoint
+from depth_action_recognition.errors import ConfigError
 from depth_action_recognition.events import ALARM_KEYS, EVENT_KEYS, EVENT_SCHEMA
-from depth_action_recognition.recognizer_node import RecognizerNode
+from depth_action_recognition.recognizer_node import LifecycleRecognizerNode, RecognizerNode
 from ros_helpers import RosHarness, depth_msg, reliable_qos
 
 
@@ -67,6 +68,24 @@ def test_events_arrive_with_every_schema_field(ros, checkpoint):
     assert 0 <= ev['score'] <= 1 and ev['latency_ms'] >= 0
     assert ev['model'].startswith('test-student@')
     assert abs(ev['window']['end'] - (ev['stamp']['sec'] + ev['stamp']['nanosec'] * 1e-9)) < 1e-3
+    # Nothing that could hold pixels or an embedding: small documents of scalars, one short list.
+    for e in events:
+        doc = json.loads(e.data)
+        assert len(e.data) < 1024
+        leaves = list(_leaves(doc))
+        assert all(isinstance(v, (str, int, float, bool)) for v in leaves) and len(leaves) <= 30
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        assert len(value) <= 3, value          # top_k is the only list, at most top_k long
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
 
 
 def test_alarm_raised_and_cleared(ros, tmp_path):
@@ -143,16 +162,19 @@ def test_auto_reliability_matches_best_effort_publisher(ros, checkpoint):
     assert ros.wait_for(lambda: len(events) >= 2, 10)
 
 
-def test_no_colour_subscription_and_event_keys_allow_listed(ros, checkpoint):
+def test_subscribes_to_depth_only_and_publishes_only_its_outputs(ros, checkpoint):
     node = start_recognizer(ros, checkpoint, depth_topics=['/cam0/depth', '/cam1/depth'])
     ros.probe.create_publisher(Image, '/camera/color/image_raw', reliable_qos())   # a colour topic exists
     time.sleep(0.5)
-    subscribed = {name: types for name, types in node.get_topic_names_and_types()
-                  if any(i.node_name == node.get_name() for i in node.get_subscriptions_info_by_topic(name))}
+
+    def of_node(info):
+        return {name: types for name, types in node.get_topic_names_and_types()
+                if any(i.node_name == node.get_name() for i in info(name))}
+    subscribed, published = of_node(node.get_subscriptions_info_by_topic), of_node(node.get_publishers_info_by_topic)
     assert set(subscribed) - {'/parameter_events'} == {'/cam0/depth', '/cam1/depth'}
     assert subscribed['/cam0/depth'] == ['sensor_msgs/msg/Image']
-    assert EVENT_KEYS == {'schema', 'camera', 'frame_id', 'stamp', 'window', 'label', 'label_id', 'score',
-                          'top_k', 'alarm', 'latency_ms', 'model'}
+    assert set(published) - {'/parameter_events', '/rosout'} == {
+        '/action_events', '/action_alarms', '/action_alarms/active', '/diagnostics'}
 
 
 def test_runtime_reconfiguration_is_validated(ros, checkpoint):
@@ -164,12 +186,39 @@ def test_runtime_reconfiguration_is_validated(ros, checkpoint):
     assert not bad[0].successful and 'not_a_label' in bad[0].reason
     bad = node.set_parameters([Parameter('alarm_k', value=5)])
     assert not bad[0].successful and 'alarm_k' in bad[0].reason
+    bad = node.set_parameters([Parameter('score_threshold', value=1.5)])           # refused by its range
+    assert not bad[0].successful and node.policy.config.threshold == 0.8
     fixed = node.set_parameters([Parameter('stride', value=3)])
-    assert not fixed[0].successful and 'restart' in fixed[0].reason
+    assert not fixed[0].successful and 'read-only' in fixed[0].reason
+    assert node.get_parameter('stride').value == 5
+
+
+def test_parameter_descriptors_carry_ranges_and_read_only(ros, checkpoint):
+    node = start_recognizer(ros, checkpoint)
+    d = {p.name: p for p in node.describe_parameters(['score_threshold', 'alarm_k', 'stride', 'clear_after_s',
+                                                      'model_path', 'alarm_labels'])}
+    r = d['score_threshold'].floating_point_range[0]
+    assert (r.from_value, r.to_value) == (0.0, 1.0) and not d['score_threshold'].read_only
+    assert d['alarm_k'].integer_range[0].from_value == 1 and not d['alarm_k'].read_only
+    assert d['stride'].integer_range[0].from_value == 1 and d['stride'].read_only
+    assert d['clear_after_s'].floating_point_range[0].from_value > 0
+    assert d['model_path'].read_only and not d['alarm_labels'].read_only
+    assert all(p.description for p in d.values())
+    lc = ros.add(LifecycleRecognizerNode(context=ros.context, node_name='lc_describe'))
+    # The lifecycle node takes new fixed parameters between cleanup and configure: not read-only there.
+    assert not lc.describe_parameters(['stride'])[0].read_only
+    assert lc.describe_parameters(['stride'])[0].integer_range[0].from_value == 1
+
+
+@pytest.mark.parametrize('name,value', [('score_threshold', 1.5), ('stride', 0), ('qos_depth', 1000)])
+def test_out_of_range_parameter_at_startup_is_named(ros, checkpoint, name, value):
+    with pytest.raises(ConfigError, match=f"parameter '{name}'"):
+        RecognizerNode(context=ros.context, parameter_overrides=[
+            Parameter('model_path', value=str(checkpoint)), Parameter('device', value='cpu'),
+            Parameter(name, value=value)])
 
 
 def test_lifecycle_configure_activate_deactivate(ros, checkpoint, tmp_path):
-    from depth_action_recognition.recognizer_node import LifecycleRecognizerNode
     node = ros.add(LifecycleRecognizerNode(context=ros.context, parameter_overrides=[
         Parameter('model_path', value=str(tmp_path / 'missing.safetensors')), Parameter('device', value='cpu'),
         Parameter('depth_topics', value=['/lc/depth']), Parameter('stride', value=2)]))
@@ -184,9 +233,10 @@ def test_lifecycle_configure_activate_deactivate(ros, checkpoint, tmp_path):
     ros.wait_matched(pub)
     publish_stream(ros, pub, person_frames(40))
     assert ros.wait_for(lambda: len(events) >= 1, 10)
-    assert len(node.cameras['/lc/depth'].buffer) > 0
+    (source,) = node.cameras['/lc/depth'].sources.values()
+    assert len(source.buffer) > 0
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
-    assert len(node.cameras['/lc/depth'].buffer) == 0                            # buffers cleared
+    assert len(source.buffer) == 0 and source.clock.stamp is None                # buffers and clocks cleared
     assert ros.wait_for(lambda: pub.get_subscription_count() == 0, 5)
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
     assert node.loaded is None
@@ -194,13 +244,71 @@ def test_lifecycle_configure_activate_deactivate(ros, checkpoint, tmp_path):
 
 def test_label_preset_checks_the_model_and_sets_alarms(ros, tmp_path):
     import yaml
-    from depth_action_recognition.errors import ConfigError
     root = Path(__file__).resolve().parents[1] / 'config' / 'labels'
     preset = yaml.safe_load((root / 'ntu60.yaml').read_text())
     model = make_checkpoint(tmp_path / 'ntu.safetensors', labels=preset['labels'], alarms=['falling'])
-    node = start_recognizer(ros, model, labels_file=str(root / 'ntu60.yaml'))
+
+    def node_with(name, **params):
+        return start_recognizer(ros, model, **params) if name is None else RecognizerNode(
+            context=ros.context, node_name=name, parameter_overrides=[
+                Parameter('model_path', value=str(model)), Parameter('device', value='cpu')]
+            + [Parameter(k, value=v) for k, v in params.items()])
+
+    node = node_with(None, labels_file=str(root / 'ntu60.yaml'))
     assert list(node.policy.config.alarm_labels) == preset['alarm_labels']
     with pytest.raises(ConfigError, match="'labels_file'.*120 labels"):
-        RecognizerNode(context=ros.context, parameter_overrides=[
-            Parameter('model_path', value=str(model)), Parameter('device', value='cpu'),
-            Parameter('labels_file', value=str(root / 'ntu120.yaml'))])
+        node_with('wrong_preset', labels_file=str(root / 'ntu120.yaml'))
+    # alarm_labels set: it wins, and the preset is still checked against the model.
+    with pytest.raises(ConfigError, match="'labels_file'.*120 labels"):
+        node_with('wrong_preset_with_alarms', labels_file=str(root / 'ntu120.yaml'), alarm_labels=['falling'])
+    chosen = ros.add(node_with('chosen', labels_file=str(root / 'ntu60.yaml'), alarm_labels=['falling']))
+    assert chosen.policy.config.alarm_labels == ('falling',)
+    # A preset that lists no alarms means no alarms, not "the model's alarms".
+    quiet = tmp_path / 'quiet.yaml'
+    quiet.write_text(yaml.safe_dump({'labels': preset['labels'], 'alarm_labels': []}))
+    silent = ros.add(node_with('silent', labels_file=str(quiet)))
+    assert silent.policy.config.alarm_labels == ()
+    # Set to an empty list (it can be, at runtime): no alarms either.
+    assert node.set_parameters([Parameter('alarm_labels', Parameter.Type.STRING_ARRAY, [])])[0].successful
+    assert node.policy.config.alarm_labels == ()
+
+
+def test_foreign_stream_on_a_camera_topic_does_not_stop_recognition(ros, checkpoint):
+    """A second publisher on the camera's topic sends 32FC1 frames of another size, on its own clock, between
+    every two genuine frames. The genuine stream's events go on at the rate of a topic without intruder."""
+    node = start_recognizer(ros, checkpoint, depth_topics=['/alone/depth', '/mixed/depth'], stride=2,
+                            diagnostics_period_s=0.2)
+    events, diags = ros.collect(String, '/action_events'), ros.collect(DiagnosticArray, '/diagnostics')
+    alone = ros.probe.create_publisher(Image, '/alone/depth', reliable_qos())
+    mixed = ros.probe.create_publisher(Image, '/mixed/depth', reliable_qos())
+    intruder = ros.probe.create_publisher(Image, '/mixed/depth', reliable_qos())
+    for p in (alone, mixed, intruder):
+        ros.wait_matched(p)
+    frames = person_frames(120)
+    foreign = np.full((30, 40), 2.5, np.float32)
+    t0 = time.time()
+    for i, f in enumerate(frames):                      # 4 s at 30 fps, genuine and foreign 1:1
+        alone.publish(depth_msg(f, t0 + i / 30, frame_id='cam'))
+        mixed.publish(depth_msg(f, t0 + i / 30, frame_id='cam'))
+        intruder.publish(depth_msg(foreign, t0 - 1000 + i / 30, frame_id='cam', encoding='32FC1'))
+        time.sleep(1 / 30)
+
+    def genuine(topic):          # events of the genuine stream: stamped on its clock, not the intruder's
+        docs = [json.loads(e.data) for e in list(events)]
+        return sum(d['camera'] == topic and d['stamp']['sec'] >= int(t0) for d in docs)
+    # 120 frames sampled at 10 fps: 40; clips of 8 every 2: 17 per stream
+    assert ros.wait_for(lambda: genuine('/alone/depth') >= 17, 10), genuine('/alone/depth')
+    ros.wait_for(lambda: genuine('/mixed/depth') >= 17, 3)
+    assert genuine('/mixed/depth') >= 0.9 * genuine('/alone/depth')
+    cam = node.cameras['/mixed/depth']
+    assert len(cam.sources) == 2
+    assert not cam.sources[('cam', '16UC1', 48, 64)].buffer.resets
+
+    def statuses():
+        return {s.name: {kv.key: kv.value for kv in s.values} for s in (diags[-1].status if diags else [])}
+    assert ros.wait_for(lambda: sum('/mixed/depth source' in n for n in statuses()) == 2, 5), list(statuses())
+    status = statuses()
+    assert status[f'{node.get_name()}: /mixed/depth']['sources'] == '2'
+    foreign_status = status[f'{node.get_name()}: /mixed/depth source cam 32FC1 40x30']
+    assert int(foreign_status['frames_received']) >= 100 and foreign_status['encoding'] == '32FC1'
+    assert sum('/alone/depth source' in n for n in status) == 1

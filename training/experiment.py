@@ -2,14 +2,14 @@
 
     # 1. tune each method's knobs on the validation folder (never on a test split), same budget per method
     python -m training.experiment tune --data data/synth4 --val-data data/synth4_val \
-        --teacher-checkpoint runs/r4_rgb20/teacher.safetensors --per-class 20 --epochs 30 --seeds 10 11 \
+        --teacher-checkpoint runs/r4_rgb20/teacher.safetensors --per-class 20 --seeds 10 11 \
         --out runs/tune --csv training/results/tune.csv
     # 2. the grid with the tuned knobs (read back from tune.csv), every (method, student, size, seed)
     python -m training.experiment grid --data data/synth4 --val-data data/synth4_val \
         --teacher-checkpoint runs/r4_rgb20/teacher.safetensors --tuned training/results/tune.csv \
         --students tiny small --per-class 20 0 --seeds 0 1 2 --out runs/grid --csv training/results/grid.csv
     # 3. the README's table from the CSV
-    python -m training.experiment table training/results/grid.csv
+    python -m training.experiment table training/results/grid_*.csv
 
 Each run is one ``training.distill`` call with a shared teacher cache; a run whose ``metrics.json`` exists
 is read back, not repeated, so an interrupted grid resumes. Every run appends rows to the CSV: one per
@@ -34,14 +34,15 @@ COLUMNS = ['method', 'student', 'paired_per_class', 'seed', 'split', 'top1', 'to
            'gflops', 'step_ms', 'batch_size', 'train_s', 'stage', 'direction', 'alpha', 'temperature', 'w_kd',
            'w_feat', 'w_mix', 'teacher', 'data', 'world_commit', 'run']
 
-# The tuning budget: nine configurations per distillation method (one for depth-only, which has no knob).
-# kd: temperature x weight. feat: where the hint is taken x weight. mix: first direction x stage with its
-# other knobs at their defaults, then three variations of the best of those (alpha, mixing weight); its
-# logit-KD term keeps kd's tuned temperature and weight, so mix is judged as "tuned kd + mixing".
-KD_GRID = [{'temperature': t, 'w_kd': w} for t in (2.0, 4.0, 8.0) for w in (0.5, 1.0, 2.0)]
-FEAT_GRID = [{'stage': s, 'w_feat': w} for s in ('embedding', 'stage2', 'stage3') for w in (0.3, 1.0, 3.0)]
-MIX_GRID = [{'direction': d, 'stage': s} for d in ('s2t', 't2s', 'both') for s in ('stage2', 'stage3')]
-MIX_REFINE = [{'alpha': 0.4}, {'w_mix': 0.5}, {'w_mix': 2.0}]
+# The tuning budget: six configurations per distillation method (one for depth-only, which has no knob),
+# each run with every tuning seed. kd: temperature x weight. feat: where the hint is taken x weight. mix:
+# the direction at stage 3, then the best direction at stage 2, then the best so far with a U-shaped
+# lambda (alpha 0.4) and with twice the mixing weight; its logit-KD term keeps kd's tuned temperature and
+# weight, so mix is judged as "tuned kd + mixing".
+KD_GRID = [{'temperature': t, 'w_kd': w} for w in (1.0, 2.0) for t in (2.0, 4.0, 8.0)]
+FEAT_GRID = [{'stage': s, 'w_feat': w} for w in (0.5, 2.0) for s in ('embedding', 'stage2', 'stage3')]
+MIX_DIRECTIONS = [{'direction': d, 'stage': 'stage3'} for d in ('s2t', 't2s', 'both')]
+MIX_REFINE = [{'alpha': 0.4}, {'w_mix': 2.0}]
 FLAGS = {'stage': '--stage', 'direction': '--direction', 'alpha': '--alpha', 'temperature': '--temperature',
          'w_kd': '--w-kd', 'w_feat': '--w-feat', 'w_mix': '--w-mix'}
 
@@ -154,13 +155,22 @@ def tune(args) -> int:
                                     out, commit))
                 write_csv(args.csv, rows)
 
-    runs('none', [{}])
-    runs('kd', KD_GRID)
-    kd = best_knobs(rows, 'kd')
-    runs('feat', FEAT_GRID)
-    runs('mix', [{**kd, **g} for g in MIX_GRID])
-    base = {'alpha': 1.0, 'w_mix': 1.0, **best_knobs(rows, 'mix')}
-    runs('mix', [{**base, **v} for v in MIX_REFINE])
+    # Several processes can share the tuning: each takes some --methods and writes its own CSV (mix needs
+    # kd's result, so the two go together).
+    if 'mix' in args.methods and 'kd' not in args.methods:
+        raise SystemExit('experiment: tuning mix needs kd in the same --methods (it keeps kd\'s tuned knobs)')
+    if 'none' in args.methods:
+        runs('none', [{}])
+    if 'kd' in args.methods:
+        runs('kd', KD_GRID)
+    if 'feat' in args.methods:
+        runs('feat', FEAT_GRID)
+    if 'mix' in args.methods:
+        kd = best_knobs(rows, 'kd')
+        runs('mix', [{**kd, 'alpha': 1.0, 'w_mix': 1.0, **g} for g in MIX_DIRECTIONS])
+        runs('mix', [{**best_knobs(rows, 'mix'), 'stage': 'stage2'}])
+        base = best_knobs(rows, 'mix')
+        runs('mix', [{**base, **v} for v in MIX_REFINE])
     print(tuning_table(rows))
     return 0
 
@@ -177,7 +187,7 @@ def tuning_table(rows: list) -> str:
 
 
 def grid(args) -> int:
-    tuned_rows = read_csv(args.tuned)
+    tuned_rows = [r for path in args.tuned for r in read_csv(path)]
     knobs = {m: (best_knobs(tuned_rows, m) if m != 'none' else {}) for m in args.methods}
     print('tuned knobs: ' + json.dumps(knobs), flush=True)
     rows, commit = [], world_commit()
@@ -254,16 +264,16 @@ def main(argv=None) -> int:
         s.add_argument('--students', nargs='+', default=['tiny'])
         s.add_argument('--per-class', nargs='+', type=int, default=[20], help='paired clips per class (0 = all)')
         s.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-        s.add_argument('--epochs', type=int, default=30, help='epochs at --per-class > 0')
-        s.add_argument('--epochs-full', type=int, default=8, help='epochs with every training clip (--per-class 0)')
+        s.add_argument('--epochs', type=int, default=20, help='epochs at --per-class > 0')
+        s.add_argument('--epochs-full', type=int, default=6, help='epochs with every training clip (--per-class 0)')
         s.add_argument('--device', default='auto')
         if name == 'grid':
-            s.add_argument('--tuned', required=True, type=Path, help='the CSV written by the tune step')
+            s.add_argument('--tuned', required=True, type=Path, nargs='+', help='the CSV(s) written by the tune step')
     t = sub.add_parser('table')
-    t.add_argument('csv', type=Path)
+    t.add_argument('csv', type=Path, nargs='+', help='grid CSV file(s); several are read as one')
     args = p.parse_args(argv)
     if args.cmd == 'table':
-        rows = read_csv(args.csv)
+        rows = [r for path in args.csv for r in read_csv(path)]
         print(table(rows))
         print()
         print(verdict(rows))

@@ -68,14 +68,14 @@ def plan(clips_per_class: int, subjects: list, views: list, seed: int, labels=LA
 
 
 def _render_one(job):
-    index, spec, root, frames, size, fps = job
+    index, spec, root, frames, size, fps, labels = job
     clip = render_clip(spec['label'], spec['seed'], frames=frames, size=size, fps=fps,
                        subject=spec['subject'], view=spec['view'])
     rel = f'clips/{index:06d}.npz'
     # Compression: depth noise keeps this from being tiny, but it still halves the disk use.
     np.savez_compressed(Path(root) / rel, depth=clip.depth, rgb=clip.rgb)
     m = clip.meta
-    return {'path': rel, 'label': clip.label, 'label_id': clip.label_id, 'subject': m['subject'],
+    return {'path': rel, 'label': clip.label, 'label_id': labels.index(clip.label), 'subject': m['subject'],
             'view': m['view'], 'seed': m['seed'], 'people': m['people'], 'onset': m['onset']}
 
 
@@ -90,27 +90,33 @@ def stream_camera(spec_seed: int, mode: str, model_size=(60, 80)) -> dict:
 
 
 def _render_stream_one(job):
-    index, spec, root, frames, fps, model_size = job
+    index, spec, root, frames, fps, model_size, labels = job
     cam = stream_camera(spec['seed'], spec['mode'], model_size)
     win = render_window(spec['label'], spec['seed'], frames=frames, fps=fps, size=cam['size'],
                         native_size=cam['native_size'], hfov=cam['hfov'], native_step=cam['native_step'],
-                        subject=spec['subject'], view=spec['view'])
+                        subject=spec['subject'], view=spec['view'], neighbours=labels)
     rel = f'clips/{index:06d}.npz'
     np.savez_compressed(Path(root) / rel, depth=win.depth, rgb=win.rgb)
     m = win.meta
-    return {'path': rel, 'label': win.label, 'label_id': LABELS.index(win.label), 'subject': m['subject'],
+    return {'path': rel, 'label': win.label, 'label_id': labels.index(win.label), 'subject': m['subject'],
             'view': m['view'], 'seed': m['seed'], 'people': m['people'], 'mode': spec['mode'],
             'native_size': m['native_size'], 'size': m['size'], 'hfov': m['hfov'], 'phase': m['phase'],
             'share': m['share'], 'straddle': m['straddle'], 'actions': m['actions']}
 
 
 def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=16, size=(120, 160),
-                  fps=10.0, seed=0, workers=1, progress=None, kind='clips', modes=None, model_size=(60, 80)) -> Path:
+                  fps=10.0, seed=0, workers=1, progress=None, kind='clips', modes=None, model_size=(60, 80),
+                  labels=None) -> Path:
+    """``labels``: a subset of the classes (default all), in the order their label ids take."""
+    labels = list(labels or LABELS)
+    unknown = [lab for lab in labels if lab not in LABELS]
+    if unknown or len(set(labels)) != len(labels) or len(labels) < 2:
+        raise DatasetError(f'labels must be two or more distinct classes of {LABELS}, got {labels}')
     out = Path(out)
     (out / 'clips').mkdir(parents=True, exist_ok=True)
     subjects = subjects or list(range(1, N_SUBJECTS + 1))
     views = views or list(range(N_VIEWS))
-    specs = plan(clips_per_class, subjects, views, seed)
+    specs = plan(clips_per_class, subjects, views, seed, labels)
     if kind == 'stream':
         modes = list(modes or CAMERA_MODES)
         unknown = [m for m in modes if m not in CAMERA_MODES]
@@ -119,10 +125,10 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
         rng = np.random.default_rng([seed, 5])
         for s in specs:
             s['mode'] = modes[int(rng.integers(len(modes)))]
-        jobs = [(i, s, str(out), frames, fps, tuple(model_size)) for i, s in enumerate(specs)]
+        jobs = [(i, s, str(out), frames, fps, tuple(model_size), labels) for i, s in enumerate(specs)]
         render = _render_stream_one
     elif kind == 'clips':
-        jobs = [(i, s, str(out), frames, tuple(size), fps) for i, s in enumerate(specs)]
+        jobs = [(i, s, str(out), frames, tuple(size), fps, labels) for i, s in enumerate(specs)]
         render = _render_one
     else:
         raise DatasetError(f"kind must be 'clips' or 'stream', got {kind!r}")
@@ -136,7 +142,8 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
     with open(out / 'manifest.jsonl', 'w') as f:
         for r in records:
             f.write(json.dumps(r) + '\n')
-    info = {'format': FORMAT, 'labels': LABELS, 'alarm_labels': ALARM_LABELS, 'object_labels': OBJECT_LABELS,
+    info = {'format': FORMAT, 'labels': labels, 'alarm_labels': [a for a in ALARM_LABELS if a in labels],
+            'object_labels': [a for a in OBJECT_LABELS if a in labels],
             'frames': frames, 'fps': fps, 'count': len(records), 'seed': seed, 'kind': kind,
             'subjects': subjects, 'views': views, 'render_seconds': round(seconds, 2),
             **({'size': list(size)} if kind == 'clips' else {'modes': modes, 'model_size': list(model_size)})}
@@ -203,6 +210,7 @@ def main(argv=None) -> int:
     p.add_argument('--clips-per-class', type=int, default=50, help='clips rendered for each of the classes')
     p.add_argument('--subjects', default=f'1-{N_SUBJECTS}', help='subject ids to use, e.g. 1-30')
     p.add_argument('--views', default=f'0-{N_VIEWS - 1}', help='camera view ids to use, e.g. 0-3')
+    p.add_argument('--labels', nargs='+', default=None, choices=LABELS, help='render only these classes')
     p.add_argument('--frames', type=int, default=16, help='frames per clip')
     p.add_argument('--kind', default='clips', choices=('clips', 'stream'),
                    help='clips: one action from its onset; stream: windows cut from continuous scenarios')
@@ -219,7 +227,8 @@ def main(argv=None) -> int:
     mh, mw = (int(x) for x in args.model_size.lower().split('x'))
     write_dataset(args.out, clips_per_class=args.clips_per_class, subjects=parse_range(args.subjects),
                   views=parse_range(args.views), frames=args.frames, size=(h, w), fps=args.fps, seed=args.seed,
-                  workers=args.workers, progress=print, kind=args.kind, modes=args.modes, model_size=(mh, mw))
+                  workers=args.workers, progress=print, kind=args.kind, modes=args.modes, model_size=(mh, mw),
+                  labels=args.labels)
     return 0
 
 

@@ -1,0 +1,39 @@
+"""The experiment's bookkeeping: tuned knobs chosen on validation only, the table and the verdict from the CSV."""
+import pytest
+
+from training import experiment
+
+
+def row(method, seed, split, top1, pc=20, student='tiny', **knobs):
+    base = {k: '' for k in experiment.COLUMNS}
+    base.update({'method': method, 'student': student, 'paired_per_class': str(pc), 'seed': str(seed), 'split': split,
+                 'top1': str(top1), 'gflops': '0.5', 'step_ms': '300'})
+    base.update({k: str(v) for k, v in knobs.items()})
+    return base
+
+
+def test_tuning_picks_the_best_mean_validation_score_and_ignores_test_splits():
+    rows = []
+    for seed, (a, b) in enumerate(((0.50, 0.40), (0.52, 0.46))):
+        rows.append(row('kd', seed, 'val', a, temperature=2.0, w_kd=1.0))
+        rows.append(row('kd', seed, 'val', b, temperature=4.0, w_kd=1.0))
+        # a test split that favours the other configuration must not count
+        rows.append(row('kd', seed, 'cross_subject', 0.9, temperature=4.0, w_kd=1.0))
+        rows.append(row('kd', seed, 'cross_subject', 0.1, temperature=2.0, w_kd=1.0))
+    assert experiment.best_knobs(rows, 'kd') == {'temperature': 2.0, 'w_kd': 1.0}
+    with pytest.raises(SystemExit):
+        experiment.best_knobs(rows, 'feat')
+
+
+def test_table_and_verdict_from_rows():
+    rows = []
+    for seed, (kd, mix) in enumerate(((0.60, 0.70), (0.62, 0.71), (0.64, 0.72))):
+        for split in ('cross_subject', 'cross_view'):
+            rows.append(row('kd', seed, split, kd))
+            rows.append(row('mix', seed, split, mix if split == 'cross_subject' else kd + 0.005))
+    text = experiment.table(rows)
+    assert '| 20 | tiny (0.50) | kd | 62.0 ± 2.0 | 62.0 ± 2.0 | 300 | 3 |' in text
+    assert '| 20 | tiny (0.50) | mix | 71.0 ± 1.0 |' in text
+    verdict = experiment.verdict(rows).splitlines()
+    assert verdict[0].startswith('20 / tiny / cross_subject: mix beats kd (+9.0 points')
+    assert verdict[1].startswith('20 / tiny / cross_view: mix ties kd (+0.5 points')

@@ -1,0 +1,142 @@
+"""Streaming evaluation, offline and as fast as the CPU goes: random scenarios played through the node's path.
+
+    python -m depth_action_recognition.stream_eval --model models/default.safetensors --minutes 20 \
+        --seeds 0 1 2 --size 640x480 --subjects 31-40 --views 0-3 [--report-json out.json]
+
+A simulated depth camera (the camera simulator's :class:`ScenarioCamera`, a random playlist of 3-6 s
+actions at ``--camera-fps``) is played frame by frame through what the recognizer node runs: its
+:class:`ClipBuffer` (the frame sampler, ``stride`` from the params file), :func:`preprocess_frame`, the
+model in an :class:`InferenceEngine`, and its :class:`AlarmPolicy` with the params file's thresholds,
+the policy's clock advanced in 0.25 s steps as the node's housekeeping timer does. Frames the sampler
+will not keep are never rendered (the node does not decode them either), so 20 minutes of a 30 fps
+stream take a few minutes. Each seed is one camera: a subject from ``--subjects`` seen from a view of
+``--views`` (held-out subjects: 31-40 in views 0-3; the held-out view: subjects 1-30 in view 4).
+Scored by :class:`~depth_action_recognition.evaluation.OnlineEvaluator`, the scorer of the live
+``depth-action-monitor --evaluate``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .alarm_policy import AlarmConfig, AlarmPolicy
+from .checkpoint import load_checkpoint
+from .clip_buffer import ClipBuffer
+from .engine import InferenceEngine
+from .errors import DepthActionError
+from .evaluation import OnlineEvaluator, format_report
+from .preprocess import preprocess_frame
+from .resources import default_model_path, default_params_file
+from .events import stamp_dict
+from .synthetic.dataset import parse_range
+from .synthetic.scenario import random_playlist
+from .synthetic.actions import ACTIONS
+from .synthetic.stream import ScenarioCamera
+
+T0 = 1_000.0          # stream clock at the first frame: any positive time (stamp 0 means "no stamp")
+TICK_S = 0.25         # the node's housekeeping period: alarms expire on this grid
+
+
+def recognizer_params(path) -> dict:
+    doc = yaml.safe_load(Path(path).read_text()) or {}
+    return doc.get('depth_action_recognizer', {}).get('ros__parameters', {})
+
+
+def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple, subjects: list, views: list,
+         camera_fps: float = 30.0, hfov=None, evaluator: OnlineEvaluator, camera: str = '/camera') -> dict:
+    """Play one random scenario into ``evaluator``; returns counts of what happened."""
+    spec = loaded.meta.preprocess
+    rng = np.random.default_rng([seed, 8080])
+    n_segments = int(minutes * 60 / 3.0) + 2
+    playlist = [(s.action, s.duration) for s in random_playlist(rng, n=n_segments)]
+    subject, view = int(rng.choice(subjects)), int(rng.choice(views))
+    cam = ScenarioCamera(playlist, seed=seed, size=size, subject=subject, view=view, loop=False, hfov=hfov)
+    buffer = ClipBuffer(params.get('clip_length') or spec.frames, int(params.get('stride', 5)),
+                        target_fps=params.get('target_fps') or spec.fps, max_gap_s=params.get('max_gap_s', 1.0))
+    alarm_labels = list(params.get('alarm_labels') or loaded.meta.alarm_labels)
+    policy = AlarmPolicy(AlarmConfig(alarm_labels, threshold=params.get('score_threshold', 0.6),
+                                     k=params.get('alarm_k', 2), n=params.get('alarm_n', 3),
+                                     clear_after_s=params.get('clear_after_s', 3.0),
+                                     cooldown_s=params.get('cooldown_s', 10.0)))
+    key = (size, '16UC1')
+    clips = []
+    n_frames = int(minutes * 60 * camera_fps)
+    for k in range(n_frames):
+        t = k / camera_fps
+        label = cam.label_at(t)
+        if label is None:
+            break
+        stamp = T0 + t
+        evaluator.add_ground_truth({'camera': camera, 'stamp': stamp_dict(stamp), 'label': label,
+                                    'alarm': ACTIONS[label].alarm})
+        if not buffer.admit(stamp, key):
+            continue
+        depth, _ = cam.render(t, k)
+        clip = buffer.add(preprocess_frame(depth, 0.001, spec), stamp)
+        if clip is not None:
+            clips.append(clip)
+    probs = engine.infer(np.stack([c.frames for c in clips])) if clips else np.zeros((0, len(loaded.meta.labels)))
+    end = T0 + n_frames / camera_fps
+    pending = list(zip(clips, probs))
+    tick, j = T0, 0
+    while tick <= end + params.get('clear_after_s', 3.0) + TICK_S:
+        while j < len(pending) and pending[j][0].end_stamp <= tick:
+            clip, p = pending[j]
+            best = int(np.argmax(p))
+            _, transitions = policy.update(camera, loaded.meta.labels[best], float(p[best]), clip.end_stamp, camera)
+            evaluator.add_event({'camera': camera, 'label': loaded.meta.labels[best],
+                                 'window': {'start': clip.start_stamp, 'end': clip.end_stamp}})
+            for doc in transitions:
+                evaluator.add_alarm(doc)
+            j += 1
+        for doc in policy.expire(lambda _source, now=tick: now):
+            evaluator.add_alarm(doc)
+        tick += TICK_S
+    return {'seed': seed, 'subject': subject, 'view': view, 'frames': n_frames, 'clips': len(clips)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--model', type=Path, default=None, help='student .safetensors (default: the shipped model)')
+    p.add_argument('--params-file', type=Path, default=None, help='recognizer parameters (default: config/monitor.yaml)')
+    p.add_argument('--minutes', type=float, default=5.0, help='stream length per seed')
+    p.add_argument('--seeds', nargs='+', type=int, default=[0], help='one random scenario and camera per seed')
+    p.add_argument('--size', default='120x160', help='camera HEIGHTxWIDTH, e.g. 480x848')
+    p.add_argument('--hfov', type=float, default=None, help='horizontal field of view in degrees (default: 55-65)')
+    p.add_argument('--camera-fps', type=float, default=30.0, help='camera frame rate')
+    p.add_argument('--subjects', default='31-40', help='subjects drawn for the scenarios')
+    p.add_argument('--views', default='0-3', help='camera views drawn for the scenarios')
+    p.add_argument('--device', default='cpu', help='auto, cuda or cpu')
+    p.add_argument('--report-json', type=Path, default=None, help='also write the report here')
+    args = p.parse_args(argv)
+    try:
+        h, w = (int(v) for v in args.size.lower().split('x'))
+        loaded = load_checkpoint(args.model or default_model_path())
+        params = recognizer_params(args.params_file or default_params_file())
+        engine = InferenceEngine(loaded, args.device, max_batch=int(params.get('max_batch', 32)))
+    except (DepthActionError, OSError, ValueError) as e:
+        print(f'stream_eval: error: {e}', file=sys.stderr)
+        return 2
+    evaluator = OnlineEvaluator()
+    t0 = time.time()
+    runs = [play(loaded, engine, params, seed=s, minutes=args.minutes, size=(h, w), subjects=parse_range(args.subjects),
+                 views=parse_range(args.views), camera_fps=args.camera_fps, hfov=args.hfov, evaluator=evaluator,
+                 camera=f'/camera{s}') for s in args.seeds]
+    report = {**evaluator.report(), 'model': loaded.short_id, 'size': [h, w], 'runs': runs,
+              'seconds': round(time.time() - t0, 1)}
+    print(f'{loaded.short_id} on {len(runs)} scenario(s) of {args.minutes:g} min at {w}x{h}, subjects {args.subjects}, '
+          f'views {args.views} ({report["seconds"]:.0f} s):')
+    print(format_report(report))
+    if args.report_json:
+        args.report_json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

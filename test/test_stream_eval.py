@@ -1,0 +1,60 @@
+"""The offline streaming evaluation plays a scenario through the node's clip buffer, model and alarm policy."""
+import json
+
+import pytest
+
+from conftest import make_checkpoint
+from depth_action_recognition import stream_eval
+from depth_action_recognition.checkpoint import load_checkpoint
+from depth_action_recognition.engine import InferenceEngine
+from depth_action_recognition.evaluation import OnlineEvaluator
+from depth_action_recognition.preprocess import PreprocessSpec
+from depth_action_recognition.synthetic import ALARM_LABELS, LABELS
+
+PARAMS = {'stride': 5, 'score_threshold': 0.6, 'alarm_k': 2, 'alarm_n': 3, 'clear_after_s': 3.0, 'cooldown_s': 10.0}
+
+
+def biased(tmp_path, label):
+    path = make_checkpoint(tmp_path / f'{label}.safetensors', labels=LABELS, alarms=ALARM_LABELS, bias_label=label,
+                           spec=PreprocessSpec(height=24, width=32, frames=8, fps=10.0, crop='pad'))
+    loaded = load_checkpoint(path)
+    return loaded, InferenceEngine(loaded, 'cpu')
+
+
+def play(loaded, engine, seed=3, minutes=1.0):
+    ev = OnlineEvaluator()
+    run = stream_eval.play(loaded, engine, PARAMS, seed=seed, minutes=minutes, size=(30, 40), subjects=[31, 32],
+                           views=[0], evaluator=ev)
+    return ev, ev.report(), run
+
+
+def test_clips_follow_the_sampler_and_every_clip_is_one_event(tmp_path):
+    loaded, engine = biased(tmp_path, 'walking')
+    ev, r, run = play(loaded, engine)
+    # 60 s at 30 fps sampled at 10 fps: the first clip after 8 frames, then one per 5 sampled frames
+    assert run['frames'] == 1800 and run['clips'] == (600 - 8) // 5 + 1
+    assert r['events'] == run['clips'] == r['windows']
+    assert all(abs(e['window']['end'] - e['window']['start'] - 0.7) < 0.02 for e in ev.events)
+    truth = [ev._truth(e['camera'], e['window']['start'], e['window']['end'])[0] for e in ev.events]
+    assert r['accuracy_all'] == pytest.approx(truth.count('walking') / len(truth))
+    assert r['alarms_raised'] == 0 and run['subject'] in (31, 32) and run['view'] == 0
+
+
+def test_an_alarm_label_the_model_always_says_is_raised_once_and_never_cleared(tmp_path):
+    loaded, engine = biased(tmp_path, 'falling_down')
+    ev, r, _ = play(loaded, engine)
+    assert r['alarms_raised'] == 1                       # k of n at the second clip, then held: no cooldown re-raise
+    assert not any(doc for doc in ev.raised if doc[2] != 'falling_down')
+
+
+def test_same_seed_same_report_and_the_cli_writes_it(tmp_path, capsys):
+    loaded, engine = biased(tmp_path, 'waving')
+    a, b = play(loaded, engine, seed=5, minutes=0.5)[1], play(loaded, engine, seed=5, minutes=0.5)[1]
+    assert a == b
+    out = tmp_path / 'r.json'
+    assert stream_eval.main(['--model', str(loaded.path), '--minutes', '0.3', '--seeds', '1', '2', '--size', '30x40',
+                             '--report-json', str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [r['seed'] for r in report['runs']] == [1, 2] and report['size'] == [30, 40]
+    assert 'top-1, windows inside one action' in capsys.readouterr().out
+    assert stream_eval.main(['--model', str(tmp_path / 'missing.safetensors')]) == 2

@@ -164,6 +164,10 @@ class Proc:
         return self.popen.pid
 
     @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    @property
     def output(self) -> str:
         return '\n'.join(self.lines)
 

@@ -5,7 +5,6 @@ import re
 import shlex
 import time
 
-import psutil
 import pytest
 from std_msgs.msg import String
 
@@ -29,6 +28,7 @@ def started_pids(proc):
 
 def assert_sigint_stops_everything(proc, n_processes):
     """SIGINT to `ros2 launch` alone: it must pass it on, and every process it started ends with 0 in 10 s."""
+    import psutil                   # comes with the ROS 2 tools
     pids = started_pids(proc)
     assert len(pids) == n_processes, proc.output[-3000:]
     t0 = time.monotonic()
@@ -105,16 +105,18 @@ def test_params_file_and_model_overrides(ros2_ws, ros, launched):
         camera.close()
 
 
-def test_bad_model_fails_with_its_one_line_error(ros2_ws, launched):
+@pytest.mark.parametrize('managed', [False, True], ids=['plain', 'lifecycle'])
+def test_bad_model_fails_the_launch_with_its_one_line_error(ros2_ws, launched, managed):
     user_files(ros2_ws)
     line = command('overrides').replace('model:=my_student.safetensors', 'model:=missing.safetensors')
-    proc = launched(line)
+    proc = launched(line + (' lifecycle:=true' if managed else ''))
     assert proc.wait(timeout=60) == 1, proc.output[-3000:]
     said = [ln for ln in proc.lines if ln.startswith(RECOGNIZER)]
     assert 'Traceback' not in proc.output
     errors = [ln for ln in said if 'error' in ln.lower()]
     assert len(errors) == 1 and 'missing.safetensors' in errors[0], said
-    assert re.search(r'depth_action_recognizer exited with status 2', proc.output), proc.output[-3000:]
+    why = 'failed to configure' if managed else 'exited with status 2'
+    assert f'depth_action_recognizer {why}' in proc.output, proc.output[-3000:]
 
 
 def test_security_recipe_puts_every_node_in_its_enclave(ros2_ws, ros, launched):

@@ -54,7 +54,7 @@ class TestManagedRecognizer(unittest.TestCase):
 
     def lifecycle(self, ws, key):
         proc = ws.run(command(key), timeout=60)
-        self.assertEqual(proc.popen.returncode, 0, proc.output)
+        self.assertEqual(proc.returncode, 0, proc.output)
         return proc.output.strip()
 
     def state(self, ws):
@@ -64,7 +64,7 @@ class TestManagedRecognizer(unittest.TestCase):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             proc = ws.run(command('lifecycle_get'), timeout=60)     # 'Node not found' while it starts
-            if proc.popen.returncode == 0 and proc.output.split()[0] == state:
+            if proc.returncode == 0 and proc.output.split()[0] == state:
                 return
             time.sleep(1.0)
         self.fail(f'not {state} after {timeout} s: {proc.output}')

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from training.data import DataError, InMemory, PairedClips, open_source, per_class_subset, split_from_flags
+from training.data import DataError, InMemory, PairedClips, open_sources, per_class_subset, split_from_flags
 from training.teachers import TEACHERS, Teacher, TeacherError, build_teacher
 from training.utils import (apply_yaml_defaults, classification_metrics, pick_device, predict, save_config,
                             seed_everything, write_json)
@@ -30,7 +30,7 @@ FORMAT = 'depth_action_recognition/teacher/1'
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description='Train an RGB video teacher.')
     p.add_argument('--config', help='YAML file whose keys set defaults for these flags')
-    p.add_argument('--data', required=True, help='dataset folder (synthetic format)')
+    p.add_argument('--data', required=True, nargs='+', help='dataset folder(s); several are read as one (same labels)')
     p.add_argument('--teacher', default='rgb_small', choices=TEACHERS, help='teacher architecture')
     p.add_argument('--teacher-weights', default=None, help="'kinetics' (local torch cache) or a weights file")
     p.add_argument('--modality', default='rgb', choices=('rgb', 'depth'),
@@ -134,7 +134,8 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     h, w = (int(v) for v in args.rgb_size.lower().split('x'))
     try:
-        source = open_source(args.data)
+        args.data = [args.data] if isinstance(args.data, str) else list(args.data)   # a --config file's string
+        source = open_sources(args.data)
         train_split = split_from_flags(args.train_subjects, args.train_views)
         idx = per_class_subset(source.records, train_split.select(source.records), args.per_class, args.seed)
         if not idx:
@@ -166,7 +167,7 @@ def main(argv=None) -> int:
     metrics = classification_metrics(logits, labels, source.labels)
     meta = {'teacher': args.teacher, 'labels': source.labels, 'rgb_size': [h, w], 'frames': spec.frames,
             'rgb_frame_step': args.rgb_frame_step, 'modality': args.modality, 'fit': args.fit,
-            'data': str(args.data), 'train_clips': len(tr_idx), 'val_top1': metrics['top1'],
+            'data': ' '.join(map(str, args.data)), 'train_clips': len(tr_idx), 'val_top1': metrics['top1'],
             'seconds': round(time.time() - t0, 1), 'weights': args.teacher_weights}
     save_teacher(args.out / 'teacher.safetensors', teacher.cpu(), meta)
     write_json(args.out / 'metrics.json', {**meta, 'val': metrics})

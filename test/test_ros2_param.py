@@ -3,9 +3,9 @@ real CLI: every runtime parameter changes what the alarm policy does, bad values
 reason and change nothing, `ros2 param describe` shows the ranges."""
 import json
 import re
-import time
 
 import pytest
+from rclpy.parameter import parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
 from std_msgs.msg import String
 
@@ -47,13 +47,7 @@ def get_params(ros, names):
     assert client.wait_for_services(10)
     future = client.get_parameters(names)
     assert ros.wait_for(future.done, 10)
-    values = [v for v in future.result().values]
-    return {n: _value(v) for n, v in zip(names, values)}
-
-
-def _value(v):
-    from rclpy.parameter import parameter_value_to_python
-    return parameter_value_to_python(v)
+    return {n: parameter_value_to_python(v) for n, v in zip(names, future.result().values)}
 
 
 def param_set(ws, name, value, *, line=None):

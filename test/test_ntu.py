@@ -254,3 +254,27 @@ def test_distill_on_the_official_cross_view_split(ntu_root, tmp_path):
     assert rc == 0
     m = json.loads((tmp_path / 'run' / 'metrics.json').read_text())
     assert m['ntu60-xview']['n'] == 1 and len(m['ntu60-xview']['confusion']) == 60
+
+
+def test_distill_and_the_teacher_cache_leave_unreadable_samples_out_and_count_them(tmp_path):
+    import json
+    import torch
+    from training import cache, distill
+    from training.teachers import build_teacher
+    for name, rgb in (('S001C002P001R001A001', True), ('S001C003P001R001A002', True), ('S001C002P001R001A003', False),
+                      ('S001C001P001R001A001', True)):
+        write_sample(tmp_path / 'ntu', name, n=12, rgb=rgb)
+    rc = distill.main(['--data', str(tmp_path / 'ntu'), '--benchmark', 'ntu60-xview', '--method', 'none', '--epochs', '1',
+                       '--frames', '8', '--height', '24', '--width', '32', '--batch-size', '1', '--device', 'cpu',
+                       '--out', str(tmp_path / 'run')])
+    assert rc == 0
+    m = json.loads((tmp_path / 'run' / 'metrics.json').read_text())
+    # three training-camera samples: the first validates, of the other two the one without RGB is left out
+    assert m['train_clips'] == 1 and m['skipped'] == {'train': 1, 'val': 0, 'ntu60-xview': 0}
+    assert m['ntu60-xview']['n'] == 1
+    src = NTUSource(tmp_path / 'ntu', frames=8)
+    train = [i for i, r in enumerate(src.records) if official_split(r, 'ntu60-xview') == 'train']
+    out = cache.teacher_pass(build_teacher('rgb_small', 60), {'rgb_size': [24, 32], 'rgb_frame_step': 1}, src, train,
+                             device=torch.device('cpu'), frames=8)
+    kept = [src.records[i]['path'] for i in out['indices'].tolist()]
+    assert sorted(kept) == ['S001C002P001R001A001', 'S001C003P001R001A002'] and out['logits'].shape[:2] == (2, 2)

@@ -34,7 +34,9 @@ from torch.utils.data import DataLoader
 
 from depth_action_recognition.checkpoint import file_sha256
 from depth_action_recognition.preprocess import PreprocessSpec
+from training.benchmarks import BENCHMARKS, benchmark_help, benchmark_indices
 from training.data import DataError, PairedClips, open_sources, split_from_flags
+from training.errors import SkippedSample
 from training.teachers import TeacherError
 from training.train_teacher import load_teacher
 from training.utils import ddp_setup, pick_device
@@ -94,14 +96,43 @@ def teacher_pass(teacher, meta, source, indices, *, device, workers=0, batch_siz
                      rgb_size=tuple(meta['rgb_size']),
                      modalities=('rgb',), rgb_frame_step=meta.get('rgb_frame_step', 1))
     teacher = teacher.to(device).eval()
-    parts = {}
-    for batch in DataLoader(ds, batch_size=batch_size, num_workers=workers):
+    parts, kept = {}, []
+    loader = DataLoader(_Readable(ds), batch_size=batch_size, num_workers=workers, collate_fn=_collate_readable)
+    for batch in loader:
+        if batch is None:
+            continue
         x = batch['rgb'].to(device)
+        kept += batch['index']
         per_flip = [teacher.outputs(v, stages) for v in (x, x.flip(-1))]
         for k in per_flip[0]:
             v = torch.stack([o[k] for o in per_flip], 1).float().cpu()
             parts.setdefault(k, []).append(v.half() if k.startswith('map') else v)
-    return {k: torch.cat(v) for k, v in parts.items()}
+    out = {k: torch.cat(v) for k, v in parts.items()}
+    out['indices'] = torch.as_tensor([indices[k] for k in kept], dtype=torch.int64)
+    return out
+
+
+class _Readable(torch.utils.data.Dataset):
+    """A dataset whose unreadable samples (skipped by their source) come out as None, to be left out."""
+
+    def __init__(self, ds):
+        self.ds = ds
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, k):
+        try:
+            return self.ds[k]
+        except SkippedSample:
+            return None
+
+
+def _collate_readable(items):
+    items = [it for it in items if it is not None]
+    if not items:
+        return None
+    return {'rgb': torch.stack([it['rgb'] for it in items]), 'index': [it['index'] for it in items]}
 
 
 def statistics(outputs: dict) -> dict:
@@ -130,17 +161,14 @@ def build(path: Path, key: str, teacher, meta, source, indices, *, device, worke
         if rank == 0:
             from safetensors.torch import load_file
             shares = [load_file(str(path.with_name(f'{path.name}.part{r}-of-{world}'))) for r in range(world)]
-            out = {}
-            for k in shares[0]:
-                rows = [None] * len(indices)
-                for r, share in enumerate(shares):
-                    for j, row in enumerate(share[k]):
-                        rows[r + j * world] = row
-                out[k] = torch.stack(rows)
+            # Shares hold the readable clips of indices[r::world], in order: put them back in one order.
+            order = {int(i): n for n, i in enumerate(indices)}
+            rows = sorted(((order[int(i)], r, j) for r, share in enumerate(shares)
+                           for j, i in enumerate(share['indices'].tolist())))
+            out = {k: torch.stack([shares[r][k][j] for _, r, j in rows]) for k in shares[0]}
         dist.barrier()
         part.unlink(missing_ok=True)
     if rank == 0:
-        out['indices'] = torch.as_tensor(list(indices), dtype=torch.int64)
         out.update(statistics({k: v for k, v in out.items() if k != 'indices'}))
         atomic_save(out, path, {'key': key})
         log(f'teacher cache: {len(indices)} clips x 2 flips in {time.time() - t0:.1f} s -> {path}')
@@ -189,6 +217,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--train-subjects', default='1-30', help='subjects whose clips are cached')
     p.add_argument('--train-views', default='0-3', help='views whose clips are cached')
     p.add_argument('--frames', type=int, default=16, help='clip length T (as training.distill --frames)')
+    p.add_argument('--benchmark', default=None, choices=sorted(BENCHMARKS), help=benchmark_help())
+    p.add_argument('--fps', type=float, default=None, help='rate recorded videos are sampled at (as training.distill)')
+    p.add_argument('--cache-dir', default=None, help='decoded-sample cache for NTU RGB+D (as training.distill)')
     p.add_argument('--ntu-classes', type=int, default=60, choices=(60, 120), help='NTU RGB+D 60 or 120')
     p.add_argument('--device', default='auto', help='auto, cpu or cuda')
     p.add_argument('--workers', type=int, default=0, help='data loader processes')
@@ -200,10 +231,15 @@ def main(argv=None) -> int:
     device = pick_device(args.device)
     rank, world = ddp_setup(device)
     try:
-        source = open_sources(args.data, ntu_classes=args.ntu_classes, frames=args.frames)
-        indices = split_from_flags(args.train_subjects, args.train_views).select(source.records)
+        source = open_sources(args.data, ntu_classes=args.ntu_classes, frames=args.frames, cache_dir=args.cache_dir,
+                              fps=args.fps)
+        benchmark = args.benchmark or getattr(source, 'benchmark', None)
+        if benchmark:
+            indices = benchmark_indices(source.records, benchmark)[0]
+        else:
+            indices = split_from_flags(args.train_subjects, args.train_views).select(source.records)
         if not indices:
-            raise DataError('no clips match --train-subjects/--train-views')
+            raise DataError('no training clips (check --train-subjects/--train-views or --benchmark)')
         teacher, meta = load_teacher(args.teacher_checkpoint)
         stages = MAP_STAGES if teacher.has_stages else ()
         key = cache_key(args.teacher_checkpoint, source, indices, stages)

@@ -33,6 +33,7 @@ from depth_action_recognition.checkpoint import ModelMeta, save_checkpoint
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
 from depth_action_recognition.preprocess import FITS, PreprocessSpec
 from training import cache as teacher_cache
+from training.benchmarks import BENCHMARKS, benchmark_help, benchmark_indices
 from training.data import DataError, InMemory, PairedClips, open_sources, per_class_subset, split_from_flags
 from training.losses import DIRECTIONS, METHODS, build_distill
 from training.teachers import TeacherError
@@ -65,8 +66,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--train-views', default='0-3', help='training camera views')
     p.add_argument('--test-subjects', default='31-40', help='held-out subjects (cross-subject test, training views)')
     p.add_argument('--test-views', default='4', help='held-out views (cross-view test, training subjects)')
-    p.add_argument('--benchmark', default=None, choices=('ntu60-xsub', 'ntu60-xview', 'ntu120-xsub', 'ntu120-xset'),
-                   help='NTU RGB+D official split (replaces the subject/view flags)')
+    p.add_argument('--benchmark', default=None, choices=sorted(BENCHMARKS), help=benchmark_help())
+    p.add_argument('--fps', type=float, default=None,
+                   help="rate recorded videos are sampled at (default: the source's, e.g. 10 for NTU RGB+D)")
     p.add_argument('--ntu-classes', type=int, default=60, choices=(60, 120), help='NTU RGB+D 60 or 120')
     p.add_argument('--cache-dir', default=None, help='decoded-sample cache for NTU RGB+D (npz per sample)')
     p.add_argument('--per-class', type=int, default=0, help='paired training clips per class (0 = all)')
@@ -241,7 +243,10 @@ def teacher_targets(args, source, cache_indices, tr_idx, stage, device, rank, wo
                 f'{path}: missing or stale. Under torchrun build it first (it can take hours on large data, longer '
                 f'than a process group waits): python -m training.cache --data {" ".join(map(str, args.data))} '
                 f'--teacher-checkpoint {args.teacher_checkpoint} --train-subjects {args.train_subjects} '
-                f'--train-views {args.train_views} --frames {args.frames} --out {path}')
+                f'--train-views {args.train_views} --frames {args.frames}'
+                + ''.join(f' --{k.replace("_", "-")} {v}' for k, v in (('benchmark', args.benchmark), ('fps', args.fps),
+                                                                     ('cache_dir', args.cache_dir)) if v)
+                + f' --out {path}')
         teacher_cache.build(path, key, teacher, t_meta, source, cache_indices, device=device, workers=args.workers)
     return teacher, t_meta, teacher_cache.TeacherTargets(teacher_cache.load(path, key), tr_idx, stage)
 
@@ -265,20 +270,21 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     try:
-        source = open_sources(args.data, ntu_classes=args.ntu_classes, frames=args.frames, cache_dir=args.cache_dir)
+        source = open_sources(args.data, ntu_classes=args.ntu_classes, frames=args.frames, cache_dir=args.cache_dir,
+                              fps=args.fps)
         spec = PreprocessSpec(height=args.height, width=args.width, frames=args.frames, fps=source.fps, crop=args.fit)
         recs = source.records
-        if args.benchmark:
-            from training.ntu import official_split
-            train_all = [i for i, r in enumerate(recs) if official_split(r, args.benchmark) == 'train']
-            test_sets = {args.benchmark: [i for i, r in enumerate(recs) if official_split(r, args.benchmark) == 'test']}
+        benchmark = args.benchmark or getattr(source, 'benchmark', None)
+        if benchmark:
+            train_all, test = benchmark_indices(recs, benchmark)
+            test_sets = {benchmark: test}
         else:
             train_all = split_from_flags(args.train_subjects, args.train_views).select(recs)
             test_sets = {'cross_subject': split_from_flags(args.test_subjects, args.train_views).select(recs),
                          'cross_view': split_from_flags(args.train_subjects, args.test_views).select(recs)}
         idx = per_class_subset(recs, train_all, args.per_class, args.subset_seed)
         if args.val_data:
-            val_source = open_sources([args.val_data], ntu_classes=args.ntu_classes, frames=args.frames)
+            val_source = open_sources([args.val_data], ntu_classes=args.ntu_classes, frames=args.frames, fps=args.fps)
             if val_source.labels != source.labels:
                 raise DataError(f'--val-data {args.val_data}: labels differ from those of --data')
             val_set, tr_idx = PairedClips(val_source, range(len(val_source.records)), spec, modalities=('depth',)), idx
@@ -288,6 +294,9 @@ def main(argv=None) -> int:
         if not tr_idx:
             raise DataError('no training clips: check --train-subjects, --train-views and --per-class')
         train_set = InMemory(PairedClips(source, tr_idx, spec, modalities=('depth',)))
+        tr_idx = train_set.indices          # unreadable clips are left out and counted, not replaced by zeros
+        if not tr_idx:
+            raise DataError('no readable training clips')
         tests = {name: InMemory(ds) for name, ds in
                  (('val', val_set), *((n, PairedClips(source, ix, spec, modalities=('depth',))) for n, ix in test_sets.items() if ix))
                  if ds is not None}
@@ -362,6 +371,7 @@ def main(argv=None) -> int:
     step_ms = sorted(h['step_ms'] for h in history)[len(history) // 2] if history else None
     metrics = {'method': args.method, 'knobs': knobs, 'seed': args.seed, 'student': args.student, 'data': data_name,
                'per_class': args.per_class, 'train_clips': len(tr_idx), 'gflops_per_clip': flops / 1e9,
+               'skipped': {'train': len(train_set.skipped), **{k: len(v.skipped) for k, v in tests.items()}},
                'timings': {'setup_and_teacher_cache_s': round(t_cache, 1), 'train_s': round(seconds_train, 1),
                            'step_ms': step_ms, 'batch_size': args.batch_size,
                            'epochs': args.epochs, 'world_size': world, 'device': str(device)},
@@ -375,7 +385,7 @@ def main(argv=None) -> int:
                      metrics={k: {'top1': v['top1'], 'top5': v['top5'], 'n': v['n']} for k, v in results.items()})
     save_checkpoint(args.out / 'student.safetensors', bare, meta)
     write_json(args.out / 'metrics.json', metrics)
-    main_test = results.get('cross_subject') or results.get(args.benchmark) or results.get('val')
+    main_test = results.get('cross_subject') or results.get(benchmark) or results.get('val')
     plot_confusion(main_test['confusion'], source.labels, args.out / 'confusion.png',
                    f'{args.method}: cross-subject top-1 {main_test["top1"]:.3f}')
     if history:

@@ -31,9 +31,10 @@ OPENERS = {('', 'open'): 1, ('io', 'open'): 1, ('codecs', 'open'): 1, ('gzip', '
            ('zipfile', 'ZipFile'): 1, ('h5py', 'File'): 1}
 MODULES = set(MODULE_WRITERS) | {m for m, _ in OPENERS} | {'np', 'numpy', 'cv2', 'torch', 'io', 'tempfile', 'sys'}
 
-# Functions that write on purpose: saving a trained model (training calls it), and the monitor's
-# --report-json (a text report of scores). Whole modules: the offline synthetic-data tools.
-ALLOWED_FUNCTIONS = {('checkpoint.py', 'save_checkpoint'), ('monitor.py', 'run')}
+# Functions that write on purpose: saving a trained model (training calls it), and the --report-json of
+# the monitor and of the offline streaming evaluation (text reports of scores). Whole modules: the
+# offline synthetic-data tools.
+ALLOWED_FUNCTIONS = {('checkpoint.py', 'save_checkpoint'), ('monitor.py', 'run'), ('stream_eval.py', 'main')}
 ALLOWED_MODULES = {'synthetic/dataset.py', 'synthetic/preview.py'}
 
 

@@ -264,8 +264,8 @@ def main(argv=None) -> int:
         s.add_argument('--students', nargs='+', default=['tiny'])
         s.add_argument('--per-class', nargs='+', type=int, default=[20], help='paired clips per class (0 = all)')
         s.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-        s.add_argument('--epochs', type=int, default=20, help='epochs at --per-class > 0')
-        s.add_argument('--epochs-full', type=int, default=6, help='epochs with every training clip (--per-class 0)')
+        s.add_argument('--epochs', type=int, default=15, help='epochs at --per-class > 0')
+        s.add_argument('--epochs-full', type=int, default=3, help='epochs with every training clip (--per-class 0)')
         s.add_argument('--device', default='auto')
         if name == 'grid':
             s.add_argument('--tuned', required=True, type=Path, nargs='+', help='the CSV(s) written by the tune step')

@@ -271,7 +271,7 @@ class RecognizerCore:
     def _publish_active_locked(self) -> None:
         alarms = [{'camera': a.camera, 'frame_id': getattr(a.source, 'frame_id', ''), 'label': a.label,
                    'score': a.score, 'since': a.since} for a in self.policy.active()]
-        doc = make_active_alarms(alarms, self.get_clock().now().nanoseconds * 1e-9)
+        doc = make_active_alarms(alarms, seconds(*self.get_clock().now().seconds_nanoseconds()))
         self.active_pub.publish(String(data=dumps(doc)))
 
     def _clear_all_alarms(self, reason: str) -> int:

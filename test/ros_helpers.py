@@ -5,6 +5,7 @@ import time
 import numpy as np
 import rclpy
 from depth_action_recognition.node_main import make_executor
+from depth_action_recognition.stamps import stamp_dict
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
@@ -12,8 +13,8 @@ from sensor_msgs.msg import Image
 def depth_msg(array: np.ndarray, stamp: float, *, encoding='16UC1', frame_id='cam', bigendian=False, pad=0):
     """Build a sensor_msgs/Image from a (H, W) array, optionally big-endian and with row padding."""
     msg = Image()
-    msg.header.stamp.sec = int(stamp)
-    msg.header.stamp.nanosec = int(round((stamp - int(stamp)) * 1e9)) % 1_000_000_000
+    t = stamp_dict(stamp)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = t['sec'], t['nanosec']
     msg.header.frame_id = frame_id
     msg.height, msg.width = array.shape
     msg.encoding = encoding

@@ -52,6 +52,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--val-data', default=None,
                    help='validation folder (all its clips; used for model selection and tuning). Without it, '
                         'every 10th training clip is held out instead')
+    p.add_argument('--val-every', type=int, default=1,
+                   help='epochs between validation passes (the last epoch always validates); on a CPU a pass over a '
+                        'large validation set can cost as much as the epoch')
     p.add_argument('--method', default='mix', choices=METHODS, help='distillation method')
     p.add_argument('--teacher-checkpoint', default=None, help='teacher from training.train_teacher (needed unless --method none)')
     p.add_argument('--teacher-cache', type=Path, default=None,
@@ -350,7 +353,9 @@ def main(argv=None) -> int:
             if rank == 0 and sys.stderr.isatty() else None
         stats = train_one_epoch(trained, loader, targets_of, optimizer, scheduler, weights, device, gen, amp, bar)
         if rank == 0:
-            val = evaluate(student, tests['val'], device, source.labels) if 'val' in tests else {'top1': float('nan')}
+            due = (epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs
+            val = evaluate(student, tests['val'], device, source.labels) if 'val' in tests and due \
+                else {'top1': float('nan')}
             history.append({'epoch': epoch + 1, **stats, 'val_top1': val['top1'], 'lr': scheduler.get_last_lr()[0]})
             terms = '  '.join(f'{k} {v:.3f}' for k, v in stats.items() if k not in ('loss', 'train_acc', 'step_ms'))
             print(f'[{args.method}] epoch {epoch + 1}/{args.epochs}  loss {stats["loss"]:.3f} ({terms})  '

@@ -71,7 +71,7 @@ def run_one(args, method, student, per_class, seed, knobs, out: Path) -> dict:
     if not metrics.is_file():
         argv = ['--data', *args.data, '--val-data', args.val_data, '--method', method, '--student', student,
                 '--per-class', str(per_class), '--seed', str(seed), '--epochs', str(args.epochs_for(per_class)),
-                '--device', args.device, '--out', str(out)]
+                '--device', args.device, '--val-every', '100', '--out', str(out)]   # validated once, at the end
         if method != 'none':
             argv += ['--teacher-checkpoint', args.teacher_checkpoint, '--teacher-cache', str(args.teacher_cache)]
         for k, v in knobs.items():

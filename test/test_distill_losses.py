@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from depth_action_recognition.models import StudentConfig, build_student
 from training.distill import OneCycle
-from training.losses import FeatureKD, LogitKD, MapProjector, MixDistill, build_distill, kd_loss, resize_map
+from training.losses import FeatureKD, LogitKD, MapProjector, build_distill, kd_loss, resize_map
 from training.teachers import TeacherError, build_teacher
 
 CLASSES = 5

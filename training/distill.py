@@ -224,7 +224,7 @@ def evaluate(model, dataset, device, labels) -> dict:
     return classification_metrics(logits, y, labels)
 
 
-def teacher_targets(args, source, cache_indices, tr_idx, stage, device, rank, world):
+def teacher_targets(args, source, cache_indices, tr_idx, stage, device, world):
     """(frozen teacher, its metadata, TeacherTargets for the training clips) — building the cache if needed."""
     teacher, t_meta = load_teacher(args.teacher_checkpoint)
     if t_meta['labels'] != source.labels:      # checked on every rank: none is left at a barrier
@@ -306,7 +306,7 @@ def main(argv=None) -> int:
         config = preset(args.student, num_classes=len(source.labels))
         student = build_student(config)
         if args.method != 'none':
-            teacher, t_meta, targets_of = teacher_targets(args, source, train_all, tr_idx, stage, device, rank, world)
+            teacher, t_meta, targets_of = teacher_targets(args, source, train_all, tr_idx, stage, device, world)
             rest_t = teacher.split(stage)[1] if stage else None
             distill = build_distill(args.method, c_s=config.channels_at(stage), stats_t=targets_of.stats, stage=stage,
                                     rest_t=rest_t, head_t=teacher.head, alpha=args.alpha,

@@ -224,3 +224,19 @@ def test_a_short_run_learns_well_above_chance(learnable, tmp_path, method):
                          '--device', 'cpu', '--out', str(tmp_path)]) == 0
     m = json.loads((tmp_path / 'metrics.json').read_text())
     assert m['val']['n'] == 60 and m['val']['top1'] >= 0.55, m['val']['confusion']
+
+
+def test_init_starts_from_a_checkpoint_and_refuses_one_that_does_not_fit(tiny_data, teacher, tmp_path, capsys):
+    assert run_distill(tiny_data, teacher, tmp_path / 'a', '--method', 'none', '--epochs', '1') == 0
+    first = load_checkpoint(tmp_path / 'a' / 'student.safetensors')
+    # a learning rate too small to move anything: the result is the starting point
+    assert run_distill(tiny_data, teacher, tmp_path / 'b', '--method', 'kd', '--epochs', '1', '--lr', '1e-12',
+                       '--init', str(tmp_path / 'a' / 'student.safetensors')) == 0
+    second = load_checkpoint(tmp_path / 'b' / 'student.safetensors')
+    a, b = first.model.state_dict(), second.model.state_dict()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a if 'running' not in k and 'num_batches' not in k)
+    assert second.meta.provenance['init'] == first.short_id
+    capsys.readouterr()
+    assert run_distill(tiny_data, teacher, tmp_path / 'c', '--method', 'none', '--epochs', '1', '--student', 'small',
+                       '--init', str(tmp_path / 'a' / 'student.safetensors')) == 2
+    assert '--init' in capsys.readouterr().err

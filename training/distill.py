@@ -29,7 +29,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from tqdm import tqdm
 
-from depth_action_recognition.checkpoint import ModelMeta, save_checkpoint
+from depth_action_recognition.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
+from depth_action_recognition.errors import CheckpointError
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
 from depth_action_recognition.preprocess import FITS, PreprocessSpec
 from training import cache as teacher_cache
@@ -60,6 +61,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--teacher-cache', type=Path, default=None,
                    help='teacher outputs cache (training.cache; default: teacher_cache.safetensors in --out)')
     p.add_argument('--student', default='tiny', choices=sorted(PRESETS), help='student architecture preset')
+    p.add_argument('--init', type=Path, default=None,
+                   help='start from this student checkpoint (same architecture and labels), e.g. to adapt a shipped '
+                        'model to new data without paying again for what it learnt')
     p.add_argument('--frames', type=int, default=16, help='clip length T')
     p.add_argument('--height', type=int, default=60, help='student input height')
     p.add_argument('--width', type=int, default=80, help='student input width')
@@ -305,6 +309,13 @@ def main(argv=None) -> int:
                  if ds is not None}
         config = preset(args.student, num_classes=len(source.labels))
         student = build_student(config)
+        if args.init:
+            init = load_checkpoint(args.init)
+            if init.meta.student != config or init.meta.labels != source.labels:
+                raise DataError(f'--init {args.init}: a {init.meta.student.arch} student with widths '
+                                f'{list(init.meta.student.widths)} and {len(init.meta.labels)} labels does not fit '
+                                f'--student {args.student} on these {len(source.labels)} labels')
+            student.load_state_dict(init.model.state_dict())
         if args.method != 'none':
             teacher, t_meta, targets_of = teacher_targets(args, source, train_all, tr_idx, stage, device, world)
             rest_t = teacher.split(stage)[1] if stage else None
@@ -313,7 +324,7 @@ def main(argv=None) -> int:
                                     temperature=args.temperature, direction=args.direction)
         else:
             targets_of, distill = None, build_distill('none', c_s=config.feature_dim)
-    except (DataError, TeacherError, teacher_cache.CacheError, ValueError) as e:
+    except (DataError, TeacherError, teacher_cache.CacheError, CheckpointError, ValueError) as e:
         print(f'distill: error: {e}', file=sys.stderr)
         return 2
     t_cache = time.time() - t_start
@@ -385,6 +396,7 @@ def main(argv=None) -> int:
                      alarm_labels=source.alarm_labels, student=config, preprocess=spec,
                      provenance={'method': args.method, 'teacher': str(args.teacher_checkpoint), 'data': data_name,
                                  'seed': args.seed, 'epochs': args.epochs, 'train_clips': len(tr_idx),
+                                 **({'init': load_checkpoint(args.init).short_id} if args.init else {}),
                                  **({'knobs': knobs} if args.method in ('feat', 'mix') else {}),
                                  'command': 'python -m training.distill ' + ' '.join(sys.argv[1:] if argv is None else argv)},
                      metrics={k: {'top1': v['top1'], 'top5': v['top5'], 'n': v['n']} for k, v in results.items()})

@@ -17,13 +17,16 @@ import threading
 import time
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError, UnknownROSArgsError
 from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.signals import SignalHandlerOptions
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 from .errors import ConfigError, DepthActionError
 
-STARTUP_ERRORS = (DepthActionError, ParameterException, NameValidationException)
+# rcl's own errors at init (an SROS2 enclave missing under Enforce, unknown ROS arguments) are startup
+# errors too: one line naming them, status 2, no traceback.
+STARTUP_ERRORS = (DepthActionError, ParameterException, NameValidationException, RCLError, UnknownROSArgsError)
 EXECUTORS = ('events', 'single')
 
 
@@ -106,15 +109,16 @@ def spin_node(make_node, prog: str, ros_args=None) -> int:
     except ConfigError as e:
         print(f'{prog}: error: {e}', file=sys.stderr)
         return 2
-    init_ros(ros_args)
     executor = None
     try:
+        init_ros(ros_args)
         node = make_node()
         executor = make_executor(kind)
         executor.add_node(node)
         spin_until_shutdown(executor)
     except STARTUP_ERRORS as e:
-        print(f'{prog}: error: {e}', file=sys.stderr)
+        what = f'unknown ROS arguments {e}' if isinstance(e, UnknownROSArgsError) else str(e).strip().splitlines()[0]
+        print(f'{prog}: error: {what}', file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

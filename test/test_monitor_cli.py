@@ -49,6 +49,19 @@ def test_unknown_executor_is_named(tmp_path):
         assert r.returncode == 2 and "got 'fast'" in r.stderr, (module, r.stderr)
 
 
+def test_rcl_init_errors_are_one_line_and_status_2(tmp_path):
+    """Unknown ROS arguments and an SROS2 enclave missing under Enforce fail inside rcl's init: one line naming
+    the problem, status 2, no traceback."""
+    secure = dict(os.environ, ROS_SECURITY_ENABLE='true', ROS_SECURITY_STRATEGY='Enforce',
+                  ROS_SECURITY_KEYSTORE=str(tmp_path / 'keystore'))
+    for env, args, expected in ((None, ['--ros-args', '--no-such-flag'], 'unknown ROS arguments'),
+                                (secure, [], str(tmp_path / 'keystore'))):
+        r = subprocess.run([sys.executable, '-m', 'depth_action_recognition.events_node', *args], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and expected in r.stderr and 'Traceback' not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 def test_simulator_flags_need_demo():
     for flag in (['--evaluate'], ['--scenario', 'random'], ['--seed', '3']):
         r = monitor(*flag, '--duration', 1)

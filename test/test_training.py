@@ -17,7 +17,7 @@ from depth_action_recognition.synthetic.dataset import write_dataset
 from ros_helpers import RosHarness, depth_msg, reliable_qos
 from training import distill, evaluate, export
 
-SMALL = ['--frames', '8', '--height', '24', '--width', '32', '--batch-size', '8', '--device', 'cpu']
+SMALL = ['--frames', '8', '--height', '24', '--width', '32', '--batch-size', '8']
 
 
 def run_distill(data, teacher, out, *extra):
@@ -240,3 +240,11 @@ def test_init_starts_from_a_checkpoint_and_refuses_one_that_does_not_fit(tiny_da
     assert run_distill(tiny_data, teacher, tmp_path / 'c', '--method', 'none', '--epochs', '1', '--student', 'small',
                        '--init', str(tmp_path / 'a' / 'student.safetensors')) == 2
     assert '--init' in capsys.readouterr().err
+
+
+def test_a_device_that_cannot_be_had_is_one_line_and_status_2(tiny_data, teacher, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip('CUDA is available here')
+    with pytest.raises(SystemExit) as e:
+        run_distill(tiny_data, teacher, tmp_path, '--method', 'none', '--device', 'cuda')
+    assert e.value.code == 2 and 'CUDA is not available' in capsys.readouterr().err

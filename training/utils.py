@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,17 @@ import torch
 import torch.distributed as dist
 import yaml
 
-from depth_action_recognition.engine import resolve_device as pick_device  # noqa: F401 - the one device picker
+from depth_action_recognition.engine import resolve_device
+from depth_action_recognition.errors import ConfigError
+
+
+def pick_device(name: str):
+    """The runtime's device picker (one definition); a device that cannot be had ends the script with one line."""
+    try:
+        return resolve_device(name)
+    except ConfigError as e:
+        print(f'--device {name}: {e}', file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def seed_everything(seed: int) -> None:

@@ -18,6 +18,7 @@ the RGB teacher's input is fitted by the same box (training/data.py), so RGB and
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, fields
 
 import cv2
@@ -64,6 +65,7 @@ class PreprocessSpec:
         return cls(**d)
 
 
+@functools.lru_cache(maxsize=64)        # a camera sends one size: the geometry is worked out once per size
 def fit_box(h0: int, w0: int, height: int, width: int, crop: str) -> tuple:
     """Where a (h0, w0) frame goes in a (height, width) input: (source rows, source cols, target rows, target
     cols) as slices. ``'pad'`` scales the whole frame into a centred box; ``'center'`` takes the centred
@@ -121,14 +123,16 @@ def preprocess_frame(raw: np.ndarray, scale: float, spec: PreprocessSpec) -> np.
         share = cv2.resize(valid, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
         # Cells that are mostly holes stay holes; otherwise the edge of a person would smear outwards.
         has = share > 0.3
-        metres = np.divide(total, share, out=np.zeros_like(total), where=has)
+        np.maximum(share, np.float32(1 / 255), out=share)             # no division by zero; masked below
+        content = np.divide(total, share, out=total)
     else:
-        metres = raw.astype(np.float32)
-        has = metres > 0
-    if scale != 1.0:
-        metres *= np.float32(scale)
-    lo, hi = np.float32(spec.min_depth_m), np.float32(spec.max_depth_m)
-    content = (hi - np.clip(metres, lo, hi)) / (hi - lo)
+        content = raw.astype(np.float32)
+        has = content > 0
+    # In place, in wire units: near (min_depth) -> 1, far (max_depth and beyond) -> 0, holes -> 0.
+    lo, hi = np.float32(spec.min_depth_m / scale), np.float32(spec.max_depth_m / scale)
+    np.clip(content, lo, hi, out=content)
+    np.subtract(hi, content, out=content)
+    content *= np.float32(1.0 / (hi - lo))
     content[~has] = 0.0
     if (h, w) == (spec.height, spec.width):
         return content

@@ -1,14 +1,17 @@
-"""Student vs teacher: latency and throughput at several batch sizes, GFLOPs per clip, ratios.
+"""Student vs teacher: latency and throughput at several batch sizes, GFLOPs per clip, ratios; on CUDA also
+the execution variants side by side (each against fp32 eager of the same model and batch, in one run).
 
     .venv/bin/python bench/engine.py [--device cpu|cuda] [--batches 1 8 32] [--student models/default.safetensors]
 
 The teacher is torchvision's r3d_18 on RGB 3x16x112x112 (the Kinetics teacher the paper's setting
-would use); the student is the shipped default model at its own input. Both run through the same
-inference code path as the recognizer (inference_mode; bf16 autocast on CUDA).
+would use); the student is the shipped default model at its own input. The first table runs both through
+the recognizer's own path (InferenceEngine's settings: inference_mode, bf16 autocast on CUDA). On CUDA a
+second table times, per model and batch: fp32 eager, bf16 autocast, bf16 with channels_last_3d, and bf16
+replayed from a CUDA graph captured at that fixed batch shape.
 """
 import argparse
+import copy
 import time
-
 
 import numpy as np
 import torch
@@ -17,19 +20,46 @@ from depth_action_recognition.checkpoint import load_checkpoint
 from depth_action_recognition.models import count_flops
 from depth_action_recognition.resources import default_model_path
 
+VARIANTS = ('fp32', 'bf16', 'bf16+channels_last', 'bf16+graph')
 
-def timed(model, x, device, repeats):
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == 'cuda'):
-        model(x)
+
+def runner(model, x, variant):
+    """A zero-argument callable that runs ``model`` on ``x`` the way ``variant`` says."""
+    bf16 = variant != 'fp32'
+    if 'channels_last' in variant:
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last_3d)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+
+    def eager():
+        # cache_enabled=False: autocast's weight-cast cache must not outlive a graph capture.
+        with torch.inference_mode(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16,
+                                                    cache_enabled=False):
+            return model(x)
+    if 'graph' not in variant:
+        return eager
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):           # warm-up off the capture stream, as capture requires
+        for _ in range(3):
+            eager()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        eager()
+    return graph.replay
+
+
+def timed(run, device, repeats):
+    run()
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
         if device.type == 'cuda':
             torch.cuda.synchronize()
-        ts = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            model(x)
-            if device.type == 'cuda':
-                torch.cuda.synchronize()
-            ts.append(time.perf_counter() - t0)
+        ts.append(time.perf_counter() - t0)
     return float(np.median(ts))
 
 
@@ -42,23 +72,37 @@ def main():
     args = p.parse_args()
     import torchvision
     device = torch.device(args.device)
+    cuda = device.type == 'cuda'
     loaded = load_checkpoint(args.student)
     spec = loaded.meta.preprocess
-    student = loaded.model.to(device).eval()
-    teacher = torchvision.models.video.r3d_18(weights=None, num_classes=len(loaded.meta.labels)).to(device).eval()
+    student = loaded.model.eval()
+    teacher = torchvision.models.video.r3d_18(weights=None, num_classes=len(loaded.meta.labels)).eval()
     s_shape, t_shape = (1, spec.frames, spec.height, spec.width), (3, 16, 112, 112)
-    fs = count_flops(student.cpu(), s_shape) / 1e9
-    ft = count_flops(teacher.cpu(), t_shape) / 1e9
+    fs = count_flops(student, s_shape) / 1e9
+    ft = count_flops(teacher, t_shape) / 1e9
     student, teacher = student.to(device), teacher.to(device)
-    name = torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'
+    name = torch.cuda.get_device_name() if cuda else f'{torch.get_num_threads()} CPU threads'
     print(f'device: {name}; student {loaded.short_id} {s_shape}: {fs:.2f} GFLOPs/clip; '
           f'teacher r3d_18 {t_shape}: {ft:.1f} GFLOPs/clip; FLOP ratio {ft / fs:.1f}x (target >= 10x)')
+    served = 'bf16' if cuda else 'fp32'      # what InferenceEngine does on this device
     for b in args.batches:
-        reps = args.repeats if device.type == 'cuda' or b <= 8 else max(2, args.repeats // 2)
-        ts = timed(student, torch.rand((b,) + s_shape, device=device), device, reps * 4)
-        tt = timed(teacher, torch.rand((b,) + t_shape, device=device), device, reps)
-        print(f'batch {b:>2}: student {1000 * ts:8.1f} ms ({b / ts:7.1f} clips/s) | teacher {1000 * tt:8.1f} ms '
-              f'({b / tt:6.1f} clips/s) | throughput ratio {tt / ts:5.1f}x (target >= 5x)')
+        reps = args.repeats if cuda or b <= 8 else max(2, args.repeats // 2)
+        xs, xt = torch.rand((b,) + s_shape, device=device), torch.rand((b,) + t_shape, device=device)
+        ts = timed(runner(student, xs, served), device, reps * 4)
+        tt = timed(runner(teacher, xt, served), device, reps)
+        print(f'batch {b:>2}: student {1000 * ts:8.2f} ms ({b / ts:8.1f} clips/s) | teacher {1000 * tt:8.2f} ms '
+              f'({b / tt:7.1f} clips/s) | throughput ratio {tt / ts:5.1f}x (target >= 5x)')
+    if not cuda:
+        return
+    print(f'\nexecution variants on {name}: median ms per batch (speed-up over fp32 eager of the same model and batch)')
+    print('| model | batch | ' + ' | '.join(VARIANTS) + ' |')
+    print('|---|---|' + '---|' * len(VARIANTS))
+    for label, model, shape in (('student', student, s_shape), ('teacher r3d_18', teacher, t_shape)):
+        for b in args.batches:
+            x = torch.rand((b,) + shape, device=device)
+            ms = {v: 1000 * timed(runner(model, x, v), device, args.repeats * 10) for v in VARIANTS}
+            cells = [f'{ms[v]:.3f} ({ms["fp32"] / ms[v]:.2f}x)' for v in VARIANTS]
+            print(f'| {label} | {b} | ' + ' | '.join(cells) + ' |', flush=True)
 
 
 if __name__ == '__main__':

@@ -37,3 +37,35 @@ def test_table_and_verdict_from_rows():
     verdict = experiment.verdict(rows).splitlines()
     assert verdict[0].startswith('20 / tiny / cross_subject: mix beats kd (+9.0 points')
     assert verdict[1].startswith('20 / tiny / cross_view: mix ties kd (+0.5 points')
+
+
+def test_side_by_side_runs_come_back_in_job_order(tmp_path):
+    """--jobs N: the runs go to N spawned processes; the rows must still follow the jobs (each run's metrics
+    are read back from its folder here, so nothing trains)."""
+    import argparse
+    import json
+    jobs = []
+    for k in range(5):
+        out = tmp_path / f'run{k}'
+        out.mkdir()
+        (out / 'metrics.json').write_text(json.dumps({'seed': k, 'marker': f'run{k}'}))
+        jobs.append(('kd', 'tiny', 20, k, {}, out))
+    args = argparse.Namespace(jobs=2)
+    try:
+        got = [m['marker'] for m in experiment.run_all(args, jobs)]
+    finally:
+        for pool in experiment._POOL:
+            pool.shutdown()
+        experiment._POOL.clear()
+    assert got == [f'run{k}' for k in range(5)]
+
+
+def test_flags_prints_the_tuned_knobs_as_distill_flags(tmp_path, capsys):
+    rows = [row('mix', 10, 'val', 0.4, direction='s2t', stage='stage3', alpha=1.0, temperature=4.0, w_kd=1.0, w_mix=1.0),
+            row('mix', 10, 'val', 0.5, direction='t2s', stage='stage2', alpha=0.4, temperature=4.0, w_kd=2.0, w_mix=1.0)]
+    path = tmp_path / 'tune.csv'
+    experiment.write_csv(path, rows)
+    assert experiment.main(['flags', '--tuned', str(path), '--method', 'mix']) == 0
+    flags = capsys.readouterr().out.split()
+    assert dict(zip(flags[::2], flags[1::2])) == {'--direction': 't2s', '--stage': 'stage2', '--alpha': '0.4',
+                                                  '--temperature': '4.0', '--w-kd': '2.0', '--w-mix': '1.0'}

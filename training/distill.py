@@ -258,6 +258,18 @@ def teacher_targets(args, source, cache_indices, tr_idx, stage, device, world):
     return teacher, t_meta, teacher_cache.TeacherTargets(teacher_cache.load(path, key), tr_idx, stage)
 
 
+# Decoded sets kept for the life of the process: training.experiment runs many trainings on the same clips in
+# one process, and on a GPU decoding them again for every run would cost more than the training itself.
+_LOADED: dict = {}
+
+
+def loaded(source, indices, spec: PreprocessSpec, data_key: str) -> InMemory:
+    key = (data_key, tuple(indices), spec)
+    if key not in _LOADED:
+        _LOADED[key] = InMemory(PairedClips(source, list(indices), spec, modalities=('depth',)))
+    return _LOADED[key]
+
+
 def main(argv=None) -> int:
     parser = get_args_parser()
     apply_yaml_defaults(parser, argv)
@@ -265,6 +277,7 @@ def main(argv=None) -> int:
     # A --config file written by an older run names one folder as a string.
     args.data = [args.data] if isinstance(args.data, str) else list(args.data)
     data_name = ' '.join(str(d) for d in args.data)
+    data_key = f'{data_name} ntu{args.ntu_classes}'
     if args.method != 'none' and not args.teacher_checkpoint:
         parser.error(f'--method {args.method} needs --teacher-checkpoint')
     if args.method == 'mix' and args.stage == 'embedding':
@@ -294,18 +307,18 @@ def main(argv=None) -> int:
             val_source = open_sources([args.val_data], ntu_classes=args.ntu_classes, frames=args.frames, fps=args.fps)
             if val_source.labels != source.labels:
                 raise DataError(f'--val-data {args.val_data}: labels differ from those of --data')
-            val_set, tr_idx = PairedClips(val_source, range(len(val_source.records)), spec, modalities=('depth',)), idx
+            val_set, tr_idx = loaded(val_source, range(len(val_source.records)), spec, f'{args.val_data} ntu{args.ntu_classes}'), idx
         else:
             val_idx, tr_idx = idx[::10], [i for k, i in enumerate(idx) if k % 10]
-            val_set = PairedClips(source, val_idx, spec, modalities=('depth',)) if val_idx else None
+            val_set = loaded(source, val_idx, spec, data_key) if val_idx else None
         if not tr_idx:
             raise DataError('no training clips: check --train-subjects, --train-views and --per-class')
-        train_set = InMemory(PairedClips(source, tr_idx, spec, modalities=('depth',)))
+        train_set = loaded(source, tr_idx, spec, data_key)
         tr_idx = train_set.indices          # unreadable clips are left out and counted, not replaced by zeros
         if not tr_idx:
             raise DataError('no readable training clips')
-        tests = {name: InMemory(ds) for name, ds in
-                 (('val', val_set), *((n, PairedClips(source, ix, spec, modalities=('depth',))) for n, ix in test_sets.items() if ix))
+        tests = {name: ds for name, ds in
+                 (('val', val_set), *((n, loaded(source, ix, spec, data_key)) for n, ix in test_sets.items() if ix))
                  if ds is not None}
         config = preset(args.student, num_classes=len(source.labels))
         student = build_student(config)
@@ -379,8 +392,9 @@ def main(argv=None) -> int:
     if rank != 0:
         dist.destroy_process_group()
         return 0
+    # Evaluated where it trained (fp32: autocast is off outside train_step), then saved from the CPU.
+    results = {name: evaluate(student, ds, device, source.labels) for name, ds in tests.items()}
     bare = student.cpu().eval()
-    results = {name: evaluate(bare, ds, torch.device('cpu'), source.labels) for name, ds in tests.items()}
     flops = count_flops(bare, (1, spec.frames, spec.height, spec.width))
     knobs = {'stage': args.stage, 'direction': args.direction, 'alpha': args.alpha, 'temperature': args.temperature,
              'w_ce': args.w_ce, 'w_kd': args.w_kd, 'w_feat': args.w_feat, 'w_mix': args.w_mix}

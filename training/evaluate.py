@@ -1,12 +1,17 @@
 """Re-measure any student checkpoint on a dataset split.
 
     python -m training.evaluate --model models/default.safetensors --data data/synth --subjects 31-40 --views 0-3
+
+``--precision both`` (on CUDA) also runs the clips under bf16 autocast, as the recognizer serves them on a
+GPU, and reports the top-1 of each and how many predictions differ.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+import torch
 
 from depth_action_recognition.checkpoint import load_checkpoint
 from depth_action_recognition.errors import CheckpointError
@@ -21,6 +26,8 @@ def get_args_parser():
     p.add_argument('--subjects', default='', help='subjects to evaluate on (default all)')
     p.add_argument('--views', default='', help='views to evaluate on (default all)')
     p.add_argument('--device', default='auto', help='auto, cpu or cuda')
+    p.add_argument('--precision', default='fp32', choices=('fp32', 'bf16', 'both'),
+                   help='fp32, bf16 autocast (the CUDA serving path), or both side by side')
     p.add_argument('--json', type=Path, default=None, help='also write the metrics here')
     return p
 
@@ -40,13 +47,30 @@ def main(argv=None) -> int:
         print(f'evaluate: error: {e}', file=sys.stderr)
         return 2
     device = pick_device(args.device)
+    if args.precision != 'fp32' and device.type != 'cuda':
+        print('evaluate: error: --precision bf16/both needs a CUDA device (the CPU path serves fp32)', file=sys.stderr)
+        return 2
     model = loaded.model.to(device).eval()
     from torch.utils.data import DataLoader
-    logits, y = predict(model, DataLoader(ds, batch_size=32), device, 'depth')
-    m = classification_metrics(logits, y, source.labels)
-    print(f'{loaded.short_id} on {len(idx)} clips: top-1 {m["top1"]:.4f}  top-5 {m["top5"]:.4f}')
+    runs = {}
+    for precision in (('fp32', 'bf16') if args.precision == 'both' else (args.precision,)):
+        def forward(x, bf16=precision == 'bf16'):
+            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                return model(x)
+        logits, y = predict(forward, DataLoader(ds, batch_size=32), device, 'depth')
+        runs[precision] = (logits, classification_metrics(logits, y, source.labels))
+    for precision, (logits, m) in runs.items():
+        print(f'{loaded.short_id} on {len(idx)} clips ({precision}): top-1 {m["top1"]:.4f}  top-5 {m["top5"]:.4f}')
+    logits, m = runs[args.precision if args.precision != 'both' else 'fp32']
     for k, v in m['per_class'].items():
         print(f'  {k:<16} {"n/a" if v is None else f"{v:.3f}"}')
+    if args.precision == 'both':
+        a, b = runs['fp32'][0], runs['bf16'][0]
+        pa, pb = torch.softmax(torch.from_numpy(a), 1), torch.softmax(torch.from_numpy(b), 1)
+        m = {**m, 'bf16': runs['bf16'][1], 'predictions_changed': int((a.argmax(1) != b.argmax(1)).sum()),
+             'max_prob_diff': float((pa - pb).abs().max())}
+        print(f'bf16 - fp32: top-1 {100 * (m["bf16"]["top1"] - m["top1"]):+.2f} points, {m["predictions_changed"]} of '
+              f'{len(idx)} predictions changed, largest probability difference {m["max_prob_diff"]:.4f}')
     if args.json:
         write_json(args.json, m)
     return 0

@@ -21,8 +21,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
+import os
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +51,10 @@ FLAGS = {'stage': '--stage', 'direction': '--direction', 'alpha': '--alpha', 'te
 
 
 def world_commit() -> str:
-    """The commit the synthetic world's code was at (dirty trees are marked): which world a figure is of."""
+    """The commit the synthetic world's code was at (dirty trees are marked): which world a figure is of.
+    A copy without git history (a GPU machine gets the files only) says so through DAR_WORLD_COMMIT."""
+    if os.environ.get('DAR_WORLD_COMMIT'):
+        return os.environ['DAR_WORLD_COMMIT']
     root = Path(__file__).resolve().parents[1]
     try:
         rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=root, capture_output=True, text=True,
@@ -70,7 +76,7 @@ def run_one(args, method, student, per_class, seed, knobs, out: Path) -> dict:
     metrics = out / 'metrics.json'
     if not metrics.is_file():
         argv = ['--data', *args.data, '--val-data', args.val_data, '--method', method, '--student', student,
-                '--per-class', str(per_class), '--seed', str(seed), '--epochs', str(args.epochs_for(per_class)),
+                '--per-class', str(per_class), '--seed', str(seed), '--epochs', str(epochs_for(args, per_class)),
                 '--device', args.device, '--val-every', '100', '--out', str(out)]   # validated once, at the end
         if method != 'none':
             argv += ['--teacher-checkpoint', args.teacher_checkpoint, '--teacher-cache', str(args.teacher_cache)]
@@ -80,6 +86,35 @@ def run_one(args, method, student, per_class, seed, knobs, out: Path) -> dict:
         if rc:
             raise SystemExit(f'experiment: training.distill failed ({rc}) for {out}')
     return json.loads(metrics.read_text())
+
+
+def epochs_for(args, per_class: int) -> int:
+    return args.epochs if per_class > 0 else args.epochs_full
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+
+
+def _run_job(args, job) -> dict:
+    return run_one(args, *job)
+
+
+_POOL: list = []      # one pool for the whole tuning or grid: its processes keep their decoded clips
+
+
+def run_all(args, jobs: list):
+    """Yields the metrics of each job (method, student, per_class, seed, knobs, out), in order. With --jobs N
+    the runs share N processes (spawned: CUDA cannot be forked); each keeps its decoded clips between runs."""
+    if args.jobs <= 1 or len(jobs) <= 1:
+        yield from (run_one(args, *job) for job in jobs)
+        return
+    if not _POOL:
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        _POOL.append(ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context('spawn'),
+                                         initializer=_worker_init, initargs=(threads,)))
+    yield from _POOL[0].map(_run_job, [args] * len(jobs), jobs)
 
 
 def rows_of(m: dict, args, per_class: int, out: Path, commit: str) -> list:
@@ -146,31 +181,29 @@ def best_knobs(rows: list, method: str) -> dict:
 
 def tune(args) -> int:
     rows, commit = [], world_commit()
+    student, per_class = args.students[0], args.per_class[0]
 
-    def runs(method, grid, student=args.students[0], per_class=args.per_class[0]):
-        for knobs in grid:
-            for seed in args.seeds:
-                out = args.out / run_name(method, student, per_class, seed, knobs)
-                rows.extend(rows_of(run_one(args, method, student, per_class, seed, knobs, out), args, per_class,
-                                    out, commit))
-                write_csv(args.csv, rows)
+    def runs(configs):
+        """configs: (method, knobs) pairs, each run with every tuning seed; the runs of one call are
+        independent of each other and may run side by side (--jobs)."""
+        jobs = [(method, student, per_class, seed, knobs, args.out / run_name(method, student, per_class, seed, knobs))
+                for method, knobs in configs for seed in args.seeds]
+        for job, m in zip(jobs, run_all(args, jobs)):
+            rows.extend(rows_of(m, args, per_class, job[-1], commit))
+            write_csv(args.csv, rows)       # as each run ends: an interrupted tuning keeps what it has
 
     # Several processes can share the tuning: each takes some --methods and writes its own CSV (mix needs
     # kd's result, so the two go together).
     if 'mix' in args.methods and 'kd' not in args.methods:
         raise SystemExit('experiment: tuning mix needs kd in the same --methods (it keeps kd\'s tuned knobs)')
-    if 'none' in args.methods:
-        runs('none', [{}])
-    if 'kd' in args.methods:
-        runs('kd', KD_GRID)
-    if 'feat' in args.methods:
-        runs('feat', FEAT_GRID)
+    grids = {'none': [{}], 'kd': KD_GRID, 'feat': FEAT_GRID}
+    runs([(m, knobs) for m in ('none', 'kd', 'feat') if m in args.methods for knobs in grids[m]])
     if 'mix' in args.methods:
         kd = best_knobs(rows, 'kd')
-        runs('mix', [{**kd, 'alpha': 1.0, 'w_mix': 1.0, **g} for g in MIX_DIRECTIONS])
-        runs('mix', [{**best_knobs(rows, 'mix'), 'stage': 'stage2'}])
+        runs([('mix', {**kd, 'alpha': 1.0, 'w_mix': 1.0, **g}) for g in MIX_DIRECTIONS])
+        runs([('mix', {**best_knobs(rows, 'mix'), 'stage': 'stage2'})])
         base = best_knobs(rows, 'mix')
-        runs('mix', [{**base, **v} for v in MIX_REFINE])
+        runs([('mix', {**base, **v}) for v in MIX_REFINE])
     print(tuning_table(rows))
     return 0
 
@@ -190,15 +223,14 @@ def grid(args) -> int:
     tuned_rows = [r for path in args.tuned for r in read_csv(path)]
     knobs = {m: (best_knobs(tuned_rows, m) if m != 'none' else {}) for m in args.methods}
     print('tuned knobs: ' + json.dumps(knobs), flush=True)
-    rows, commit = [], world_commit()
-    for per_class in args.per_class:
-        for student in args.students:
-            for seed in args.seeds:
-                for method in args.methods:
-                    out = args.out / run_name(method, student, per_class, seed, {})
-                    m = run_one(args, method, student, per_class, seed, knobs[method], out)
-                    rows.extend(rows_of(m, args, per_class, out, commit))
-                    write_csv(args.csv, rows)
+    commit = world_commit()
+    jobs = [(method, student, per_class, seed, knobs[method], args.out / run_name(method, student, per_class, seed, {}))
+            for per_class in args.per_class for student in args.students for seed in args.seeds
+            for method in args.methods]
+    rows = []
+    for job, m in zip(jobs, run_all(args, jobs)):
+        rows.extend(rows_of(m, args, job[2], job[-1], commit))
+        write_csv(args.csv, rows)
     print(table(rows))
     return 0
 
@@ -267,8 +299,12 @@ def main(argv=None) -> int:
         s.add_argument('--epochs', type=int, default=15, help='epochs at --per-class > 0')
         s.add_argument('--epochs-full', type=int, default=3, help='epochs with every training clip (--per-class 0)')
         s.add_argument('--device', default='auto')
+        s.add_argument('--jobs', type=int, default=1, help='runs side by side, each in its own process (a GPU has room for several)')
         if name == 'grid':
             s.add_argument('--tuned', required=True, type=Path, nargs='+', help='the CSV(s) written by the tune step')
+    f = sub.add_parser('flags', help='print the tuned knobs of one method as training.distill flags')
+    f.add_argument('--tuned', required=True, type=Path, nargs='+')
+    f.add_argument('--method', required=True, choices=[m for m in METHODS if m != 'none'])
     t = sub.add_parser('table')
     t.add_argument('csv', type=Path, nargs='+', help='grid CSV file(s); several are read as one')
     args = p.parse_args(argv)
@@ -278,9 +314,17 @@ def main(argv=None) -> int:
         print()
         print(verdict(rows))
         return 0
+    if args.cmd == 'flags':
+        knobs = best_knobs([r for path in args.tuned for r in read_csv(path)], args.method)
+        print(' '.join(f'{FLAGS[k]} {v}' for k, v in knobs.items()))
+        return 0
     args.teacher_cache = args.teacher_cache or args.out / 'teacher_cache.safetensors'
-    args.epochs_for = lambda pc: args.epochs if pc > 0 else args.epochs_full
-    return tune(args) if args.cmd == 'tune' else grid(args)
+    try:
+        return tune(args) if args.cmd == 'tune' else grid(args)
+    finally:
+        for pool in _POOL:
+            pool.shutdown(cancel_futures=True)
+        _POOL.clear()
 
 
 if __name__ == '__main__':

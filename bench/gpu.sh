@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Everything this project measures on a GPU, in one run from the repository root on a machine with one
+# NVIDIA GPU, python3 with torch/torchvision/OpenCV/safetensors/pytest, and no ROS (nothing here needs rclpy):
+#
+#   OUT=runs/gpu bash bench/gpu.sh            # ~10 minutes on one H100 with 16 CPU cores
+#
+# Parts run side by side (the CPUs render while the GPU tests and benchmarks), each writing into $OUT:
+#   pytest.txt     the `cuda` tests and the engine/checkpoint tests on the GPU (CPU fallback after a CUDA fault)
+#   engine.txt     bench/engine.py --device cuda: student vs r3d_18, fp32 / bf16 / channels_last_3d / CUDA graph
+#   precision.txt  the shipped model, fp32 vs bf16 autocast, on the held-out subjects and the held-out view
+#   tune.csv, grid.csv   the distillation experiment of training/README.md (same commands, --jobs side by side)
+#   default.tar    default-model candidates (kd and mix) trained on streaming windows + clips, with metrics
+#   log.txt, detail.log   what ran when, and every command's own output
+# SMOKE=1 DEVICE=cpu runs every step at toy size (a few clips, one epoch) to check the script itself on a CPU.
+set -u
+OUT=${OUT:-runs/gpu}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+P=${PYTHON:-python3}
+DEV=${DEVICE:-cuda}
+PREC=$([ "$DEV" = cuda ] && echo both || echo fp32)
+NPROC=$(getconf _NPROCESSORS_ONLN)
+RW=$(( NPROC > 8 ? NPROC * 5 / 8 : 1 ))   # rendering processes: clips, and streaming windows (RS)
+RS=$(( NPROC > 8 ? NPROC * 3 / 8 : 1 ))
+T=runs/r4_rgb20/teacher.safetensors        # the RGB teacher of the experiment (training/README.md)
+if [ "${SMOKE:-0}" = 1 ]; then
+    PC=(--clips-per-class 3); PCV=(--clips-per-class 2); PCS=(--clips-per-class 3); PCSV=(--clips-per-class 1)
+    EP=1; EPF=1; EPT=1; EPD=1; SEEDS_T=(10); SEEDS=(0 1); JOBS=2; PERCLASS=(2 0)
+else
+    PC=(--clips-per-class 200); PCV=(--clips-per-class 30); PCS=(--clips-per-class 150); PCSV=(--clips-per-class 20)
+    EP=15; EPF=15; EPT=4; EPD=12; SEEDS_T=(10 11); SEEDS=(0 1 2); JOBS=8; PERCLASS=(20 0)
+fi
+log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
+render() { $P -m depth_action_recognition.synthetic.dataset "$@" >>"$OUT/detail.log" 2>&1; }
+
+log "start on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo 'no GPU'), $NPROC CPUs"
+rm -f data/.clips_done data/.stream_done runs/.tune_done
+# The experiment's world: the same commands and seeds as training/README.md (same seed, same clips), and the
+# streaming windows for the default model, rendered on the CPUs while the GPU tests and benchmarks.
+( render --out data/synth4 "${PC[@]}" --seed 0 --workers $RW \
+  && render --out data/synth4_val "${PCV[@]}" --subjects 1-30 --views 0-3 --seed 5 --workers $RW \
+  && md5sum data/synth4/manifest.jsonl data/synth4_val/manifest.jsonl >>"$OUT/log.txt" \
+  && touch data/.clips_done ) &
+( render --out data/stream_train --kind stream "${PCS[@]}" --subjects 1-30 --views 0-3 --seed 21 --workers $RS \
+  && render --out data/stream_val --kind stream "${PCSV[@]}" --subjects 1-30 --views 0-3 --seed 22 --workers $RS \
+  && touch data/.stream_done ) &
+
+log "tests on the GPU"
+$P -m pytest -q -p no:cacheprovider -rs test/test_engine.py test/test_checkpoint.py test/test_distill_losses.py \
+    >"$OUT/pytest.txt" 2>&1
+log "pytest rc $?: $(tail -1 "$OUT/pytest.txt")"
+$P bench/engine.py --device $DEV --batches 1 8 32 >"$OUT/engine.txt" 2>&1
+log "engine bench rc $?"
+
+while [ ! -f data/.clips_done ]; do sleep 2; done
+log "clips rendered"
+( for split in "--subjects 31-40 --views 0-3" "--subjects 1-30 --views 4"; do
+      $P -m training.evaluate --model models/default.safetensors --data data/synth4 $split --precision $PREC \
+          --device $DEV >>"$OUT/precision.txt" 2>&1
+  done
+  log "precision rc $?" ) &
+
+C=runs/cache/r4_synth4.safetensors
+COMMON=(--data data/synth4 --val-data data/synth4_val --teacher-checkpoint $T --teacher-cache $C --device $DEV
+        --epochs $EP --epochs-full $EPF --jobs $JOBS)
+$P -m training.cache --data data/synth4 --teacher-checkpoint $T --out $C --device $DEV --workers 4 >>"$OUT/detail.log" 2>&1
+log "cache rc $?"
+# The default model: the stream teacher (the experiment's teacher fine-tuned on stream windows, letterboxed
+# like the student), then kd and mix candidates with the tuned knobs, beside the experiment on the same GPU.
+(
+    while [ ! -f data/.stream_done ]; do sleep 2; done
+    log "stream rendered"
+    $P -m training.train_teacher --data data/stream_train data/synth4 --teacher rgb_small --teacher-weights $T \
+        --rgb-size 60x80 --fit pad --epochs $EPT --lr 1e-3 --batch-size 16 --device $DEV --workers 4 --out runs/stream_rgb \
+        >>"$OUT/detail.log" 2>&1
+    SC=runs/cache/stream.safetensors
+    $P -m training.cache --data data/stream_train data/synth4 --teacher-checkpoint runs/stream_rgb/teacher.safetensors \
+        --out $SC --device $DEV --workers 4 >>"$OUT/detail.log" 2>&1
+    log "stream teacher and cache rc $?"
+    while [ ! -f runs/.tune_done ]; do sleep 2; done
+    for m in kd mix; do
+        $P -m training.distill --data data/stream_train data/synth4 --val-data data/stream_val --method $m \
+            $($P -m training.experiment flags --tuned "$OUT/tune.csv" --method $m) --student tiny --epochs $EPD \
+            --teacher-checkpoint runs/stream_rgb/teacher.safetensors --teacher-cache $SC --device $DEV \
+            --name default --out runs/default_$m >>"$OUT/detail.log" 2>&1 &
+    done
+    wait
+    tar cf "$OUT/default.tar" runs/stream_rgb/teacher.safetensors runs/stream_rgb/metrics.json \
+        runs/default_kd/{student.safetensors,metrics.json,config.yaml} runs/default_mix/{student.safetensors,metrics.json,config.yaml} \
+        2>>"$OUT/detail.log"
+    log "default candidates done"
+) &
+$P -m training.experiment tune "${COMMON[@]}" --per-class 20 --seeds "${SEEDS_T[@]}" --out runs/tune \
+    --csv "$OUT/tune.csv" >>"$OUT/detail.log" 2>&1
+log "tune rc $?"
+touch runs/.tune_done
+
+$P -m training.experiment grid "${COMMON[@]}" --tuned "$OUT/tune.csv" --students tiny small \
+    --per-class "${PERCLASS[@]}" --seeds "${SEEDS[@]}" --out runs/grid --csv "$OUT/grid.csv" >>"$OUT/detail.log" 2>&1
+log "grid rc $?"
+wait
+log "done"

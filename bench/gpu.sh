@@ -25,10 +25,10 @@ RS=$(( NPROC > 8 ? NPROC * 3 / 8 : 1 ))
 T=runs/r4_rgb20/teacher.safetensors        # the RGB teacher of the experiment (training/README.md)
 if [ "${SMOKE:-0}" = 1 ]; then
     PC=(--clips-per-class 3); PCV=(--clips-per-class 2); PCS=(--clips-per-class 3); PCSV=(--clips-per-class 1)
-    EP=1; EPF=1; EPT=1; EPD=1; SEEDS_T=(10); SEEDS=(0 1); JOBS=2; PERCLASS=(2 0)
+    EP=1; EPF=1; EPT=1; EPD=1; SEEDS_T=(10); SEEDS=(0 1); JOBS=2; PERCLASS=(2 0); BATCHES=(1)
 else
     PC=(--clips-per-class 200); PCV=(--clips-per-class 30); PCS=(--clips-per-class 150); PCSV=(--clips-per-class 20)
-    EP=15; EPF=15; EPT=4; EPD=12; SEEDS_T=(10 11); SEEDS=(0 1 2); JOBS=8; PERCLASS=(20 0)
+    EP=15; EPF=15; EPT=4; EPD=12; SEEDS_T=(10 11); SEEDS=(0 1 2); JOBS=8; PERCLASS=(20 0); BATCHES=(1 8 32)
 fi
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
 render() { $P -m depth_action_recognition.synthetic.dataset "$@" >>"$OUT/detail.log" 2>&1; }
@@ -49,7 +49,7 @@ log "tests on the GPU"
 $P -m pytest -q -p no:cacheprovider -rs test/test_engine.py test/test_checkpoint.py test/test_distill_losses.py \
     >"$OUT/pytest.txt" 2>&1
 log "pytest rc $?: $(tail -1 "$OUT/pytest.txt")"
-$P bench/engine.py --device $DEV --batches 1 8 32 >"$OUT/engine.txt" 2>&1
+$P bench/engine.py --device $DEV --batches "${BATCHES[@]}" >"$OUT/engine.txt" 2>&1
 log "engine bench rc $?"
 
 while [ ! -f data/.clips_done ]; do sleep 2; done

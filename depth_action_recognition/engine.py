@@ -53,8 +53,10 @@ class InferenceEngine:
         self.model = loaded.model.to(self.device).eval()
         spec = loaded.meta.preprocess
         self.clip_shape = (clip_length or spec.frames, spec.height, spec.width)
-        # On CUDA half the bytes and the tensor cores at no accuracy cost for a classifier; CPU stays fp32.
-        self.autocast = self.device.type == 'cuda'
+        # fp32 on every device (PyTorch's default, TF32 convolutions on recent GPUs). bf16 autocast changed no
+        # prediction of the default model on one H100 but made it slower (1.78 vs 1.32 ms a batch of 1, 1.88 vs
+        # 1.72 ms a batch of 32): a network this small is bound by kernel launches, and autocast adds cast
+        # kernels (bench/engine.py --device cuda; docs/performance.md).
         self.warmup()
 
     def warmup(self) -> None:
@@ -74,7 +76,6 @@ class InferenceEngine:
                               f'({self.loaded.short_id}, now {fresh.short_id})')
         self.model, self.loaded = fresh.model.eval(), fresh
         self.device = torch.device('cpu')
-        self.autocast = False
         self.warmup()
         try:
             torch.cuda.empty_cache()
@@ -90,8 +91,7 @@ class InferenceEngine:
         for i in range(0, len(clips), self.max_batch):
             x = torch.from_numpy(np.ascontiguousarray(clips[i:i + self.max_batch]))
             x = x.unsqueeze(1).to(self.device, non_blocking=True)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                logits = self.model(x)
+            logits = self.model(x)
             out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
         return np.concatenate(out)
 

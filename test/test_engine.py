@@ -141,7 +141,8 @@ def test_cuda_matches_cpu(checkpoint):
     clips = np.random.default_rng(0).random((4, 8, 24, 32), dtype=np.float32)
     cpu = InferenceEngine(load_checkpoint(checkpoint), 'cpu').infer(clips)
     gpu = InferenceEngine(load_checkpoint(checkpoint), 'cuda').infer(clips)
-    np.testing.assert_allclose(cpu, gpu, atol=2e-2)               # bf16 autocast on CUDA
+    # fp32 on both devices; cuDNN convolutions on Ampere and later use TF32 by default (PyTorch), ~1e-3 relative
+    np.testing.assert_allclose(cpu, gpu, atol=5e-3)
     assert (cpu.argmax(1) == gpu.argmax(1)).mean() >= 0.75
 
 

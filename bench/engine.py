@@ -6,8 +6,9 @@ the execution variants side by side (each against fp32 eager of the same model a
 The teacher is torchvision's r3d_18 on RGB 3x16x112x112 (the Kinetics teacher the paper's setting
 would use); the student is the shipped default model at its own input. The first table runs both through
 the recognizer's own path (InferenceEngine's settings: inference_mode, fp32). On CUDA a
-second table times, per model and batch: fp32 eager, bf16 autocast, bf16 with channels_last_3d, and bf16
-replayed from a CUDA graph captured at that fixed batch shape.
+second table times, per model and batch: fp32 eager, fp32 replayed from a CUDA graph captured at that fixed
+batch shape, bf16 autocast, bf16 with channels_last_3d, and bf16 from a CUDA graph. The variants of one
+model and batch are timed in turns (round robin), so a change in the machine's load hits them alike.
 """
 import argparse
 import copy
@@ -20,12 +21,12 @@ from depth_action_recognition.checkpoint import load_checkpoint
 from depth_action_recognition.models import count_flops
 from depth_action_recognition.resources import default_model_path
 
-VARIANTS = ('fp32', 'bf16', 'bf16+channels_last', 'bf16+graph')
+VARIANTS = ('fp32', 'fp32+graph', 'bf16', 'bf16+channels_last', 'bf16+graph')
 
 
 def runner(model, x, variant):
     """A zero-argument callable that runs ``model`` on ``x`` the way ``variant`` says."""
-    bf16 = variant != 'fp32'
+    bf16 = variant.startswith('bf16')
     if 'channels_last' in variant:
         model = copy.deepcopy(model).to(memory_format=torch.channels_last_3d)
         x = x.contiguous(memory_format=torch.channels_last_3d)
@@ -100,7 +101,12 @@ def main():
     for label, model, shape in (('student', student, s_shape), ('teacher r3d_18', teacher, t_shape)):
         for b in args.batches:
             x = torch.rand((b,) + shape, device=device)
-            ms = {v: 1000 * timed(runner(model, x, v), device, args.repeats * 10) for v in VARIANTS}
+            runs = {v: runner(model, x, v) for v in VARIANTS}
+            samples = {v: [] for v in VARIANTS}
+            for _ in range(args.repeats * 2):
+                for v in VARIANTS:
+                    samples[v].append(timed(runs[v], device, 5))
+            ms = {v: 1000 * float(np.median(t)) for v, t in samples.items()}
             cells = [f'{ms[v]:.3f} ({ms["fp32"] / ms[v]:.2f}x)' for v in VARIANTS]
             print(f'| {label} | {b} | ' + ' | '.join(cells) + ' |', flush=True)
 

@@ -2,7 +2,10 @@
 # Everything this project measures on a GPU, in one run from the repository root on a machine with one
 # NVIDIA GPU, python3 with torch/torchvision/OpenCV/safetensors/pytest, and no ROS (nothing here needs rclpy):
 #
-#   OUT=runs/gpu bash bench/gpu.sh            # ~10 minutes on one H100 with 16 CPU cores
+#   OUT=runs/gpu DAR_WORLD_COMMIT=$(git rev-parse --short HEAD) bash bench/gpu.sh
+#
+# On one H100 with 16 CPU cores everything up to the 20-per-class grid took ~9 minutes; the full-set grid
+# (--per-class 0) and the default-model candidates need about 15 more.
 #
 # Parts run side by side (the CPUs render while the GPU tests and benchmarks), each writing into $OUT:
 #   pytest.txt     the `cuda` tests and the engine/checkpoint tests on the GPU (CPU fallback after a CUDA fault)
@@ -33,8 +36,11 @@ fi
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
 render() { $P -m depth_action_recognition.synthetic.dataset "$@" >>"$OUT/detail.log" 2>&1; }
 
-log "start on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo 'no GPU'), $NPROC CPUs"
-rm -f data/.clips_done data/.stream_done runs/.tune_done
+log "start on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo 'no GPU'), $NPROC CPUs, world ${DAR_WORLD_COMMIT:-(git)}"
+# Timings first, while nothing else runs: a launch-bound GPU workload depends on the CPU that feeds it.
+$P bench/engine.py --device $DEV --batches "${BATCHES[@]}" >"$OUT/engine.txt" 2>&1
+log "engine bench rc $?"
+rm -f data/.clips_done data/.stream_done runs/.tune_done runs/.tune_failed
 # The experiment's world: the same commands and seeds as training/README.md (same seed, same clips), and the
 # streaming windows for the default model, rendered on the CPUs while the GPU tests and benchmarks.
 ( render --out data/synth4 "${PC[@]}" --seed 0 --workers $RW \
@@ -49,16 +55,15 @@ log "tests on the GPU"
 $P -m pytest -q -p no:cacheprovider -rs test/test_engine.py test/test_checkpoint.py test/test_distill_losses.py \
     >"$OUT/pytest.txt" 2>&1
 log "pytest rc $?: $(tail -1 "$OUT/pytest.txt")"
-$P bench/engine.py --device $DEV --batches "${BATCHES[@]}" >"$OUT/engine.txt" 2>&1
-log "engine bench rc $?"
 
 while [ ! -f data/.clips_done ]; do sleep 2; done
 log "clips rendered"
-( for split in "--subjects 31-40 --views 0-3" "--subjects 1-30 --views 4"; do
+( rc=0
+  for split in "--subjects 31-40 --views 0-3" "--subjects 1-30 --views 4"; do
       $P -m training.evaluate --model models/default.safetensors --data data/synth4 $split --precision $PREC \
-          --device $DEV >>"$OUT/precision.txt" 2>&1
+          --device $DEV >>"$OUT/precision.txt" 2>&1 || rc=$?
   done
-  log "precision rc $?" ) &
+  log "precision rc $rc" ) &
 
 C=runs/cache/r4_synth4.safetensors
 COMMON=(--data data/synth4 --val-data data/synth4_val --teacher-checkpoint $T --teacher-cache $C --device $DEV
@@ -72,15 +77,16 @@ log "cache rc $?"
     log "stream rendered"
     $P -m training.train_teacher --data data/stream_train data/synth4 --teacher rgb_small --teacher-weights $T \
         --rgb-size 60x80 --fit pad --epochs $EPT --lr 1e-3 --batch-size 16 --device $DEV --workers 4 --out runs/stream_rgb \
-        >>"$OUT/detail.log" 2>&1
+        >>"$OUT/detail.log" 2>&1 || { log "stream teacher failed"; exit 1; }
     SC=runs/cache/stream.safetensors
     $P -m training.cache --data data/stream_train data/synth4 --teacher-checkpoint runs/stream_rgb/teacher.safetensors \
         --out $SC --device $DEV --workers 4 >>"$OUT/detail.log" 2>&1
     log "stream teacher and cache rc $?"
-    while [ ! -f runs/.tune_done ]; do sleep 2; done
+    while [ ! -f runs/.tune_done ]; do [ -f runs/.tune_failed ] && exit 1; sleep 2; done
     for m in kd mix; do
+        FLAGS=$($P -m training.experiment flags --tuned "$OUT/tune.csv" --method $m) || { log "no tuned $m knobs"; exit 1; }
         $P -m training.distill --data data/stream_train data/synth4 --val-data data/stream_val --method $m \
-            $($P -m training.experiment flags --tuned "$OUT/tune.csv" --method $m) --student tiny --epochs $EPD \
+            $FLAGS --student tiny --epochs $EPD \
             --teacher-checkpoint runs/stream_rgb/teacher.safetensors --teacher-cache $SC --device $DEV \
             --name default --out runs/default_$m >>"$OUT/detail.log" 2>&1 &
     done
@@ -92,8 +98,9 @@ log "cache rc $?"
 ) &
 $P -m training.experiment tune "${COMMON[@]}" --per-class 20 --seeds "${SEEDS_T[@]}" --out runs/tune \
     --csv "$OUT/tune.csv" >>"$OUT/detail.log" 2>&1
-log "tune rc $?"
-touch runs/.tune_done
+rc=$?
+log "tune rc $rc"
+if [ $rc = 0 ]; then touch runs/.tune_done; else touch runs/.tune_failed; fi
 
 $P -m training.experiment grid "${COMMON[@]}" --tuned "$OUT/tune.csv" --students tiny small \
     --per-class "${PERCLASS[@]}" --seeds "${SEEDS[@]}" --out runs/grid --csv "$OUT/grid.csv" >>"$OUT/detail.log" 2>&1

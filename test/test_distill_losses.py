@@ -211,8 +211,10 @@ def test_mix_step_on_cuda_under_bf16_matches_the_cpu_and_trains(tiny_data, teach
 
     rc = distill.main(['--data', str(tiny_data), '--teacher-checkpoint', str(teacher), '--train-subjects', '1-2',
                        '--train-views', '0-1', '--test-subjects', '3', '--test-views', '1', '--frames', '8',
-                       '--height', '30', '--width', '40', '--method', 'mix', '--epochs', '2', '--device', 'cuda',
+                       '--height', '30', '--width', '40', '--method', 'mix', '--epochs', '2', '--lr', '1e-2', '--device', 'cuda',
                        '--out', str(tmp_path)])
+    assert rc == 0
     m = json.loads((tmp_path / 'metrics.json').read_text())
-    assert rc == 0 and m['timings']['device'] == 'cuda'
-    assert all(torch.isfinite(torch.tensor(h)) for h in (m['cross_subject']['top1'], m['val']['top1']))
+    assert m['timings']['device'] == 'cuda'
+    history = json.loads(torch.load(tmp_path / 'last_state.pt', weights_only=True)['history'])
+    assert len(history) == 2 and history[1]['loss'] < history[0]['loss']     # it learns on the GPU

@@ -1,4 +1,6 @@
 """The experiment's bookkeeping: tuned knobs chosen on validation only, the table and the verdict from the CSV."""
+import os
+
 import pytest
 
 from training import experiment
@@ -39,25 +41,25 @@ def test_table_and_verdict_from_rows():
     assert verdict[1].startswith('20 / tiny / cross_view: mix ties kd (+0.5 points')
 
 
-def test_side_by_side_runs_come_back_in_job_order(tmp_path):
-    """--jobs N: the runs go to N spawned processes; the rows must still follow the jobs (each run's metrics
-    are read back from its folder here, so nothing trains)."""
+def _first_run_is_slowest(args, job):
+    import time
+    time.sleep(1.0 if job[3] == 0 else 0.0)
+    return {'seed': job[3], 'pid': os.getpid()}
+
+
+def test_side_by_side_runs_come_back_in_job_order():
+    """--jobs N: the runs go to N spawned processes and finish in any order (here the first one last); the
+    rows must still follow the jobs, and more than one process must have done the work."""
     import argparse
-    import json
-    jobs = []
-    for k in range(5):
-        out = tmp_path / f'run{k}'
-        out.mkdir()
-        (out / 'metrics.json').write_text(json.dumps({'seed': k, 'marker': f'run{k}'}))
-        jobs.append(('kd', 'tiny', 20, k, {}, out))
-    args = argparse.Namespace(jobs=2)
+    jobs = [('kd', 'tiny', 20, k, {}, None) for k in range(6)]
     try:
-        got = [m['marker'] for m in experiment.run_all(args, jobs)]
+        got = list(experiment.run_all(argparse.Namespace(jobs=2), jobs, fn=_first_run_is_slowest))
     finally:
         for pool in experiment._POOL:
             pool.shutdown()
         experiment._POOL.clear()
-    assert got == [f'run{k}' for k in range(5)]
+    assert [m['seed'] for m in got] == list(range(6))
+    assert len({m['pid'] for m in got}) == 2 and os.getpid() not in {m['pid'] for m in got}
 
 
 def test_flags_prints_the_tuned_knobs_as_distill_flags(tmp_path, capsys):

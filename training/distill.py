@@ -264,7 +264,9 @@ _LOADED: dict = {}
 
 
 def loaded(source, indices, spec: PreprocessSpec, data_key: str) -> InMemory:
-    key = (data_key, tuple(indices), spec)
+    # Keyed by the clips' records and files (size, mtime) as the teacher cache is: a folder rendered again
+    # under the same path between two runs of one process is decoded again, not served stale.
+    key = (data_key, tuple(indices), spec, teacher_cache.data_fingerprint(source, indices))
     if key not in _LOADED:
         _LOADED[key] = InMemory(PairedClips(source, list(indices), spec, modalities=('depth',)))
     return _LOADED[key]
@@ -392,7 +394,7 @@ def main(argv=None) -> int:
     if rank != 0:
         dist.destroy_process_group()
         return 0
-    # Evaluated where it trained (fp32: autocast is off outside train_step), then saved from the CPU.
+    # Evaluated where it trained (no autocast outside train_step), then saved from the CPU.
     results = {name: evaluate(student, ds, device, source.labels) for name, ds in tests.items()}
     bare = student.cpu().eval()
     flops = count_flops(bare, (1, spec.frames, spec.height, spec.width))

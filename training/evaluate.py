@@ -2,8 +2,9 @@
 
     python -m training.evaluate --model models/default.safetensors --data data/synth --subjects 31-40 --views 0-3
 
-``--precision both`` (on CUDA) also runs the clips under bf16 autocast, as the recognizer serves them on a
-GPU, and reports the top-1 of each and how many predictions differ.
+``--precision both`` (on CUDA) also runs the clips under bf16 autocast and reports the top-1 of each and how
+many predictions differ: the accuracy side of choosing a serving precision (the engine serves fp32,
+docs/performance.md says why).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def get_args_parser():
     p.add_argument('--views', default='', help='views to evaluate on (default all)')
     p.add_argument('--device', default='auto', help='auto, cpu or cuda')
     p.add_argument('--precision', default='fp32', choices=('fp32', 'bf16', 'both'),
-                   help='fp32, bf16 autocast (the CUDA serving path), or both side by side')
+                   help='fp32, bf16 autocast, or both side by side (CUDA)')
     p.add_argument('--json', type=Path, default=None, help='also write the metrics here')
     return p
 
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
         print(f'bf16 - fp32: top-1 {100 * (m["bf16"]["top1"] - m["top1"]):+.2f} points, {m["predictions_changed"]} of '
               f'{len(idx)} predictions changed, largest probability difference {m["max_prob_diff"]:.4f}')
     if args.json:
-        write_json(args.json, m)
+        write_json(args.json, {**m, 'precision': args.precision})
     return 0
 
 

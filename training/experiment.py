@@ -53,8 +53,6 @@ FLAGS = {'stage': '--stage', 'direction': '--direction', 'alpha': '--alpha', 'te
 def world_commit() -> str:
     """The commit the synthetic world's code was at (dirty trees are marked): which world a figure is of.
     A copy without git history (a GPU machine gets the files only) says so through DAR_WORLD_COMMIT."""
-    if os.environ.get('DAR_WORLD_COMMIT'):
-        return os.environ['DAR_WORLD_COMMIT']
     root = Path(__file__).resolve().parents[1]
     try:
         rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=root, capture_output=True, text=True,
@@ -62,8 +60,8 @@ def world_commit() -> str:
         dirty = subprocess.run(['git', 'status', '--porcelain', '--', 'depth_action_recognition/synthetic'],
                                cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return 'unknown'
-    return (rev + ('+dirty' if dirty else '')) or 'unknown'
+        rev = ''
+    return (rev + ('+dirty' if dirty else '')) if rev else os.environ.get('DAR_WORLD_COMMIT', 'unknown')
 
 
 def run_name(method: str, student: str, per_class: int, seed: int, knobs: dict) -> str:
@@ -104,17 +102,18 @@ def _run_job(args, job) -> dict:
 _POOL: list = []      # one pool for the whole tuning or grid: its processes keep their decoded clips
 
 
-def run_all(args, jobs: list):
+def run_all(args, jobs: list, fn=None):
     """Yields the metrics of each job (method, student, per_class, seed, knobs, out), in order. With --jobs N
     the runs share N processes (spawned: CUDA cannot be forked); each keeps its decoded clips between runs."""
+    fn = fn or _run_job
     if args.jobs <= 1 or len(jobs) <= 1:
-        yield from (run_one(args, *job) for job in jobs)
+        yield from (fn(args, job) for job in jobs)
         return
     if not _POOL:
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
         _POOL.append(ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context('spawn'),
                                          initializer=_worker_init, initargs=(threads,)))
-    yield from _POOL[0].map(_run_job, [args] * len(jobs), jobs)
+    yield from _POOL[0].map(fn, [args] * len(jobs), jobs)
 
 
 def rows_of(m: dict, args, per_class: int, out: Path, commit: str) -> list:

@@ -1,0 +1,89 @@
+"""Streaming accuracy across camera sizes and held-out splits, one table (issue: streaming accuracy).
+
+    .venv/bin/python bench/stream_accuracy.py [--model FILE] [--minutes 3] [--seeds 0 1 2] [--jobs 2] \
+        [--sizes 120x160 240x320 240x424 480x640 480x848] [--out runs/stream_eval]
+
+Runs ``depth_action_recognition.stream_eval`` (random scenarios played through the node's clip buffer,
+preprocessing, model and alarm policy, offline) for every camera size on the held-out subjects (31-40,
+views 0-3) and on the held-out view (4, subjects 1-30), each with every seed, and prints per setting:
+top-1 on windows wholly inside one action, accuracy over all windows, the weakest class, and alarms with
+labels matched; then the alarms pooled over everything. Reports go to ``--out`` as JSON, one per setting.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from common import ROOT
+
+SPLITS = {'held-out subjects': ('31-40', '0-3'), 'held-out view': ('1-30', '4')}
+
+
+def run(args, size, split) -> dict:
+    subjects, views = SPLITS[split]
+    seeds = '-'.join(map(str, args.seeds))
+    # A report is reused only for the same model file, stream length and seeds (an interrupted table resumes).
+    out = args.out / f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}.json'
+    if not out.is_file():
+        cmd = [sys.executable, '-m', 'depth_action_recognition.stream_eval', '--minutes', str(args.minutes),
+               '--seeds', *map(str, args.seeds), '--size', size, '--subjects', subjects, '--views', views,
+               '--report-json', str(out), '--model', str(args.model)]
+        env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+        subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())
+
+
+def pct(v):
+    return 'n/a' if v is None else f'{100 * v:.1f}'
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--model', type=Path, default=None, help='student .safetensors (default: the shipped model)')
+    p.add_argument('--minutes', type=float, default=3.0, help='stream length per seed and setting')
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    p.add_argument('--sizes', nargs='+', default=['120x160', '240x320', '240x424', '480x640', '480x848'])
+    p.add_argument('--splits', nargs='+', default=list(SPLITS), choices=list(SPLITS))
+    p.add_argument('--jobs', type=int, default=2, help='settings evaluated side by side (one core each)')
+    p.add_argument('--out', type=Path, default=Path('runs/stream_eval'))
+    args = p.parse_args()
+    from depth_action_recognition.checkpoint import load_checkpoint
+    from depth_action_recognition.resources import default_model_path
+    args.model = (args.model or default_model_path()).resolve()     # the children run from the repository root
+    args.model_id = load_checkpoint(args.model).short_id.replace('@', '-')
+    args.out = args.out.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    settings = [(size, split) for split in args.splits for size in args.sizes]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        reports = list(pool.map(lambda s: run(args, *s), settings))
+    print(f'model {args.model_id} ({args.model}); {len(args.seeds)} seeds x {args.minutes:g} min per setting')
+    print('| split | camera (HxW) | top-1, windows inside one action | accuracy, all windows | weakest class '
+          '(inside) | alarm recall | alarm precision | false alarms / h |')
+    print('|---|---|---|---|---|---|---|---|')
+    pooled = {'episodes': 0, 'detected': 0, 'raised': 0, 'false': 0, 'hours': 0.0}
+    for (size, split), r in zip(settings, reports):
+        scored = [(v['pure'], k) for k, v in r['per_class'].items() if v['pure'] is not None and v['n_pure'] >= 5]
+        worst = min(scored) if scored else (None, 'n/a')
+        eps, raised = r['alarm_episodes'], r['alarms_raised']
+        false = len(r['false_alarms'])
+        pooled['episodes'] += eps
+        pooled['detected'] += eps - len(r['missed_episodes'])
+        pooled['raised'] += raised
+        pooled['false'] += false
+        pooled['hours'] += r['hours']
+        print(f'| {split} | {size} | {pct(r["top1_pure"])}% of {r["windows_pure"]} | {pct(r["accuracy_all"])}% of '
+              f'{r["windows"]} | {worst[1]} {pct(worst[0])}% | {eps - len(r["missed_episodes"])}/{eps} | '
+              f'{raised - false}/{raised} | {false / max(r["hours"], 1e-9):.1f} |')
+    h = pooled['hours']
+    print(f'\nalarms pooled over {60 * h:.0f} min: recall {pooled["detected"]}/{pooled["episodes"]} '
+          f'({pct(pooled["detected"] / max(1, pooled["episodes"]))}%), precision '
+          f'{pooled["raised"] - pooled["false"]}/{pooled["raised"]} '
+          f'({pct((pooled["raised"] - pooled["false"]) / max(1, pooled["raised"]))}%), '
+          f'{pooled["false"] / max(h, 1e-9):.1f} false alarms per hour')
+
+
+if __name__ == '__main__':
+    main()

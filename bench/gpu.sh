@@ -40,23 +40,23 @@ log "start on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null ||
 # Timings first, while nothing else runs: a launch-bound GPU workload depends on the CPU that feeds it.
 $P bench/engine.py --device $DEV --batches "${BATCHES[@]}" >"$OUT/engine.txt" 2>&1
 log "engine bench rc $?"
-rm -f data/.clips_done data/.stream_done runs/.tune_done runs/.tune_failed
+rm -f data/.clips_done data/.clips_failed data/.stream_done data/.stream_failed runs/.tune_done runs/.tune_failed
 # The experiment's world: the same commands and seeds as training/README.md (same seed, same clips), and the
 # streaming windows for the default model, rendered on the CPUs while the GPU tests and benchmarks.
 ( render --out data/synth4 "${PC[@]}" --seed 0 --workers $RW \
   && render --out data/synth4_val "${PCV[@]}" --subjects 1-30 --views 0-3 --seed 5 --workers $RW \
   && md5sum data/synth4/manifest.jsonl data/synth4_val/manifest.jsonl >>"$OUT/log.txt" \
-  && touch data/.clips_done ) &
+  && touch data/.clips_done || touch data/.clips_failed ) &
 ( render --out data/stream_train --kind stream "${PCS[@]}" --subjects 1-30 --views 0-3 --seed 21 --workers $RS \
   && render --out data/stream_val --kind stream "${PCSV[@]}" --subjects 1-30 --views 0-3 --seed 22 --workers $RS \
-  && touch data/.stream_done ) &
+  && touch data/.stream_done || touch data/.stream_failed ) &
 
 log "tests on the GPU"
 $P -m pytest -q -p no:cacheprovider -rs test/test_engine.py test/test_checkpoint.py test/test_distill_losses.py \
     >"$OUT/pytest.txt" 2>&1
 log "pytest rc $?: $(tail -1 "$OUT/pytest.txt")"
 
-while [ ! -f data/.clips_done ]; do sleep 2; done
+while [ ! -f data/.clips_done ]; do [ -f data/.clips_failed ] && { log "rendering failed"; exit 1; }; sleep 2; done
 log "clips rendered"
 ( rc=0
   for split in "--subjects 31-40 --views 0-3" "--subjects 1-30 --views 4"; do
@@ -68,12 +68,13 @@ log "clips rendered"
 C=runs/cache/r4_synth4.safetensors
 COMMON=(--data data/synth4 --val-data data/synth4_val --teacher-checkpoint $T --teacher-cache $C --device $DEV
         --epochs $EP --epochs-full $EPF --jobs $JOBS)
-$P -m training.cache --data data/synth4 --teacher-checkpoint $T --out $C --device $DEV --workers 4 >>"$OUT/detail.log" 2>&1
-log "cache rc $?"
+$P -m training.cache --data data/synth4 --teacher-checkpoint $T --out $C --device $DEV --workers 4 >>"$OUT/detail.log" 2>&1 \
+    || { log "teacher cache failed"; exit 1; }
+log "cache done"
 # The default model: the stream teacher (the experiment's teacher fine-tuned on stream windows, letterboxed
 # like the student), then kd and mix candidates with the tuned knobs, beside the experiment on the same GPU.
 (
-    while [ ! -f data/.stream_done ]; do sleep 2; done
+    while [ ! -f data/.stream_done ]; do [ -f data/.stream_failed ] && { log "stream rendering failed"; exit 1; }; sleep 2; done
     log "stream rendered"
     $P -m training.train_teacher --data data/stream_train data/synth4 --teacher rgb_small --teacher-weights $T \
         --rgb-size 60x80 --fit pad --epochs $EPT --lr 1e-3 --batch-size 16 --device $DEV --workers 4 --out runs/stream_rgb \

@@ -92,7 +92,7 @@ class InferenceEngine:
             x = torch.from_numpy(np.ascontiguousarray(clips[i:i + self.max_batch]))
             x = x.unsqueeze(1).to(self.device, non_blocking=True)
             logits = self.model(x)
-            out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+            out.append(torch.softmax(logits, dim=1).cpu().numpy())
         return np.concatenate(out)
 
 

@@ -276,6 +276,8 @@ def main(argv=None) -> int:
     parser = get_args_parser()
     apply_yaml_defaults(parser, argv)
     args = parser.parse_args(argv)
+    if args.val_every < 1:
+        parser.error(f'--val-every must be 1 or more, got {args.val_every}')
     # A --config file written by an older run names one folder as a string.
     args.data = [args.data] if isinstance(args.data, str) else list(args.data)
     data_name = ' '.join(str(d) for d in args.data)
@@ -324,6 +326,7 @@ def main(argv=None) -> int:
                  if ds is not None}
         config = preset(args.student, num_classes=len(source.labels))
         student = build_student(config)
+        init_id = None
         if args.init:
             init = load_checkpoint(args.init)
             if init.meta.student != config or init.meta.labels != source.labels:
@@ -331,6 +334,7 @@ def main(argv=None) -> int:
                                 f'{list(init.meta.student.widths)} and {len(init.meta.labels)} labels does not fit '
                                 f'--student {args.student} on these {len(source.labels)} labels')
             student.load_state_dict(init.model.state_dict())
+            init_id = init.short_id
         if args.method != 'none':
             teacher, t_meta, targets_of = teacher_targets(args, source, train_all, tr_idx, stage, device, world)
             rest_t = teacher.split(stage)[1] if stage else None
@@ -412,7 +416,7 @@ def main(argv=None) -> int:
                      alarm_labels=source.alarm_labels, student=config, preprocess=spec,
                      provenance={'method': args.method, 'teacher': str(args.teacher_checkpoint), 'data': data_name,
                                  'seed': args.seed, 'epochs': args.epochs, 'train_clips': len(tr_idx),
-                                 **({'init': load_checkpoint(args.init).short_id} if args.init else {}),
+                                 **({'init': init_id} if args.init else {}),
                                  **({'knobs': knobs} if args.method in ('feat', 'mix') else {}),
                                  'command': 'python -m training.distill ' + ' '.join(sys.argv[1:] if argv is None else argv)},
                      metrics={k: {'top1': v['top1'], 'top5': v['top5'], 'n': v['n']} for k, v in results.items()})

@@ -173,7 +173,9 @@ class Proc:
 
     def wait(self, timeout: float) -> int:
         rc = self.popen.wait(timeout)
-        self._reader.join(5)
+        # The process has ended but its last lines may still be in the pipe: under load the reader thread can
+        # wait long for the GIL, and an output read too early looks like a process that said nothing.
+        self._reader.join(30)
         return rc
 
     def wait_for_output(self, pattern: str, timeout: float) -> bool:
@@ -182,7 +184,7 @@ class Proc:
             if re.search(pattern, self.output):
                 return True
             if self.popen.poll() is not None:
-                self._reader.join(5)
+                self._reader.join(30)
                 return bool(re.search(pattern, self.output))
             time.sleep(0.1)
         return False
@@ -208,7 +210,7 @@ class Proc:
         except ProcessLookupError:
             pass
         self.popen.wait()
-        self._reader.join(5)
+        self._reader.join(30)
 
 
 def _snapshot(dest: Path) -> Path:

@@ -3,6 +3,7 @@ real CLI: every runtime parameter changes what the alarm policy does, bad values
 reason and change nothing, `ros2 param describe` shows the ranges."""
 import json
 import re
+import time
 
 import pytest
 from rclpy.parameter import parameter_value_to_python
@@ -51,8 +52,14 @@ def get_params(ros, names):
 
 
 def param_set(ws, name, value, *, line=None):
-    proc = ws.run(line or f'ros2 param set {NODE} {name} {value}', timeout=60)
-    return proc.output
+    # A fresh `ros2` process (and the daemon it starts) discovers the graph on its own: right after the node
+    # appears it can still answer 'Node not found'. Ask again until it sees the node; any other answer counts.
+    deadline = time.monotonic() + 30
+    while True:
+        out = ws.run(line or f'ros2 param set {NODE} {name} {value}', timeout=60).output
+        if not out.startswith('Node not found') or time.monotonic() > deadline:
+            return out
+        time.sleep(1)
 
 
 def test_runtime_parameters_take_effect_through_ros2_param(ros2_ws, ros, launched):
@@ -120,8 +127,8 @@ def test_runtime_parameters_take_effect_through_ros2_param(ros2_ws, ros, launche
                'cooldown_s': '-1.0', 'alarm_labels': "\"['nope']\"", 'stride': '2', 'model_path': 'other.safetensors'}
         refused = {name: ros2_ws.popen(f'ros2 param set {NODE} {name} {value}') for name, value in bad.items()}
         for name, proc in refused.items():
-            proc.wait(60)
-            assert re.search(rf'^Setting parameter failed: .*{name}', proc.output, re.M), (name, proc.output)
+            rc = proc.wait(60)
+            assert re.search(rf'^Setting parameter failed: .*{name}', proc.output, re.M), (name, rc, proc.output)
         assert 'nope' in refused['alarm_labels'].output
         assert get_params(ros, list(expected)) == expected
         assert get_params(ros, ['stride', 'model_path']) == {'stride': 1, 'model_path': 'my_student.safetensors'}

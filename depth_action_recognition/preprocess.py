@@ -114,26 +114,28 @@ def preprocess_frame(raw: np.ndarray, scale: float, spec: PreprocessSpec) -> np.
     # OpenCV wants each row to start on an element boundary; a view of an oddly padded buffer or a slice
     # may not, so such views are copied (small frames only: large ones were decimated into a copy above).
     raw = np.ascontiguousarray(raw)
+    valid = cv2.compare(raw, 0, cv2.CMP_GT)                         # 0 / 255, uint8
     if raw.shape != (h, w):
         # Masked area average: mean of the cell / share of valid pixels in it = mean of the valid depths.
         # Both resizes run on the wire type (uint16 mm stays uint16), so the full-resolution frame is
-        # read twice and never converted: the 8x smaller result is what becomes float metres.
-        valid = cv2.compare(raw, 0, cv2.CMP_GT)                     # 0 / 255, uint8
-        total = cv2.resize(raw, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-        share = cv2.resize(valid, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
-        # Cells that are mostly holes stay holes; otherwise the edge of a person would smear outwards.
-        has = share > 0.3
-        np.maximum(share, np.float32(1 / 255), out=share)             # no division by zero; masked below
-        content = np.divide(total, share, out=total)
+        # read twice and never converted. Cells that are mostly holes (valid share <= 0.3, i.e. < 77 of
+        # 255) stay holes; otherwise the edge of a person would smear outwards.
+        total = cv2.resize(raw, (w, h), interpolation=cv2.INTER_AREA)
+        share = cv2.resize(valid, (w, h), interpolation=cv2.INTER_AREA)
+        holes = share < 77
     else:
-        content = raw.astype(np.float32)
-        has = content > 0
-    # In place, in wire units: near (min_depth) -> 1, far (max_depth and beyond) -> 0, holes -> 0.
+        total, share, holes = raw, valid, valid == 0
+    # One OpenCV call gives total / (share / 255) as float32 in wire units (x / 0 gives 0, masked below);
+    # then in place: near (min_depth) -> 1, far (max_depth and beyond) -> 0, holes -> 0. Few, fused
+    # operations: this runs on every sampled frame in the node's callback.
+    content = cv2.divide(total, share, scale=255.0, dtype=cv2.CV_32F)
     lo, hi = np.float32(spec.min_depth_m / scale), np.float32(spec.max_depth_m / scale)
-    np.clip(content, lo, hi, out=content)
-    np.subtract(hi, content, out=content)
-    content *= np.float32(1.0 / (hi - lo))
-    content[~has] = 0.0
+    k = np.float32(1.0 / (hi - lo))
+    np.multiply(content, -k, out=content)
+    content += hi * k                                                # (hi - x) / (hi - lo)
+    np.maximum(content, 0.0, out=content)
+    np.minimum(content, 1.0, out=content)
+    content[holes] = 0.0
     if (h, w) == (spec.height, spec.width):
         return content
     out = np.zeros((spec.height, spec.width), np.float32)          # letterbox: the rest reads "no reading"

@@ -24,6 +24,35 @@ def test_masked_downsampling_ignores_missing_pixels():
     assert preprocess_frame(holes, 0.001, spec)[0, 0] == 0.0
 
 
+def reference_frame(raw_mm: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """The documented transform written plainly in float64: decimate to twice the input, masked mean of
+    each 2x2 cell (a cell with at most a quarter valid is a hole), then near -> 1, far -> 0."""
+    step = raw_mm.shape[0] // (2 * spec.height)
+    x = raw_mm[::step, ::step].astype(np.float64)
+    cells = x.reshape(spec.height, 2, spec.width, 2).transpose(0, 2, 1, 3).reshape(spec.height, spec.width, 4)
+    n = (cells > 0).sum(-1)
+    mean = cells.sum(-1) / np.maximum(n, 1)
+    lo, hi = spec.min_depth_m * 1000, spec.max_depth_m * 1000
+    out = (hi - np.clip(mean, lo, hi)) / (hi - lo)
+    out[n <= 1] = 0.0
+    return out, n <= 1
+
+
+@pytest.mark.parametrize('shape', [(120, 160), (480, 640), (240, 320)])
+def test_frames_match_the_plain_reference_transform(shape):
+    spec = PreprocessSpec()
+    rng = np.random.default_rng(shape[0])
+    raw = rng.integers(200, 9500, shape).astype(np.uint16)      # below min, in range and beyond max depth
+    raw[rng.random(shape) < 0.35] = 0                           # holes, so that every cell count 0-4 occurs
+    want, holes = reference_frame(raw, spec)
+    for got in (preprocess_frame(raw, 0.001, spec), preprocess_frame(raw.astype(np.float32) / 1000, 1.0, spec)):
+        assert got.dtype == np.float32 and got.shape == want.shape
+        assert (got[holes] == 0).all() and (got[want > 4e-3] > 0).all()     # holes where the rule puts them
+        # uint16 area sums round to whole millimetres and the valid share to 1/255 steps (a half-valid cell's
+        # 127.5 becomes 128: 0.4% of the depth, at most 0.0042 of the range at 8 m)
+        np.testing.assert_allclose(got, want, atol=5e-3)
+
+
 def test_float_and_uint16_paths_agree_and_center_crop():
     spec = PreprocessSpec(height=16, width=16, crop='center')
     mm = np.random.default_rng(0).integers(500, 6000, (48, 64)).astype(np.uint16)

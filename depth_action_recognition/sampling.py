@@ -29,6 +29,10 @@ from .errors import ConfigError
 EARLY_SLACK = 0.75
 # ...and the grid restarts at a frame this many periods after the last grid point (a dropped frame).
 LATE_LIMIT = 1.5
+# Both limits can fall exactly on a camera frame (a 30 fps camera and a 7.5 fps model: 3/4 and 6/4 of a period
+# are camera frames). Rounding must not decide such a tie: a frame within a microsecond of a limit counts as
+# inside it (not early enough, not late enough), whatever the stamps' magnitude.
+TIE_S = 1e-6
 
 
 class FrameSampler:
@@ -47,9 +51,9 @@ class FrameSampler:
     def admit(self, stamp: float) -> bool:
         """True when the frame at ``stamp`` belongs to the sampled stream (stamps must increase)."""
         if self.period is not None and self._anchor is not None:
-            if stamp - self._anchor < EARLY_SLACK * self.period:
+            if stamp - self._anchor < EARLY_SLACK * self.period + TIE_S:
                 return False
-            late = stamp - self._anchor >= LATE_LIMIT * self.period
+            late = stamp - self._anchor > LATE_LIMIT * self.period + TIE_S
             self._anchor = stamp if late else self._anchor + self.period
         else:
             self._anchor = stamp
@@ -99,13 +103,23 @@ def sampled_frames(times: Sequence[float], fps: float) -> np.ndarray:
     return np.asarray([i for i, t in enumerate(times) if sampler.admit(float(t))], dtype=np.int64)
 
 
+def spread_index(n_clips: int, k: int, windows: int) -> int:
+    """The ``k``-th of ``windows`` clips spread evenly over a video with ``n_clips`` clips: the centre clip
+    of the ``k``-th of ``windows`` equal parts, so the phases cover the recording from start to end."""
+    if not 0 <= k < windows:
+        raise ConfigError(f'window {k} of {windows}')
+    return min(n_clips - 1, int((k + 0.5) * n_clips / windows))
+
+
 def clip_positions(n_sampled: int, frames: int, rng: Optional[np.random.Generator] = None,
-                   index: Optional[int] = None) -> tuple:
+                   index: Optional[int] = None, spread: Optional[tuple] = None) -> tuple:
     """Positions in a sampled stream of ``n_sampled`` frames of one clip. Returns (positions, padded).
 
     The clips are the runs of ``frames`` consecutive sampled frames, i.e. those a
     :class:`~depth_action_recognition.clip_buffer.ClipBuffer` with stride 1 emits. ``index`` picks clip
-    ``index``, ``rng`` a uniformly random one (training), neither the centre one (evaluation).
+    ``index``, ``spread=(k, K)`` the ``k``-th of ``K`` evenly spread ones (:func:`spread_index`: training
+    with a fixed set of phases per video), ``rng`` a uniformly random one (training), none of them the
+    centre one (evaluation).
     A stream too short for one clip gives all its frames followed by the last one repeated, as if the
     scene had held still; ``padded`` says how many were repeated, so a loader can count them.
     """
@@ -116,6 +130,8 @@ def clip_positions(n_sampled: int, frames: int, rng: Optional[np.random.Generato
     if n_sampled < frames:
         return np.minimum(np.arange(frames), n_sampled - 1), frames - n_sampled
     n = n_sampled - frames + 1
+    if index is None and spread is not None:
+        index = spread_index(n, *spread)
     if index is None:
         index = int(rng.integers(n)) if rng is not None else (n - 1) // 2
     if not 0 <= index < n:
@@ -124,9 +140,9 @@ def clip_positions(n_sampled: int, frames: int, rng: Optional[np.random.Generato
 
 
 def video_window(times: Sequence[float], fps: float, frames: int, rng: Optional[np.random.Generator] = None,
-                 index: Optional[int] = None) -> tuple:
+                 index: Optional[int] = None, spread: Optional[tuple] = None) -> tuple:
     """Indices into a recorded video of one clip, cut as the recognizer cuts a live stream: the video is
     sampled by :func:`sampled_frames`, the clip chosen by :func:`clip_positions`. Returns (indices, padded)."""
     stream = sampled_frames(times, fps)
-    pos, padded = clip_positions(len(stream), frames, rng, index)
+    pos, padded = clip_positions(len(stream), frames, rng, index, spread)
     return stream[pos], padded

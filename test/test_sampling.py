@@ -38,6 +38,17 @@ def test_thirty_fps_camera_keeps_every_third_frame():
     np.testing.assert_array_equal(window_indices(times, 10.0, 16), np.arange(0, 48, 3))
 
 
+@pytest.mark.parametrize('t0', [0.0, 100.0, 1234.567, 1.7e9])
+def test_a_limit_that_falls_on_a_camera_frame_is_not_decided_by_rounding(t0):
+    # 30 fps into 7.5 fps: 3/4 of a period (the early limit) is a camera frame; every 4th frame is kept at any
+    # stamp magnitude, never the one before it.
+    times = t0 + np.arange(120) / 30.0
+    np.testing.assert_array_equal(sampled_frames(times, 7.5), np.arange(0, 120, 4))
+    s = FrameSampler(7.5)               # a frame 6/4 of a period after a grid point is on time: the grid advances
+    assert s.admit(t0) and s.admit(t0 + 6 / 30)
+    assert abs(s._anchor - (t0 + 4 / 30)) < 1e-6
+
+
 def test_dropped_frame_restarts_the_grid_at_the_next_frame():
     s = FrameSampler(10.0)
     kept = [t for t in (0.0, 0.1, 0.2, 0.37, 0.4, 0.47, 0.57) if s.admit(t)]

@@ -47,7 +47,7 @@ def main():
         if k != 'logits':
             dims = [0] + list(range(2, v.dim()))
             cache[f'{k}_mean'], cache[f'{k}_std'] = v.mean(dims), v.std(dims) + 1e-3
-    batch = (torch.rand(n, 1, 16, 60, 80), torch.randint(0, classes, (n,)), torch.arange(n))
+    batch = (torch.rand(n, 1, 16, 60, 80), torch.randint(0, classes, (n,)), torch.arange(n), torch.zeros(n, dtype=torch.long))
     weights = {'ce': 1.0, 'kd': 1.0, 'feat': 1.0, 'mix_s2t': 1.0, 'mix_t2s': 1.0}
     runs = {}
     for name, (method, stage, direction) in VARIANTS.items():

@@ -44,7 +44,8 @@ def build(method):
 def batch(step, rank):
     g = torch.Generator().manual_seed(100 * step + rank)
     rows = torch.arange(HALF) + HALF * (2 * step + rank)
-    return torch.randn(HALF, 1, 8, 24, 32, generator=g), torch.randint(0, CLASSES, (HALF,), generator=g), rows
+    return (torch.randn(HALF, 1, 8, 24, 32, generator=g), torch.randint(0, CLASSES, (HALF,), generator=g), rows,
+            torch.zeros(HALF, dtype=torch.long))                    # one window per clip
 
 
 def trainable(model):
@@ -78,9 +79,9 @@ def reference(method):
         for rank in range(2):
             torch.manual_seed(1000 * step + rank)
             gen = torch.Generator().manual_seed(7 * step + rank)
-            x, y, rows = batch(step, rank)
+            x, y, rows, windows = batch(step, rank)
             x, flips = flip_views(x, gen)
-            terms, _ = model(x, y, targets(rows, flips))
+            terms, _ = model(x, y, targets(rows, flips, windows))
             (sum(WEIGHTS[k] * v for k, v in terms.items()) / 2).backward()
         opt.step()
         snapshots.append(trainable(model))

@@ -8,6 +8,10 @@ The student's augmentation is a horizontal flip, so the cache holds, per clip an
 recorded, 1 = mirrored), everything a distillation loss reads of the teacher: its logits, its pooled
 embedding and, for ResNet-style teachers, its feature maps after residual stages 2 and 3 (float16).
 Every target is then of the very view the student sees; nothing is approximated at feature level.
+Recorded videos (NTU RGB+D, paired folders, NW-UCLA) are longer than a clip: with ``--windows K`` the
+cache holds K windows spread over each recording (``sampling.spread_index``), 2K views per clip in the
+order window 0 as recorded, window 0 mirrored, window 1 ..., and training.distill draws one window per
+clip and epoch. Synthetic clips are one window each (K is 1 for them).
 Per-channel statistics of the embeddings and maps over all clips and both flips are stored beside them
 (the projectors of ``feat`` and ``mix`` standardise to them).
 
@@ -60,10 +64,17 @@ def data_fingerprint(source, indices) -> str:
     return h.hexdigest()[:20]
 
 
-def cache_key(teacher_path, source, indices, stages) -> str:
+def cache_key(teacher_path, source, indices, stages, windows: int = 1) -> str:
     return json.dumps({'teacher': file_sha256(teacher_path)[:16], 'data': data_fingerprint(source, indices),
                        'indices': hashlib.sha256(np.asarray(indices, np.int64).tobytes()).hexdigest()[:16],
-                       'stages': list(stages), 'flips': 2})
+                       'stages': list(stages), 'flips': 2, **({'windows': windows} if windows > 1 else {})})
+
+
+def windows_for(source, windows: int) -> int:
+    """Windows per clip a run uses: ``windows`` for recorded videos, 1 for clips that are one window each."""
+    if windows < 1:
+        raise DataError(f'--windows must be 1 or more, got {windows}')
+    return windows if getattr(source, 'recorded', False) else 1
 
 
 def read_key(path: Path) -> str | None:
@@ -87,28 +98,37 @@ def atomic_save(tensors: dict, path: Path, metadata: dict) -> None:
 
 
 @torch.inference_mode()
-def teacher_pass(teacher, meta, source, indices, *, device, workers=0, batch_size=32, frames=16) -> dict:
-    """Teacher outputs of ``indices`` for flip 0 and 1: tensors of shape (len(indices), 2, ...)."""
+def teacher_pass(teacher, meta, source, indices, *, device, workers=0, batch_size=32, frames=16, windows=1) -> dict:
+    """Teacher outputs of ``indices`` for every window and flip: tensors of shape (len(indices), 2 * windows, ...),
+    view ``2 * window + flip``."""
     stages = MAP_STAGES if teacher.has_stages else ()
-    # The RGB is fitted to the teacher's input as the teacher was trained (teachers older than the fit
-    # option saw 4:3 frames only, where every fit is the same).
-    ds = PairedClips(source, indices, PreprocessSpec(frames=frames, crop=meta.get('fit', 'none')),
-                     rgb_size=tuple(meta['rgb_size']),
-                     modalities=('rgb',), rgb_frame_step=meta.get('rgb_frame_step', 1))
     teacher = teacher.to(device).eval()
-    parts, kept = {}, []
-    loader = DataLoader(_Readable(ds), batch_size=batch_size, num_workers=workers, collate_fn=_collate_readable)
-    for batch in loader:
-        if batch is None:
-            continue
-        x = batch['rgb'].to(device)
-        kept += batch['index']
-        per_flip = [teacher.outputs(v, stages) for v in (x, x.flip(-1))]
-        for k in per_flip[0]:
-            v = torch.stack([o[k] for o in per_flip], 1).float().cpu()
-            parts.setdefault(k, []).append(v.half() if k.startswith('map') else v)
-    out = {k: torch.cat(v) for k, v in parts.items()}
-    out['indices'] = torch.as_tensor([indices[k] for k in kept], dtype=torch.int64)
+    per_window, kept_sets = [], []
+    for w in range(windows):
+        # The RGB is fitted to the teacher's input as the teacher was trained (teachers older than the fit
+        # option saw 4:3 frames only, where every fit is the same).
+        ds = PairedClips(source, indices, PreprocessSpec(frames=frames, crop=meta.get('fit', 'none')),
+                         rgb_size=tuple(meta['rgb_size']), modalities=('rgb',),
+                         rgb_frame_step=meta.get('rgb_frame_step', 1), window=(w, windows) if windows > 1 else None)
+        parts, kept = {}, []
+        loader = DataLoader(_Readable(ds), batch_size=batch_size, num_workers=workers, collate_fn=_collate_readable)
+        for batch in loader:
+            if batch is None:
+                continue
+            x = batch['rgb'].to(device)
+            kept += batch['index']
+            per_flip = [teacher.outputs(v, stages) for v in (x, x.flip(-1))]
+            for k in per_flip[0]:
+                v = torch.stack([o[k] for o in per_flip], 1).float().cpu()
+                parts.setdefault(k, []).append(v.half() if k.startswith('map') else v)
+        per_window.append({k: torch.cat(v) for k, v in parts.items()})
+        kept_sets.append(kept)
+    # A clip is kept when every one of its windows could be read (a damaged frame may sit in one window only).
+    both = sorted(set.intersection(*map(set, kept_sets)))
+    where = [{k: r for r, k in enumerate(kept)} for kept in kept_sets]
+    rows = [torch.as_tensor([at[k] for k in both], dtype=torch.int64) for at in where]
+    out = {k: torch.cat([p[k][rows[w]] for w, p in enumerate(per_window)], 1) for k in per_window[0]}
+    out['indices'] = torch.as_tensor([indices[k] for k in both], dtype=torch.int64)
     return out
 
 
@@ -149,11 +169,11 @@ def statistics(outputs: dict) -> dict:
 
 
 def build(path: Path, key: str, teacher, meta, source, indices, *, device, workers=0, rank=0, world=1,
-          log=print) -> None:
+          windows=1, log=print) -> None:
     """Compute and write the cache. Under torchrun every rank computes its share, rank 0 merges."""
     t0 = time.time()
     mine = list(indices)[rank::world]
-    out = teacher_pass(teacher, meta, source, mine, device=device, workers=workers)
+    out = teacher_pass(teacher, meta, source, mine, device=device, workers=workers, windows=windows)
     if world > 1:
         part = path.with_name(f'{path.name}.part{rank}-of-{world}')
         atomic_save(out, part, {'key': key})
@@ -171,7 +191,8 @@ def build(path: Path, key: str, teacher, meta, source, indices, *, device, worke
     if rank == 0:
         out.update(statistics({k: v for k, v in out.items() if k != 'indices'}))
         atomic_save(out, path, {'key': key})
-        log(f'teacher cache: {len(indices)} clips x 2 flips in {time.time() - t0:.1f} s -> {path}')
+        log(f'teacher cache: {len(indices)} clips x {f"{windows} windows x " if windows > 1 else ""}2 flips in '
+            f'{time.time() - t0:.1f} s -> {path}')
     if world > 1:
         dist.barrier()
 
@@ -184,7 +205,7 @@ def load(path: Path, key: str) -> dict:
 
 
 class TeacherTargets:
-    """Row lookup into a loaded cache: ``targets(rows, flips)`` -> {'logits', 'emb', 'map'} of those views."""
+    """Row lookup into a loaded cache: ``targets(rows, flips, windows)`` -> {'logits', 'emb', 'map'} of those views."""
 
     def __init__(self, cache: dict, indices, stage: int):
         pos = {int(i): r for r, i in enumerate(cache['indices'].tolist())}
@@ -201,8 +222,12 @@ class TeacherTargets:
             raise CacheError(f'the teacher cache has no {name} (a teacher without residual stages?)')
         self.stats = {'mean': cache[f'{name}_mean'], 'std': cache[f'{name}_std']}
 
-    def __call__(self, rows: torch.Tensor, flips: torch.Tensor) -> dict:
-        f = flips.long()
+    @property
+    def windows(self) -> int:
+        return self.logits.shape[1] // 2
+
+    def __call__(self, rows: torch.Tensor, flips: torch.Tensor, windows: torch.Tensor | None = None) -> dict:
+        f = flips.long() + (0 if windows is None else 2 * windows.long())
         out = {'logits': self.logits[rows, f], 'emb': self.emb[rows, f]}
         if self.map is not None:
             out['map'] = self.map[rows, f].float()
@@ -221,6 +246,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--fps', type=float, default=None, help='rate recorded videos are sampled at (as training.distill)')
     p.add_argument('--cache-dir', default=None, help='decoded-sample cache for NTU RGB+D (as training.distill)')
     p.add_argument('--ntu-classes', type=int, default=60, choices=(60, 120), help='NTU RGB+D 60 or 120')
+    p.add_argument('--windows', type=int, default=3,
+                   help='windows spread over each recorded video (as training.distill; synthetic clips have one)')
     p.add_argument('--device', default='auto', help='auto, cpu or cuda')
     p.add_argument('--workers', type=int, default=0, help='data loader processes')
     return p
@@ -242,7 +269,8 @@ def main(argv=None) -> int:
             raise DataError('no training clips (check --train-subjects/--train-views or --benchmark)')
         teacher, meta = load_teacher(args.teacher_checkpoint)
         stages = MAP_STAGES if teacher.has_stages else ()
-        key = cache_key(args.teacher_checkpoint, source, indices, stages)
+        windows = windows_for(source, args.windows)
+        key = cache_key(args.teacher_checkpoint, source, indices, stages, windows)
     except (DataError, TeacherError) as e:
         print(f'cache: error: {e}', file=sys.stderr)
         return 2
@@ -251,7 +279,7 @@ def main(argv=None) -> int:
             print(f'teacher cache {args.out} is up to date ({len(indices)} clips)')
     else:
         build(args.out, key, teacher, meta, source, indices, device=device, workers=args.workers, rank=rank,
-              world=world)
+              world=world, windows=windows)
     if dist.is_initialized():
         dist.destroy_process_group()
     return 0

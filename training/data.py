@@ -28,6 +28,8 @@ KINETICS_STD = np.array([0.22803, 0.22145, 0.216989], np.float32)
 class SyntheticSource:
     """The synthetic world's dataset folders (see depth_action_recognition.synthetic.dataset)."""
 
+    recorded = False              # a clip is exactly one window: its phase was drawn when it was rendered
+
     def __init__(self, root):
         try:
             self.ds = SyntheticDataset.open(root)
@@ -39,8 +41,8 @@ class SyntheticSource:
         self.fps = float(self.ds.info['fps'])
         self.frames = int(self.ds.info['frames'])
 
-    def load(self, i: int, rng=None):
-        """Clip ``i`` as rendered: a synthetic clip is exactly one window at the dataset's fps."""
+    def load(self, i: int, rng=None, spread=None):
+        """Clip ``i`` as rendered: a synthetic clip is exactly one window at the dataset's fps (no other to pick)."""
         try:
             depth, rgb, _ = self.ds.load(i)
         except ValueError as e:
@@ -90,15 +92,16 @@ class ConcatSource:
                 raise DataError(f'--data {name}: {s.fps} fps, but {name0} has {first.fps} fps')
         self.labels, self.alarm_labels, self.fps = list(first.labels), list(first.alarm_labels), first.fps
         self.frames = getattr(first, 'frames', None)
+        self.recorded = any(getattr(s, 'recorded', False) for s in sources)
         self.records, self._where = [], []
         for s, name in zip(sources, names):
             # Paths stay unique and readable in error messages: each names the folder it came from.
             self.records += [{**r, 'path': f'{name}/{r.get("path", k)}'} for k, r in enumerate(s.records)]
             self._where += [(s, k) for k in range(len(s.records))]
 
-    def load(self, i: int, rng=None):
+    def load(self, i: int, rng=None, spread=None):
         source, k = self._where[i]
-        return source.load(k, rng)
+        return source.load(k, rng, **({'spread': spread} if spread else {}))
 
     def files(self, i: int) -> list:
         source, k = self._where[i]
@@ -175,12 +178,14 @@ class PairedClips(Dataset):
     """Tensors for training: {'depth': (1,T,H,W), 'rgb': (3,T,h,w), 'label', 'index'}.
 
     ``modalities`` limits the work to what a run needs (a depth student with a cached teacher never
-    decodes RGB). ``augment`` applies the aligned crop/flip; ``preload`` keeps decoded clips in memory.
+    decodes RGB). ``augment`` applies the aligned crop/flip and, on recorded videos, a random window;
+    ``window=(k, K)`` takes the ``k``-th of ``K`` windows spread over each recording instead (the fixed
+    phases that training.distill draws from, one per epoch, and whose teacher outputs it caches).
     """
 
     def __init__(self, source, indices, spec: PreprocessSpec, *, rgb_size=(60, 80), modalities=('depth', 'rgb'),
-                 augment=False, seed=0, rgb_frame_step=1):
-        self.source, self.indices, self.spec = source, list(indices), spec
+                 augment=False, seed=0, rgb_frame_step=1, window: tuple | None = None):
+        self.source, self.indices, self.spec, self.window = source, list(indices), spec, window
         self.rgb_frame_step = rgb_frame_step
         self.depth_frame_step = 1
         self.rgb_size, self.modalities, self.augment, self.seed = tuple(rgb_size), tuple(modalities), augment, seed
@@ -203,8 +208,10 @@ class PairedClips(Dataset):
 
     def __getitem__(self, k: int) -> dict:
         i = self.indices[k]
-        # Recorded videos: a random window in training (its own stream, so the crop draws stay as they were).
-        depth, rgb = self.source.load(i, np.random.default_rng([self.seed, self.epoch, k, 1]) if self.augment else None)
+        # Recorded videos: a random window in training (its own stream, so the crop draws stay as they were),
+        # or the fixed window asked for.
+        rng = np.random.default_rng([self.seed, self.epoch, k, 1]) if self.augment and not self.window else None
+        depth, rgb = self.source.load(i, rng, **({'spread': self.window} if self.window else {}))
         if depth.shape != rgb.shape[:3]:
             raise DataError(f'clip {i} ({self.source.records[i].get("path", "?")}): depth {depth.shape} and RGB '
                             f'{rgb.shape} differ in length or size')

@@ -26,7 +26,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from depth_action_recognition.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
@@ -78,6 +78,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="rate recorded videos are sampled at (default: the source's, e.g. 10 for NTU RGB+D)")
     p.add_argument('--ntu-classes', type=int, default=60, choices=(60, 120), help='NTU RGB+D 60 or 120')
     p.add_argument('--cache-dir', default=None, help='decoded-sample cache for NTU RGB+D (npz per sample)')
+    p.add_argument('--windows', type=int, default=3,
+                   help='recorded videos (NTU RGB+D, folders, NW-UCLA): clips spread over each recording, one drawn per '
+                        'epoch, so training sees every phase of an action as a live stream does (memory and teacher '
+                        'cache grow with it; synthetic clips are one window each); evaluation takes the centre clip')
     p.add_argument('--per-class', type=int, default=0, help='paired training clips per class (0 = all)')
     p.add_argument('--subset-seed', type=int, default=0, help='which clips --per-class picks (fixed across --seed)')
     p.add_argument('--epochs', type=int, default=12, help='passes over the training clips')
@@ -186,12 +190,34 @@ def flip_views(x: torch.Tensor, gen: torch.Generator) -> tuple:
     return torch.where(flips.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x), flips
 
 
+class WindowDraws(Dataset):
+    """Training clips with ``K`` windows each (recorded videos; K = 1 for clips that are one window): every epoch
+    draws one window per clip. Items are (clip, label, cache row, window), so the teacher targets are of the
+    window drawn. The draw depends on the seed and the epoch only: every DDP rank draws the same."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, seed: int):
+        self.x, self.y, self.seed = x, y, seed          # x: (N, K, 1, T, H, W)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        self.drawn = torch.randint(self.x.shape[1], (len(self.y),), generator=gen)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, j: int) -> tuple:
+        w = self.drawn[j]
+        return self.x[j, w], self.y[j], j, w
+
+
 def train_step(model, batch, targets_of, optimizer, weights, gen, device, amp=False) -> tuple:
-    """One optimisation step on (clips, labels, cache rows). Returns (loss terms, student logits)."""
-    x, y, rows = batch
+    """One optimisation step on (clips, labels, cache rows, windows). Returns (loss terms, student logits)."""
+    x, y, rows, windows = batch
     x, flips = flip_views(x.float(), gen)
     x, y = x.to(device), y.to(device)
-    targets = None if targets_of is None else {k: v.to(device) for k, v in targets_of(rows, flips).items()}
+    targets = None if targets_of is None else \
+        {k: v.to(device) for k, v in targets_of(rows, flips, windows).items()}
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         terms, logits_s = model(x, y, targets)
     loss = sum(weights[k] * v for k, v in terms.items())
@@ -228,7 +254,7 @@ def evaluate(model, dataset, device, labels) -> dict:
     return classification_metrics(logits, y, labels)
 
 
-def teacher_targets(args, source, cache_indices, tr_idx, stage, device, world):
+def teacher_targets(args, source, cache_indices, tr_idx, stage, device, world, windows=1):
     """(frozen teacher, its metadata, TeacherTargets for the training clips) — building the cache if needed."""
     teacher, t_meta = load_teacher(args.teacher_checkpoint)
     if t_meta['labels'] != source.labels:      # checked on every rank: none is left at a barrier
@@ -243,18 +269,19 @@ def teacher_targets(args, source, cache_indices, tr_idx, stage, device, world):
                            'ResNet-style teacher' + (' or --stage embedding (feat)' if args.method == 'feat' else ''))
     path = args.teacher_cache or args.out / 'teacher_cache.safetensors'
     stages = teacher_cache.MAP_STAGES if teacher.has_stages else ()
-    key = teacher_cache.cache_key(args.teacher_checkpoint, source, cache_indices, stages)
+    key = teacher_cache.cache_key(args.teacher_checkpoint, source, cache_indices, stages, windows)
     if teacher_cache.read_key(path) != key:
         if world > 1:
             raise teacher_cache.CacheError(
                 f'{path}: missing or stale. Under torchrun build it first (it can take hours on large data, longer '
                 f'than a process group waits): python -m training.cache --data {" ".join(map(str, args.data))} '
                 f'--teacher-checkpoint {args.teacher_checkpoint} --train-subjects {args.train_subjects} '
-                f'--train-views {args.train_views} --frames {args.frames}'
+                f'--train-views {args.train_views} --frames {args.frames} --windows {windows}'
                 + ''.join(f' --{k.replace("_", "-")} {v}' for k, v in (('benchmark', args.benchmark), ('fps', args.fps),
                                                                      ('cache_dir', args.cache_dir)) if v)
                 + f' --out {path}')
-        teacher_cache.build(path, key, teacher, t_meta, source, cache_indices, device=device, workers=args.workers)
+        teacher_cache.build(path, key, teacher, t_meta, source, cache_indices, device=device, workers=args.workers,
+                            windows=windows)
     return teacher, t_meta, teacher_cache.TeacherTargets(teacher_cache.load(path, key), tr_idx, stage)
 
 
@@ -263,13 +290,26 @@ def teacher_targets(args, source, cache_indices, tr_idx, stage, device, world):
 _LOADED: dict = {}
 
 
-def loaded(source, indices, spec: PreprocessSpec, data_key: str) -> InMemory:
+def loaded(source, indices, spec: PreprocessSpec, data_key: str, window: tuple | None = None) -> InMemory:
     # Keyed by the clips' records and files (size, mtime) as the teacher cache is: a folder rendered again
     # under the same path between two runs of one process is decoded again, not served stale.
-    key = (data_key, tuple(indices), spec, teacher_cache.data_fingerprint(source, indices))
+    key = (data_key, tuple(indices), spec, teacher_cache.data_fingerprint(source, indices), window)
     if key not in _LOADED:
-        _LOADED[key] = InMemory(PairedClips(source, list(indices), spec, modalities=('depth',)))
+        _LOADED[key] = InMemory(PairedClips(source, list(indices), spec, modalities=('depth',), window=window))
     return _LOADED[key]
+
+
+def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows: int) -> tuple:
+    """The training clips decoded once per window: (x (N, K, 1, T, H, W) float16, labels, kept source indices,
+    unreadable count). A recording is kept when all its windows could be read."""
+    sets = [loaded(source, indices, spec, data_key, (w, windows) if windows > 1 else None) for w in range(windows)]
+    readable = [set(s.indices) for s in sets]
+    kept = [i for i in indices if all(i in r for r in readable)]
+    rows = [{i: r for r, i in enumerate(s.indices)} for s in sets]
+    x = torch.stack([torch.stack([s.items[at[i]]['depth'] for s, at in zip(sets, rows)]) for i in kept]) \
+        if kept else torch.zeros(0)
+    y = torch.tensor([sets[0].items[rows[0][i]]['label'] for i in kept])
+    return x, y, kept, len(list(indices)) - len(kept)
 
 
 def main(argv=None) -> int:
@@ -317,8 +357,9 @@ def main(argv=None) -> int:
             val_set = loaded(source, val_idx, spec, data_key) if val_idx else None
         if not tr_idx:
             raise DataError('no training clips: check --train-subjects, --train-views and --per-class')
-        train_set = loaded(source, tr_idx, spec, data_key)
-        tr_idx = train_set.indices          # unreadable clips are left out and counted, not replaced by zeros
+        windows = teacher_cache.windows_for(source, args.windows)
+        # Unreadable clips are left out and counted, not replaced by zeros.
+        x_train, y_train, tr_idx, train_skipped = loaded_windows(source, tr_idx, spec, data_key, windows)
         if not tr_idx:
             raise DataError('no readable training clips')
         tests = {name: ds for name, ds in
@@ -336,7 +377,7 @@ def main(argv=None) -> int:
             student.load_state_dict(init.model.state_dict())
             init_id = init.short_id
         if args.method != 'none':
-            teacher, t_meta, targets_of = teacher_targets(args, source, train_all, tr_idx, stage, device, world)
+            teacher, t_meta, targets_of = teacher_targets(args, source, train_all, tr_idx, stage, device, world, windows)
             rest_t = teacher.split(stage)[1] if stage else None
             distill = build_distill(args.method, c_s=config.channels_at(stage), stats_t=targets_of.stats, stage=stage,
                                     rest_t=rest_t, head_t=teacher.head, alpha=args.alpha,
@@ -349,9 +390,9 @@ def main(argv=None) -> int:
     t_cache = time.time() - t_start
     if rank == 0:
         save_config(args, args.out)
-    x = torch.stack([it['depth'] for it in train_set.items])       # float16 in memory; float per batch
-    y = torch.tensor([it['label'] for it in train_set.items])
-    data = TensorDataset(x, y, torch.arange(len(y)))
+    data = WindowDraws(x_train, y_train, args.seed)                  # float16 in memory; float per batch
+    if rank == 0 and windows > 1:
+        print(f'training on {windows} windows per recording ({len(tr_idx)} recordings), one drawn per epoch', flush=True)
     sampler = DistributedSampler(data, seed=args.seed) if world > 1 else None
     loader = DataLoader(data, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True)
     model = DistillModel(student, distill, stage).to(device)
@@ -376,6 +417,7 @@ def main(argv=None) -> int:
     amp = device.type == 'cuda'
     t_train = time.time()
     for epoch in range(start_epoch, args.epochs):
+        data.set_epoch(epoch)
         if sampler is not None:
             sampler.set_epoch(epoch)
         # A live bar on a terminal; logs and CI get the one line per epoch below.
@@ -407,7 +449,7 @@ def main(argv=None) -> int:
     step_ms = sorted(h['step_ms'] for h in history)[len(history) // 2] if history else None
     metrics = {'method': args.method, 'knobs': knobs, 'seed': args.seed, 'student': args.student, 'data': data_name,
                'per_class': args.per_class, 'train_clips': len(tr_idx), 'gflops_per_clip': flops / 1e9,
-               'skipped': {'train': len(train_set.skipped), **{k: len(v.skipped) for k, v in tests.items()}},
+               'windows': windows, 'skipped': {'train': train_skipped, **{k: len(v.skipped) for k, v in tests.items()}},
                'timings': {'setup_and_teacher_cache_s': round(t_cache, 1), 'train_s': round(seconds_train, 1),
                            'step_ms': step_ms, 'batch_size': args.batch_size,
                            'epochs': args.epochs, 'world_size': world, 'device': str(device)},
@@ -416,6 +458,7 @@ def main(argv=None) -> int:
                      alarm_labels=source.alarm_labels, student=config, preprocess=spec,
                      provenance={'method': args.method, 'teacher': str(args.teacher_checkpoint), 'data': data_name,
                                  'seed': args.seed, 'epochs': args.epochs, 'train_clips': len(tr_idx),
+                                 **({'windows': windows} if windows > 1 else {}),
                                  **({'init': init_id} if args.init else {}),
                                  **({'knobs': knobs} if args.method in ('feat', 'mix') else {}),
                                  'command': 'python -m training.distill ' + ' '.join(sys.argv[1:] if argv is None else argv)},

@@ -50,7 +50,8 @@ def nwucla_split(record: dict) -> str:
     return 'train' if record['view'] in NWUCLA_TRAIN_VIEWS else 'test'
 
 
-def _read_pairs(depth_files: list, rgb_files: list, times: np.ndarray, frames: int, fps: float, rng, where) -> tuple:
+def _read_pairs(depth_files: list, rgb_files: list, times: np.ndarray, frames: int, fps: float, rng, where,
+                spread=None) -> tuple:
     """The one clip of a recording that the sampler picks, read from its files. Returns (depth, rgb, padded)."""
     if not depth_files:
         raise DataError(f'{where}: no depth frames')
@@ -60,7 +61,7 @@ def _read_pairs(depth_files: list, rgb_files: list, times: np.ndarray, frames: i
         raise DataError(f'{where}: {len(times)} frame times for {len(depth_files)} frames')
     if np.any(np.diff(times) <= 0):
         raise DataError(f'{where}: frame times do not increase')
-    pick, padded = video_window(times, fps, frames, rng)
+    pick, padded = video_window(times, fps, frames, rng, spread=spread)
     read = {}
     for i in np.unique(pick):
         d = cv2.imread(str(depth_files[i]), cv2.IMREAD_ANYDEPTH)
@@ -84,6 +85,8 @@ def _read_times(path: Path) -> np.ndarray:
 
 class FolderSource:
     """The paired-folder format as a training source."""
+
+    recorded = True               # recordings longer than a clip: a window can be chosen (``spread``)
 
     def __init__(self, root, *, frames: int = 16, fps: float = 10.0):
         self.root = Path(root)
@@ -112,8 +115,9 @@ class FolderSource:
         clip = self.root / self.records[i]['path']
         return [p for p in (clip / 'depth', clip / 'rgb', clip / 'times.txt') if p.exists()]
 
-    def load(self, i: int, rng: np.random.Generator | None = None) -> tuple:
-        """One clip of recording ``i``: a random one with ``rng`` (training), else the centre one."""
+    def load(self, i: int, rng: np.random.Generator | None = None, spread: tuple | None = None) -> tuple:
+        """One clip of recording ``i``: a random one with ``rng``, the ``k``-th of ``K`` spread over the
+        recording with ``spread=(k, K)`` (training), else the centre one."""
         clip = self.root / self.records[i]['path']
         depth_files, rgb_files = sorted((clip / 'depth').glob('*.png')), sorted((clip / 'rgb').glob('*.jpg'))
         if (clip / 'times.txt').is_file():
@@ -122,7 +126,7 @@ class FolderSource:
             times = np.arange(len(depth_files)) / float(self.camera_fps)
         else:
             raise DataError(f'{clip}: no times.txt (frame times), and {self.root / "labels.yaml"} states no camera_fps')
-        depth, rgb, padded = _read_pairs(depth_files, rgb_files, times, self.frames, self.fps, rng, clip)
+        depth, rgb, padded = _read_pairs(depth_files, rgb_files, times, self.frames, self.fps, rng, clip, spread)
         self.padded += padded > 0
         return depth, rgb
 
@@ -132,6 +136,7 @@ class NWUCLASource:
 
     NAME = re.compile(r'^a(\d+)_s(\d+)_e(\d+)$')
     benchmark = 'nwucla'          # the split a run uses unless told otherwise
+    recorded = True
 
     def __init__(self, root, *, frames: int = 16, fps: float = 10.0, camera_fps: float = 30.0):
         self.root = Path(root)
@@ -165,14 +170,16 @@ class NWUCLASource:
                 out[int(m.group(1))] = f
         return out
 
-    def load(self, i: int, rng: np.random.Generator | None = None) -> tuple:
-        """One clip of sample ``i``: a random one with ``rng`` (training), else the centre one."""
+    def load(self, i: int, rng: np.random.Generator | None = None, spread: tuple | None = None) -> tuple:
+        """One clip of sample ``i``: a random one with ``rng``, the ``k``-th of ``K`` with ``spread=(k, K)``
+        (training), else the centre one."""
         d = self.root / self.records[i]['path']
         depth, rgb = self._numbered(d, '_depth.png'), self._numbered(d, '_rgb.jpg')
         if set(depth) != set(rgb):
             raise DataError(f'{d}: frames {sorted(set(depth) ^ set(rgb))[:5]} have depth or RGB, not both (not paired)')
         numbers = sorted(depth)
         times = np.array(numbers, dtype=np.float64) / self.camera_fps
-        out = _read_pairs([depth[n] for n in numbers], [rgb[n] for n in numbers], times, self.frames, self.fps, rng, d)
+        out = _read_pairs([depth[n] for n in numbers], [rgb[n] for n in numbers], times, self.frames, self.fps, rng, d,
+                          spread)
         self.padded += out[2] > 0
         return out[0], out[1]

@@ -90,6 +90,8 @@ def label_preset(n_classes: int) -> dict:
 class NTUSource:
     """The source interface of training.data for NTU RGB+D: ``labels``, ``records``, ``fps``, ``load(i, rng)``."""
 
+    recorded = True
+
     def __init__(self, root, *, classes: int = 60, frames: int = 16, fps: float = 10.0, cache_dir=None,
                  cache_size=(120, 160), skip_list=None, on_error: str = 'skip', margin: float = 0.15):
         self.root = Path(root)
@@ -245,8 +247,9 @@ class NTUSource:
             write_npz_atomic(cached, times=stream[0], depth=stream[1], rgb=stream[2])
         return stream
 
-    def load(self, i: int, rng: np.random.Generator | None = None) -> tuple:
-        """One clip of sample ``i``: a random one of its clips with ``rng`` (training), else the centre one."""
+    def load(self, i: int, rng: np.random.Generator | None = None, spread: tuple | None = None) -> tuple:
+        """One clip of sample ``i``: a random one of its clips with ``rng``, the ``k``-th of ``K`` spread over
+        the sample with ``spread=(k, K)`` (training), else the centre one."""
         rec = self.records[i]
         if i in self.skipped:
             raise SkippedSample(self.skipped[i])
@@ -258,7 +261,7 @@ class NTUSource:
             self.skipped[i] = f'{rec["path"]}: {e}'
             print(f'ntu: skipped {self.skipped[i]}', file=sys.stderr, flush=True)
             raise SkippedSample(self.skipped[i]) from None
-        pos, padded = clip_positions(len(depth), self.frames, rng)
+        pos, padded = clip_positions(len(depth), self.frames, rng, spread=spread)
         self.padded += padded > 0
         return depth[pos], rgb[pos]
 

@@ -1,0 +1,132 @@
+"""Recorded videos train on windows at several phases (one drawn per epoch), with teacher targets of the window
+drawn: the paired-folder source, the teacher cache, the epoch draws and a distillation run, on recordings
+written here."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from depth_action_recognition.errors import ConfigError
+from depth_action_recognition.preprocess import PreprocessSpec
+from depth_action_recognition.sampling import spread_index
+from depth_action_recognition.synthetic import LABELS
+from test_folder_formats import live_clips
+from training import cache, distill
+from training.data import PairedClips, open_source, split_from_flags
+from training.train_teacher import load_teacher
+
+CAMERA_FPS, SECONDS = 30, 1.5          # 45 frames; at 10 fps 15 sampled frames: 8 clips of 8 frames
+
+
+def write_recordings(root, rows):
+    """A paired folder of 30 fps recordings: frame k has depth 1000 + k at pixel (0, 0) and a bright block that
+    moves across the image (depth and RGB), so every window of a recording looks different."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / 'labels.yaml').write_text(yaml.safe_dump({'labels': LABELS, 'alarm_labels': [], 'camera_fps': CAMERA_FPS}))
+    lines = ['clip,label,subject,view']
+    for n, (label, subject, view) in enumerate(rows):
+        clip = root / f'rec{n:02d}'
+        (clip / 'depth').mkdir(parents=True)
+        (clip / 'rgb').mkdir()
+        for k in range(int(CAMERA_FPS * SECONDS)):
+            depth = np.full((30, 40), 3000 + 40 * n, np.uint16)
+            rgb = np.full((30, 40, 3), 40 + 7 * n, np.uint8)
+            x = (k * 2 + 3 * n) % 32
+            depth[8:22, x:x + 8] = 1200
+            rgb[8:22, x:x + 8] = (250, 30 * (k % 8), 90)
+            depth[0, 0] = 1000 + k
+            cv2.imwrite(str(clip / 'depth' / f'{k:06d}.png'), depth)
+            cv2.imwrite(str(clip / 'rgb' / f'{k:06d}.jpg'), rgb)
+        lines.append(f'{clip.name},{LABELS[label]},{subject},{view}')
+    (root / 'clips.csv').write_text('\n'.join(lines) + '\n')
+    return root
+
+
+@pytest.fixture(scope='module')
+def recordings(tmp_path_factory):
+    rows = [(label, subject, view) for label in range(3) for subject in (1, 2, 3) for view in (0, 1)]
+    return write_recordings(tmp_path_factory.mktemp('recordings') / 'data', rows)
+
+
+def test_spread_windows_cover_a_recording_from_start_to_end():
+    assert [spread_index(8, k, 3) for k in range(3)] == [1, 4, 6]
+    assert [spread_index(100, k, 4) for k in range(4)] == [12, 37, 62, 87]
+    assert [spread_index(2, k, 3) for k in range(3)] == [0, 1, 1]        # fewer clips than windows: repeats
+    with pytest.raises(ConfigError, match='window 3 of 3'):
+        spread_index(8, 3, 3)
+
+
+def test_a_recording_gives_its_windows_as_the_live_buffer_cuts_them(recordings):
+    src = open_source(recordings, frames=8)
+    assert src.recorded and src.fps == 10.0
+    times = 100.0 + np.arange(int(CAMERA_FPS * SECONDS)) / CAMERA_FPS     # frame k at k / 30 s (a live stamp > 0)
+    live = live_clips(times, src.fps, 8)
+    assert len(live) == 8
+    got = [(src.load(0, spread=(k, 3))[0][:, 0, 0] - 1000).tolist() for k in range(3)]
+    assert got == [live[1], live[4], live[6]]                                # early, middle and late phases
+    assert (src.load(0)[0][:, 0, 0] - 1000).tolist() == live[3]            # evaluation: the centre clip
+
+
+def test_teacher_cache_holds_every_window_and_flip_of_the_view_drawn(recordings, teacher, tmp_path):
+    path = tmp_path / 'cache.safetensors'
+    assert cache.main(['--data', str(recordings), '--teacher-checkpoint', str(teacher), '--train-subjects', '1-2',
+                       '--train-views', '0-1', '--frames', '8', '--windows', '3', '--device', 'cpu',
+                       '--out', str(path)]) == 0
+    source = open_source(recordings, frames=8)
+    idx = split_from_flags('1-2', '0-1').select(source.records)
+    stored = cache.load(path, cache.cache_key(teacher, source, idx, cache.MAP_STAGES, 3))
+    assert stored['indices'].tolist() == idx and stored['logits'].shape[:2] == (len(idx), 6)
+    targets = cache.TeacherTargets(stored, idx, 2)
+    net, meta = load_teacher(teacher)
+    row = 2
+    outs = []
+    for w in range(3):
+        clip = PairedClips(source, [idx[row]], PreprocessSpec(frames=8, crop=meta.get('fit', 'none')),
+                           rgb_size=tuple(meta['rgb_size']), modalities=('rgb',),
+                           rgb_frame_step=meta['rgb_frame_step'], window=(w, 3))[0]['rgb'][None]
+        for flip in (0, 1):
+            with torch.no_grad():
+                want = net.outputs(clip.flip(-1) if flip else clip, (2, 3))
+            got = targets(torch.tensor([row]), torch.tensor([bool(flip)]), torch.tensor([w]))
+            assert torch.allclose(got['logits'][0], want['logits'][0], atol=2e-2, rtol=1e-2), (w, flip)
+            assert torch.allclose(got['map'][0], want['map2'][0], atol=2e-2, rtol=1e-2), (w, flip)
+            outs.append(want['map2'][0])
+    assert not torch.allclose(outs[0], outs[4], atol=2e-2)                # the windows are different views
+    # a cache of another window count is another cache
+    with pytest.raises(cache.CacheError, match='stale'):
+        cache.load(path, cache.cache_key(teacher, source, idx, cache.MAP_STAGES, 2))
+
+
+def test_each_epoch_draws_one_window_per_clip_the_same_on_every_rank():
+    x = torch.arange(5 * 3, dtype=torch.float16).view(5, 3, 1, 1, 1, 1)
+    a, b = distill.WindowDraws(x, torch.zeros(5, dtype=torch.long), seed=7), \
+        distill.WindowDraws(x, torch.zeros(5, dtype=torch.long), seed=7)
+    seen = {j: set() for j in range(5)}
+    draws = []
+    for epoch in range(12):
+        a.set_epoch(epoch)
+        b.set_epoch(epoch)
+        assert torch.equal(a.drawn, b.drawn)                          # DDP ranks agree on the windows
+        for j in range(5):
+            clip, _, row, w = a[j]
+            assert row == j and clip.item() == x[j, w].item()         # the item is the window it reports
+            seen[j].add(int(w))
+        draws.append(a.drawn.tolist())
+    assert all(s == {0, 1, 2} for s in seen.values())                   # every phase comes up
+    assert len({tuple(d) for d in draws}) > 1
+
+
+def test_a_run_on_recordings_trains_on_their_windows(recordings, teacher, tmp_path, tiny_data):
+    out = tmp_path / 'run'
+    assert distill.main(['--data', str(recordings), '--teacher-checkpoint', str(teacher), '--method', 'mix',
+                         '--stage', 'stage2', '--train-subjects', '1-2', '--train-views', '0-1', '--test-subjects', '3',
+                         '--test-views', '1', '--frames', '8', '--height', '24', '--width', '32', '--batch-size', '4',
+                         '--epochs', '2', '--windows', '3', '--device', 'cpu', '--out', str(out)]) == 0
+    m = json.loads((out / 'metrics.json').read_text())
+    assert m['windows'] == 3 and m['train_clips'] == 10                 # 12, less every 10th held out to validate
+    assert json.loads(cache.read_key(out / 'teacher_cache.safetensors'))['windows'] == 3
+    # synthetic clips are one window each: the flag does not multiply them
+    assert cache.windows_for(open_source(tiny_data), 3) == 1 and cache.windows_for(open_source(recordings), 3) == 3

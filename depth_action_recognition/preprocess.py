@@ -125,7 +125,8 @@ def preprocess_frame(raw: np.ndarray, scale: float, spec: PreprocessSpec) -> np.
         holes = share < 77
     else:
         total, share, holes = raw, valid, valid == 0
-    # One OpenCV call gives total / (share / 255) as float32 in wire units (x / 0 gives 0, masked below);
+    # One OpenCV call gives total / (share / 255) as float32 in wire units (x / 0 may give inf or NaN: every
+    # such cell has share 0, is a hole and is zeroed below);
     # then in place: near (min_depth) -> 1, far (max_depth and beyond) -> 0, holes -> 0. Few, fused
     # operations: this runs on every sampled frame in the node's callback.
     content = cv2.divide(total, share, scale=255.0, dtype=cv2.CV_32F)

@@ -24,27 +24,33 @@ def test_masked_downsampling_ignores_missing_pixels():
     assert preprocess_frame(holes, 0.001, spec)[0, 0] == 0.0
 
 
-def reference_frame(raw_mm: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """The documented transform written plainly in float64: decimate to twice the input, masked mean of
-    each 2x2 cell (a cell with at most a quarter valid is a hole), then near -> 1, far -> 0."""
-    step = raw_mm.shape[0] // (2 * spec.height)
+def reference_frame(raw_mm: np.ndarray, spec: PreprocessSpec, step: int, cell: int) -> np.ndarray:
+    """The documented transform written plainly in float64: decimate by ``step``, masked mean of each
+    ``cell`` x ``cell`` block (a cell whose valid share is 0.3 or less is a hole), then near -> 1, far -> 0."""
     x = raw_mm[::step, ::step].astype(np.float64)
-    cells = x.reshape(spec.height, 2, spec.width, 2).transpose(0, 2, 1, 3).reshape(spec.height, spec.width, 4)
+    h, w = spec.height, spec.width
+    cells = x.reshape(h, cell, w, cell).transpose(0, 2, 1, 3).reshape(h, w, cell * cell)
     n = (cells > 0).sum(-1)
     mean = cells.sum(-1) / np.maximum(n, 1)
     lo, hi = spec.min_depth_m * 1000, spec.max_depth_m * 1000
     out = (hi - np.clip(mean, lo, hi)) / (hi - lo)
-    out[n <= 1] = 0.0
-    return out, n <= 1
+    holes = n / cell ** 2 <= 0.3
+    out[holes] = 0.0
+    return out, holes
 
 
-@pytest.mark.parametrize('shape', [(120, 160), (480, 640), (240, 320)])
-def test_frames_match_the_plain_reference_transform(shape):
+@pytest.mark.parametrize('shape,step,cell', [((120, 160), 1, 2), ((480, 640), 4, 2), ((240, 320), 2, 2),
+                                             ((180, 240), 1, 3)])
+def test_frames_match_the_plain_reference_transform(shape, step, cell):
     spec = PreprocessSpec()
     rng = np.random.default_rng(shape[0])
     raw = rng.integers(200, 9500, shape).astype(np.uint16)      # below min, in range and beyond max depth
-    raw[rng.random(shape) < 0.35] = 0                           # holes, so that every cell count 0-4 occurs
-    want, holes = reference_frame(raw, spec)
+    raw[rng.random(shape) < 0.45] = 0                           # holes, so that every count of valid pixels occurs
+    want, holes = reference_frame(raw, spec, step, cell)
+    # 3x3 cells: 2 of 9 valid (0.22) is a hole, 3 of 9 (0.33) is not: the 0.3 rule itself, not a quarter
+    if cell == 3:
+        n = (raw.reshape(60, 3, 80, 3) > 0).sum((1, 3))
+        assert (n == 2).any() and (n == 3).any() and (holes == (n <= 2)).all()
     for got in (preprocess_frame(raw, 0.001, spec), preprocess_frame(raw.astype(np.float32) / 1000, 1.0, spec)):
         assert got.dtype == np.float32 and got.shape == want.shape
         assert (got[holes] == 0).all() and (got[want > 4e-3] > 0).all()     # holes where the rule puts them

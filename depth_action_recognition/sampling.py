@@ -30,8 +30,10 @@ EARLY_SLACK = 0.75
 # ...and the grid restarts at a frame this many periods after the last grid point (a dropped frame).
 LATE_LIMIT = 1.5
 # Both limits can fall exactly on a camera frame (a 30 fps camera and a 7.5 fps model: 3/4 and 6/4 of a period
-# are camera frames). Rounding must not decide such a tie: a frame within a microsecond of a limit counts as
-# inside it (not early enough, not late enough), whatever the stamps' magnitude.
+# are camera frames). Rounding must not decide such a tie: a frame within a microsecond of the early limit is
+# too early, one within a microsecond of the late limit is late (after a dropped frame the grid restarts
+# there, which keeps the kept frames evenly spaced), whatever the stamps' magnitude. Grid points are
+# origin + n * period, never a running sum, so no rounding error builds up over a long stream.
 TIE_S = 1e-6
 
 
@@ -46,17 +48,21 @@ class FrameSampler:
         self.reset()
 
     def reset(self) -> None:
-        self._anchor = None        # time of the last grid point
+        self._anchor = None        # time of the last grid point: origin + n periods
+        self._origin, self._n = None, 0
 
     def admit(self, stamp: float) -> bool:
         """True when the frame at ``stamp`` belongs to the sampled stream (stamps must increase)."""
         if self.period is not None and self._anchor is not None:
             if stamp - self._anchor < EARLY_SLACK * self.period + TIE_S:
                 return False
-            late = stamp - self._anchor > LATE_LIMIT * self.period + TIE_S
-            self._anchor = stamp if late else self._anchor + self.period
+            if stamp - self._anchor >= LATE_LIMIT * self.period - TIE_S:
+                self._origin, self._n = stamp, 0
+            else:
+                self._n += 1
+            self._anchor = self._origin + self._n * self.period
         else:
-            self._anchor = stamp
+            self._origin, self._n, self._anchor = stamp, 0, stamp
         return True
 
 

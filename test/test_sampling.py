@@ -38,15 +38,16 @@ def test_thirty_fps_camera_keeps_every_third_frame():
     np.testing.assert_array_equal(window_indices(times, 10.0, 16), np.arange(0, 48, 3))
 
 
-@pytest.mark.parametrize('t0', [0.0, 100.0, 1234.567, 1.7e9])
+@pytest.mark.parametrize('t0', [0.0, 100.0, 1234.567, 1.7e9, 6e8, 3e9])
 def test_a_limit_that_falls_on_a_camera_frame_is_not_decided_by_rounding(t0):
     # 30 fps into 7.5 fps: 3/4 of a period (the early limit) is a camera frame; every 4th frame is kept at any
-    # stamp magnitude, never the one before it.
-    times = t0 + np.arange(120) / 30.0
-    np.testing.assert_array_equal(sampled_frames(times, 7.5), np.arange(0, 120, 4))
-    s = FrameSampler(7.5)               # a frame 6/4 of a period after a grid point is on time: the grid advances
-    assert s.admit(t0) and s.admit(t0 + 6 / 30)
-    assert abs(s._anchor - (t0 + 4 / 30)) < 1e-6
+    # stamp magnitude over 10 minutes, never the one before it (a running sum of periods drifted into it).
+    times = t0 + np.arange(18_000) / 30.0
+    np.testing.assert_array_equal(sampled_frames(times, 7.5), np.arange(0, 18_000, 4))
+    # 30 fps into 15 fps with frame 2 dropped: frame 3 is exactly 6/4 of a period late, so the grid restarts
+    # there and the kept frames stay evenly spaced (0, 3, 5, 7), not two of them one camera frame apart
+    times = t0 + np.array([0, 1, 3, 4, 5, 6, 7, 8]) / 30.0
+    assert times[sampled_frames(times, 15.0)].round(6).tolist() == (t0 + np.array([0, 3, 5, 7]) / 30.0).round(6).tolist()
 
 
 def test_dropped_frame_restarts_the_grid_at_the_next_frame():

@@ -13,7 +13,10 @@ Alarms: a ground-truth alarm *episode* is a run of frames of one alarm action on
 detected (recall) when an alarm *of its label* is raised on that camera between its start and
 ``tolerance_s`` after its end; a raised alarm is correct (precision) when it lies within ``tolerance_s``
 of an episode of its label on its camera. An alarm of the wrong class is a false alarm, and the episode
-it fell in is missed unless its own label was raised too.
+it fell in is missed unless its own label was raised too. An episode the ground truth cuts off (it runs
+to its camera's last ground-truth frame) after less than ``detect_s`` — the earliest a recognizer can
+raise it, :func:`earliest_alarm_s` — could not have been raised by any recognizer: it is listed as
+``cut_off`` and counts neither as detected nor as missed (an alarm raised in it is still correct).
 """
 from __future__ import annotations
 
@@ -26,9 +29,16 @@ from .synthetic.stream import window_label
 TOLERANCE_S = 1.0
 
 
+def earliest_alarm_s(frames: int, fps: float, stride: int, k: int) -> float:
+    """Seconds into an alarm action before a recognizer can raise it: the action must fill the majority of a
+    clip (half a window), then the k-of-n rule needs k - 1 more clips, ``stride`` sampled frames apart."""
+    return (frames - 1) / fps / 2 + (k - 1) * stride / fps
+
+
 class OnlineEvaluator:
-    def __init__(self, tolerance_s: float = TOLERANCE_S):
+    def __init__(self, tolerance_s: float = TOLERANCE_S, detect_s: float = 0.0):
         self.tolerance_s = tolerance_s
+        self.detect_s = detect_s
         self.gt = defaultdict(list)        # camera -> [(stamp, label, alarm)] in arrival (= time) order
         self.events = []
         self.raised = []                   # (camera, stamp, label)
@@ -93,14 +103,17 @@ class OnlineEvaluator:
         accuracy_all, n_all = acc('all')
         eps = self.episodes()
         tol = self.tolerance_s
+        last = {camera: rows[-1][0] for camera, rows in self.gt.items() if rows}
+        cut_off = [ep for ep in eps if ep[2] >= last[ep[0]] and ep[2] - ep[1] < self.detect_s]
+        scored = [ep for ep in eps if ep not in cut_off]
 
         def matches(cam, t, label, ep):
             return cam == ep[0] and label == ep[3] and ep[1] - tol <= t <= ep[2] + tol
 
-        missed = [ep for ep in eps if not any(c == ep[0] and label == ep[3] and ep[1] <= t <= ep[2] + tol
+        missed = [ep for ep in scored if not any(c == ep[0] and label == ep[3] and ep[1] <= t <= ep[2] + tol
                                              for c, t, label in self.raised)]
         false = [(c, t, label) for c, t, label in self.raised if not any(matches(c, t, label, ep) for ep in eps)]
-        detected, good = len(eps) - len(missed), len(self.raised) - len(false)
+        detected, good = len(scored) - len(missed), len(self.raised) - len(false)
         hours = self.hours()
         # Times relative to the first ground-truth message: what a reader can find in the scenario.
         t0 = min((rows[0][0] for rows in self.gt.values() if rows), default=0.0)
@@ -110,13 +123,15 @@ class OnlineEvaluator:
         return {
             'events': len(self.events), 'windows': n_all, 'windows_pure': n_pure,
             'top1_pure': top1_pure, 'accuracy_all': accuracy_all, 'per_class': per_class,
-            'alarm_episodes': len(eps), 'alarms_raised': len(self.raised),
-            'alarm_recall': detected / len(eps) if eps else None,
+            'alarm_episodes': len(scored), 'alarms_raised': len(self.raised),
+            'alarm_recall': detected / len(scored) if scored else None,
             'alarm_precision': good / len(self.raised) if self.raised else None,
             'hours': hours, 'false_alarms_per_hour': len(false) / hours if hours > 0 else None,
             'false_alarms': [{'camera': c, 'label': label, 't_s': round(t - t0, 2)} for c, t, label in false],
             'missed_episodes': [{'camera': c, 'label': label, 'start_s': round(a - t0, 2), 'end_s': round(b - t0, 2)}
                                 for c, a, b, label in missed],
+            'cut_off_episodes': [{'camera': c, 'label': label, 'start_s': round(a - t0, 2), 'end_s': round(b - t0, 2)}
+                                 for c, a, b, label in cut_off],
         }
 
 
@@ -134,6 +149,8 @@ def format_report(r: dict) -> str:
     lines += [f'  false alarm   {a["label"]} at {a["t_s"]:.1f} s on {a["camera"]}' for a in r.get('false_alarms', [])]
     lines += [f'  missed        {e["label"]} {e["start_s"]:.1f}-{e["end_s"]:.1f} s on {e["camera"]}'
               for e in r.get('missed_episodes', [])]
+    lines += [f'  not scored    {e["label"]} {e["start_s"]:.1f}-{e["end_s"]:.1f} s on {e["camera"]}: cut off by the end '
+              'of the stream before any recognizer could raise it' for e in r.get('cut_off_episodes', [])]
     lines.append(f'  {"class":<16} {"inside one action":>20} {"all windows":>16}')
     for k, v in r['per_class'].items():
         lines.append(f'  {k:<16} {pct(v["pure"]):>11} of {v["n_pure"]:<5} {pct(v["all"]):>8} of {v["n_all"]:<5}')

@@ -21,7 +21,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.parameter import Parameter
 
 from .errors import DepthActionError
-from .evaluation import OnlineEvaluator, format_report
+from .evaluation import OnlineEvaluator, earliest_alarm_s, format_report
 from .node_main import EXECUTORS, executor_kind, init_ros, make_executor, spin_until_shutdown
 from .resources import default_params_file
 
@@ -81,6 +81,9 @@ def run(args) -> int:
             overrides.append(Parameter('device', value=args.device))
         recognizer = RecognizerNode(parameter_overrides=overrides)
         nodes.append(recognizer)
+        if evaluator:
+            st = recognizer.settings
+            evaluator.detect_s = earliest_alarm_s(st.clip_length, st.fps, st.stride, recognizer.policy.config.k)
         gt_topic = None
         if args.demo:
             from .camera_sim_node import CameraSimNode

@@ -30,7 +30,7 @@ from .checkpoint import load_checkpoint
 from .clip_buffer import ClipBuffer
 from .engine import InferenceEngine
 from .errors import DepthActionError
-from .evaluation import OnlineEvaluator, format_report
+from .evaluation import OnlineEvaluator, earliest_alarm_s, format_report
 from .preprocess import preprocess_frame
 from .resources import default_model_path, default_params_file
 from .events import stamp_dict
@@ -123,7 +123,10 @@ def main(argv=None) -> int:
     except (DepthActionError, OSError, ValueError) as e:
         print(f'stream_eval: error: {e}', file=sys.stderr)
         return 2
-    evaluator = OnlineEvaluator()
+    spec = loaded.meta.preprocess
+    evaluator = OnlineEvaluator(detect_s=earliest_alarm_s(params.get('clip_length') or spec.frames,
+                                                          params.get('target_fps') or spec.fps,
+                                                          int(params.get('stride', 5)), int(params.get('alarm_k', 2))))
     t0 = time.time()
     runs = [play(loaded, engine, params, seed=s, minutes=args.minutes, size=(h, w), subjects=parse_range(args.subjects),
                  views=parse_range(args.views), camera_fps=args.camera_fps, hfov=args.hfov, evaluator=evaluator,

@@ -2,7 +2,7 @@
 and the false alarms and missed episodes it lists so that a figure can be traced back to the scenario."""
 import pytest
 
-from depth_action_recognition.evaluation import OnlineEvaluator, format_report
+from depth_action_recognition.evaluation import OnlineEvaluator, earliest_alarm_s, format_report
 
 CAM = '/cam/depth'
 
@@ -51,6 +51,27 @@ def test_recall_precision_with_labels_matched_and_what_they_are_made_of():
     text = format_report(r)
     assert 'false alarm   kicking at 15.0 s on /cam/depth' in text
     assert 'missed        punching 14.0-16.9 s on /cam/depth' in text
+
+
+def test_an_episode_cut_off_by_the_end_of_the_stream_too_early_to_raise_is_not_scored():
+    detect = earliest_alarm_s(16, 10.0, 5, 2)
+    assert detect == pytest.approx(0.75 + 0.5)          # half a 1.5 s window, then one more clip 5 frames on
+    for tail, scored in ((1.0, False), (2.0, True)):
+        ev = OnlineEvaluator(detect_s=detect)
+        t0 = 300.0
+        # a fall caught, then a fall the stream ends during: 1.0 s of it cannot be raised, 2.0 s can
+        scenario(ev, t0, [('walking', 5, False), ('falling_down', 4, True), ('walking', 5, False),
+                          ('falling_down', tail, True)])
+        alarm(ev, t0, 6.5, 'falling_down')
+        r = ev.report()
+        assert r['alarm_episodes'] == (2 if scored else 1)
+        assert r['alarm_recall'] == pytest.approx(0.5 if scored else 1.0)
+        assert len(r['missed_episodes']) == int(scored) and len(r['cut_off_episodes']) == int(not scored)
+        assert ('not scored    falling_down 14.0' in format_report(r)) != scored
+    # without the rule (detect_s 0) such an episode counts as missed
+    ev = OnlineEvaluator()
+    scenario(ev, 0.0, [('walking', 2, False), ('falling_down', 0.3, True)])
+    assert ev.report()['alarm_recall'] == 0.0
 
 
 def test_windows_inside_one_action_and_all_windows_per_class():

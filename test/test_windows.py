@@ -102,9 +102,10 @@ def test_teacher_cache_holds_every_window_and_flip_of_the_view_drawn(recordings,
 
 def test_each_epoch_draws_one_window_per_clip_the_same_on_every_rank():
     x = torch.arange(5 * 3, dtype=torch.float16).view(5, 3, 1, 1, 1, 1)
-    a, b = distill.WindowDraws(x, torch.zeros(5, dtype=torch.long), seed=7), \
-        distill.WindowDraws(x, torch.zeros(5, dtype=torch.long), seed=7)
-    seen = {j: set() for j in range(5)}
+    torch.manual_seed(0)                                         # ranks seed their global generators differently
+    a = distill.WindowDraws(x, torch.zeros(5, dtype=torch.long), seed=7)
+    torch.manual_seed(1)
+    b = distill.WindowDraws(x, torch.zeros(5, dtype=torch.long), seed=7)
     draws = []
     for epoch in range(12):
         a.set_epoch(epoch)
@@ -113,10 +114,10 @@ def test_each_epoch_draws_one_window_per_clip_the_same_on_every_rank():
         for j in range(5):
             clip, _, row, w = a[j]
             assert row == j and clip.item() == x[j, w].item()         # the item is the window it reports
-            seen[j].add(int(w))
         draws.append(a.drawn.tolist())
-    assert all(s == {0, 1, 2} for s in seen.values())                   # every phase comes up
-    assert len({tuple(d) for d in draws}) > 1
+    for first in range(0, 12, 3):                                     # every phase of every clip in every 3 epochs
+        assert all(sorted(d[j] for d in draws[first:first + 3]) == [0, 1, 2] for j in range(5))
+    assert len({tuple(d) for d in draws[:3]}) == 3 and len(set(draws[0])) > 1   # not one window for all clips
 
 
 def test_a_run_on_recordings_trains_on_their_windows(recordings, teacher, tmp_path, tiny_data):

@@ -16,7 +16,8 @@ Per-channel statistics of the embeddings and maps over all clips and both flips 
 (the projectors of ``feat`` and ``mix`` standardise to them).
 
 The file is keyed by the teacher file's hash, the clips' content (each clip file's size and modification
-time, and its manifest record), the clip list and the stages. ``training.distill`` reads it and, in a
+time, and its manifest record), the clip list and the stages, and for recorded videos by the sampling rate,
+the clip length and the number of windows. ``training.distill`` reads it and, in a
 single process, builds it when it is missing or stale; under ``torchrun`` it asks for this step first,
 so no rank waits at a barrier for hours while another builds it. Writes are atomic (a unique temporary
 file, then a rename), so runs that share a cache never read half a file.
@@ -65,9 +66,13 @@ def data_fingerprint(source, indices) -> str:
 
 
 def cache_key(teacher_path, source, indices, stages, windows: int = 1) -> str:
+    # Recorded videos: which frames a clip holds depends on the sampling rate, the clip length and the windows
+    # too (a synthetic clip is its file, so keys of synthetic data stay what they were).
+    clip = {'fps': float(source.fps), 'frames': int(source.frames), 'windows': windows} \
+        if getattr(source, 'recorded', False) else {}
     return json.dumps({'teacher': file_sha256(teacher_path)[:16], 'data': data_fingerprint(source, indices),
                        'indices': hashlib.sha256(np.asarray(indices, np.int64).tobytes()).hexdigest()[:16],
-                       'stages': list(stages), 'flips': 2, **({'windows': windows} if windows > 1 else {})})
+                       'stages': list(stages), 'flips': 2, **clip})
 
 
 def windows_for(source, windows: int) -> int:
@@ -125,6 +130,8 @@ def teacher_pass(teacher, meta, source, indices, *, device, workers=0, batch_siz
         kept_sets.append(kept)
     # A clip is kept when every one of its windows could be read (a damaged frame may sit in one window only).
     both = sorted(set.intersection(*map(set, kept_sets)))
+    if not both:
+        return {'indices': torch.zeros(0, dtype=torch.int64)}
     where = [{k: r for r, k in enumerate(kept)} for kept in kept_sets]
     rows = [torch.as_tensor([at[k] for k in both], dtype=torch.int64) for at in where]
     out = {k: torch.cat([p[k][rows[w]] for w, p in enumerate(per_window)], 1) for k in per_window[0]}

@@ -192,16 +192,18 @@ def flip_views(x: torch.Tensor, gen: torch.Generator) -> tuple:
 
 class WindowDraws(Dataset):
     """Training clips with ``K`` windows each (recorded videos; K = 1 for clips that are one window): every epoch
-    draws one window per clip. Items are (clip, label, cache row, window), so the teacher targets are of the
-    window drawn. The draw depends on the seed and the epoch only: every DDP rank draws the same."""
+    takes one window per clip, each clip going through its K windows in every K epochs from a random start
+    (so every phase comes up, in no fixed order across clips). Items are (clip, label, cache row, window), so
+    the teacher targets are of the window taken. The draws depend on the seed and the epoch only: every DDP
+    rank takes the same."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, seed: int):
         self.x, self.y, self.seed = x, y, seed          # x: (N, K, 1, T, H, W)
+        self.start = torch.randint(x.shape[1], (len(y),), generator=torch.Generator().manual_seed(seed * 100_003))
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        self.drawn = torch.randint(self.x.shape[1], (len(self.y),), generator=gen)
+        self.drawn = (self.start + epoch) % self.x.shape[1]
 
     def __len__(self) -> int:
         return len(self.y)
@@ -276,7 +278,8 @@ def teacher_targets(args, source, cache_indices, tr_idx, stage, device, world, w
                 f'{path}: missing or stale. Under torchrun build it first (it can take hours on large data, longer '
                 f'than a process group waits): python -m training.cache --data {" ".join(map(str, args.data))} '
                 f'--teacher-checkpoint {args.teacher_checkpoint} --train-subjects {args.train_subjects} '
-                f'--train-views {args.train_views} --frames {args.frames} --windows {windows}'
+                f'--train-views {args.train_views} --frames {args.frames} --windows {windows} '
+                f'--ntu-classes {args.ntu_classes}'
                 + ''.join(f' --{k.replace("_", "-")} {v}' for k, v in (('benchmark', args.benchmark), ('fps', args.fps),
                                                                      ('cache_dir', args.cache_dir)) if v)
                 + f' --out {path}')
@@ -300,16 +303,35 @@ def loaded(source, indices, spec: PreprocessSpec, data_key: str, window: tuple |
 
 
 def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows: int) -> tuple:
-    """The training clips decoded once per window: (x (N, K, 1, T, H, W) float16, labels, kept source indices,
-    unreadable count). A recording is kept when all its windows could be read."""
-    sets = [loaded(source, indices, spec, data_key, (w, windows) if windows > 1 else None) for w in range(windows)]
-    readable = [set(s.indices) for s in sets]
-    kept = [i for i in indices if all(i in r for r in readable)]
-    rows = [{i: r for r, i in enumerate(s.indices)} for s in sets]
-    x = torch.stack([torch.stack([s.items[at[i]]['depth'] for s, at in zip(sets, rows)]) for i in kept]) \
-        if kept else torch.zeros(0)
-    y = torch.tensor([sets[0].items[rows[0][i]]['label'] for i in kept])
-    return x, y, kept, len(list(indices)) - len(kept)
+    """The training clips, each window decoded once: (x (N, K, 1, T, H, W) float16, labels, kept source indices,
+    unreadable count). A recording is kept when all its windows could be read. One window is the memoised
+    set (experiments reuse it); several are decoded one after another into one preallocated tensor, so the
+    memory is K clips per recording plus one window's decoding, not a second copy of everything."""
+    indices = list(indices)
+    if windows == 1:
+        ds = loaded(source, indices, spec, data_key)
+        x = torch.stack([it['depth'] for it in ds.items]).unsqueeze(1) if ds.items else torch.zeros(0)
+        return x, torch.tensor([it['label'] for it in ds.items]), list(ds.indices), len(indices) - len(ds.indices)
+    x = y = None
+    kept = indices
+    for w in range(windows):
+        ds = InMemory(PairedClips(source, indices, spec, modalities=('depth',), window=(w, windows)))
+        row = {i: r for r, i in enumerate(ds.indices)}
+        if x is None:
+            if not ds.items:
+                return torch.zeros(0), torch.zeros(0, dtype=torch.long), [], len(indices)
+            x = torch.empty((len(indices), windows, *ds.items[0]['depth'].shape), dtype=ds.items[0]['depth'].dtype)
+            y = torch.tensor([ds.items[row[i]]['label'] if i in row else -1 for i in indices])
+        for k, i in enumerate(indices):
+            if i in row:
+                x[k, w] = ds.items[row[i]]['depth']
+        kept = [i for i in kept if i in row]
+        del ds
+    if len(kept) == len(indices):
+        return x, y, kept, 0
+    readable = set(kept)
+    keep = torch.tensor([i in readable for i in indices])
+    return x[keep], y[keep], kept, len(indices) - len(kept)
 
 
 def main(argv=None) -> int:

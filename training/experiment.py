@@ -318,6 +318,13 @@ def main(argv=None) -> int:
         print(' '.join(f'{FLAGS[k]} {v}' for k, v in knobs.items()))
         return 0
     args.teacher_cache = args.teacher_cache or args.out / 'teacher_cache.safetensors'
+    if args.jobs > 1 and any(m != 'none' for m in args.methods):
+        # Side by side, every run that found no cache would build the same one at once: build it here first
+        # (the same clips as training.distill's defaults; a no-op when it is up to date).
+        from training import cache
+        if cache.main(['--data', *args.data, '--teacher-checkpoint', args.teacher_checkpoint, '--device', args.device,
+                       '--out', str(args.teacher_cache)]):
+            return 2
     try:
         return tune(args) if args.cmd == 'tune' else grid(args)
     finally:

@@ -41,6 +41,7 @@ def test_every_method_trains_and_writes_outputs(tiny_data, teacher, tmp_path, me
     history = torch.load(tmp_path / 'last_state.pt', weights_only=True)['history']
     epoch = json.loads(history)[0]
     assert expected_terms <= set(epoch) and all(epoch[k] > 0 for k in expected_terms)
+    assert m['val']['top1'] == epoch['val_top1']        # the final model's validation is the last epoch's
     assert m['timings']['step_ms'] > 0
     ckpt = load_checkpoint(tmp_path / 'student.safetensors')
     assert ckpt.meta.provenance['method'] == method

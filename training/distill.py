@@ -438,6 +438,7 @@ def main(argv=None) -> int:
             print(f'resumed from {state_path} after epoch {start_epoch}', flush=True)
     amp = device.type == 'cuda'
     t_train = time.time()
+    final_val = None                   # the last epoch's validation, which is the final model's: not run twice
     for epoch in range(start_epoch, args.epochs):
         data.set_epoch(epoch)
         if sampler is not None:
@@ -450,6 +451,8 @@ def main(argv=None) -> int:
             due = (epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs
             val = evaluate(student, tests['val'], device, source.labels) if 'val' in tests and due \
                 else {'top1': float('nan')}
+            if epoch + 1 == args.epochs and 'val' in tests:
+                final_val = val
             history.append({'epoch': epoch + 1, **stats, 'val_top1': val['top1'], 'lr': scheduler.get_last_lr()[0]})
             terms = '  '.join(f'{k} {v:.3f}' for k, v in stats.items() if k not in ('loss', 'train_acc', 'step_ms'))
             print(f'[{args.method}] epoch {epoch + 1}/{args.epochs}  loss {stats["loss"]:.3f} ({terms})  '
@@ -463,7 +466,8 @@ def main(argv=None) -> int:
         dist.destroy_process_group()
         return 0
     # Evaluated where it trained (no autocast outside train_step), then saved from the CPU.
-    results = {name: evaluate(student, ds, device, source.labels) for name, ds in tests.items()}
+    results = {name: final_val if name == 'val' and final_val is not None else evaluate(student, ds, device, source.labels)
+               for name, ds in tests.items()}
     bare = student.cpu().eval()
     flops = count_flops(bare, (1, spec.frames, spec.height, spec.width))
     knobs = {'stage': args.stage, 'direction': args.direction, 'alpha': args.alpha, 'temperature': args.temperature,

@@ -260,6 +260,18 @@ def memory_main(args, frames=10_000):
     rclpy.try_shutdown()
 
 
+def revision(tree: Path) -> str:
+    """The checkout's commit (and '+changes' when its files differ from it): which code a figure is of."""
+    try:
+        rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=tree, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=tree, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return 'unknown commit'
+    return (rev or 'unknown commit') + ('+changes' if dirty else '')
+
+
 def run(*argv) -> dict:
     r = subprocess.run([sys.executable, str(THIS), *map(str, argv)], capture_output=True, text=True)
     if r.returncode != 0:
@@ -298,8 +310,8 @@ def main():
     trees = {'node': ROOT}
     if args.baseline is not None:
         trees['baseline node'] = args.baseline.resolve()
-    print(f'{os.cpu_count()}-core CPU, ROS_DOMAIN_ID={os.environ["ROS_DOMAIN_ID"]}; node = {ROOT}'
-          + (f', baseline node = {args.baseline}' if args.baseline else ''), flush=True)
+    print(f'{os.cpu_count()}-core CPU, ROS_DOMAIN_ID={os.environ["ROS_DOMAIN_ID"]}; node = {ROOT} at {revision(ROOT)}'
+          + (f', baseline node = {args.baseline} at {revision(args.baseline)}' if args.baseline else ''), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         model = make_student_file(Path(tmp) / 'tiny.safetensors')
         for name, tree in trees.items():

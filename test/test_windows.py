@@ -131,3 +131,29 @@ def test_a_run_on_recordings_trains_on_their_windows(recordings, teacher, tmp_pa
     assert json.loads(cache.read_key(out / 'teacher_cache.safetensors'))['windows'] == 3
     # synthetic clips are one window each: the flag does not multiply them
     assert cache.windows_for(open_source(tiny_data), 3) == 1 and cache.windows_for(open_source(recordings), 3) == 3
+
+
+class Recordings:
+    """A source of recordings that keeps no files: recording i, window k is a clip of depth 1000 + 300 i + 100 k mm;
+    recording 1 cannot be read (as an NTU sample with missing frames is skipped)."""
+
+    recorded, fps, frames, labels = True, 10.0, 4, ['a', 'b']
+    records = [{'label_id': i % 2, 'subject': 1, 'view': 0, 'path': f'r{i}'} for i in range(4)]
+
+    def load(self, i, rng=None, spread=None):
+        from training.errors import SkippedSample
+        if i == 1:
+            raise SkippedSample('r1: unreadable')
+        k = spread[0] if spread else 1
+        depth = np.full((4, 12, 16), 1000 + 300 * i + 100 * k, np.uint16)
+        return depth, np.zeros((4, 12, 16, 3), np.uint8)
+
+
+def test_an_unreadable_recording_is_left_out_of_every_window_and_the_rest_keep_their_rows():
+    spec = PreprocessSpec(frames=4, height=12, width=16, min_depth_m=0.0, max_depth_m=4.0)
+    x, y, kept, skipped = distill.loaded_windows(Recordings(), [0, 1, 2, 3], spec, 'key', 3)
+    assert kept == [0, 2, 3] and skipped == 1 and x.shape == (3, 3, 1, 4, 12, 16) and y.tolist() == [0, 0, 1]
+    for row, i in enumerate(kept):
+        for k in range(3):
+            want = 1 - (1000 + 300 * i + 100 * k) / 4000          # near -> 1, far (4 m) -> 0
+            assert abs(float(x[row, k].float().mean()) - want) < 1e-3, (i, k)

@@ -329,9 +329,15 @@ def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows
         del ds
     if len(kept) == len(indices):
         return x, y, kept, 0
+    # Unreadable recordings out, in place: moving the kept rows forward needs no second tensor.
     readable = set(kept)
-    keep = torch.tensor([i in readable for i in indices])
-    return x[keep], y[keep], kept, len(indices) - len(kept)
+    n = 0
+    for k, i in enumerate(indices):
+        if i in readable:
+            if k != n:
+                x[n], y[n] = x[k], y[k]
+            n += 1
+    return x[:n], y[:n], kept, len(indices) - len(kept)
 
 
 def main(argv=None) -> int:

@@ -62,7 +62,7 @@ def test_monitor_keeps_recognizing_after_a_bad_string(tmp_path, ros):
     model = make_checkpoint(tmp_path / 'm.safetensors', labels=LABELS, alarms=ALARM_LABELS,
                             spec=PreprocessSpec(height=30, width=40, frames=8, fps=10.0))
     events = ros.collect(String, '/action_events')
-    proc = subprocess.Popen([sys.executable, '-m', 'depth_action_recognition.monitor', '--demo', '--duration', '20',
+    proc = subprocess.Popen([sys.executable, '-m', 'depth_action_recognition.monitor', '--demo', '--duration', '12',
                              '--model', str(model), '--device', 'cpu', '--view', 'lines'],
                             env=dict(os.environ, PYTHONUNBUFFERED='1'), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -40,13 +40,14 @@ def test_missing_model_is_named(tmp_path):
 
 def test_unknown_executor_is_named(tmp_path):
     env = dict(os.environ, DEPTH_ACTION_EXECUTOR='fast')
-    for module in ('monitor', 'recognizer_node', 'camera_sim_node'):
-        r = subprocess.run([sys.executable, '-m', f'depth_action_recognition.{module}', '--executor', 'bogus'],
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 2 and 'bogus' in r.stderr, (module, r.stderr)
-        r = subprocess.run([sys.executable, '-m', f'depth_action_recognition.{module}'], env=env,
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 2 and "got 'fast'" in r.stderr, (module, r.stderr)
+    # All six at once: each is an interpreter start and an import, and they share nothing.
+    procs = {(module, expected): subprocess.Popen([sys.executable, '-m', f'depth_action_recognition.{module}', *args],
+                                                  env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for module in ('monitor', 'recognizer_node', 'camera_sim_node')
+             for args, e, expected in ((['--executor', 'bogus'], None, 'bogus'), ([], env, "got 'fast'"))}
+    for (module, expected), p in procs.items():
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 2 and expected in err, (module, err)
 
 
 def test_rcl_init_errors_are_one_line_and_status_2(tmp_path):

@@ -16,6 +16,9 @@
 #   log.txt, detail.log   what ran when, and every command's own output
 # SMOKE=1 DEVICE=cpu runs every step at toy size (a few clips, one epoch) to check the script itself on a CPU.
 set -u
+# Whatever way the script ends, its background jobs (renders, evaluations) end with it: they would keep the
+# lent machine busy after the script has given up.
+trap 'kill $(jobs -p) 2>/dev/null' EXIT
 OUT=${OUT:-runs/gpu}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1

@@ -72,7 +72,6 @@ def run(args) -> int:
     init_ros(['--ros-args', '--params-file', str(params_file)])
     nodes = []
     executor = make_executor(kind)
-    evaluator = OnlineEvaluator() if args.evaluate else None
     try:
         overrides = []
         if args.model is not None:
@@ -81,9 +80,7 @@ def run(args) -> int:
             overrides.append(Parameter('device', value=args.device))
         recognizer = RecognizerNode(parameter_overrides=overrides)
         nodes.append(recognizer)
-        if evaluator:
-            st = recognizer.settings
-            evaluator.detect_s = earliest_alarm_s(st.clip_length, st.fps, st.stride, recognizer.policy.config.k)
+        evaluator = OnlineEvaluator() if args.evaluate else None
         gt_topic = None
         if args.demo:
             from .camera_sim_node import CameraSimNode
@@ -107,6 +104,10 @@ def run(args) -> int:
             executor.add_node(n)
         spin_until_shutdown(executor, None if args.duration is None else time.monotonic() + args.duration)
         if evaluator:
+            # Scored with the recognizer's own clip timing and the alarm rule in force now (alarm_k may have
+            # been changed while it ran).
+            st = recognizer.settings
+            evaluator.detect_s = earliest_alarm_s(st.clip_length, st.fps, st.stride, recognizer.policy.config.k)
             report = evaluator.report()
             report['duration_s'] = args.duration
             report['clips_skipped'] = sum(c.skipped for c in recognizer.cameras.values())

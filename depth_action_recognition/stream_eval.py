@@ -48,6 +48,13 @@ def recognizer_params(path) -> dict:
     return doc.get('depth_action_recognizer', {}).get('ros__parameters', {})
 
 
+def clip_timing(params: dict, spec) -> tuple:
+    """(clip length, fps, stride, alarm k) the node would use with these parameters: read once, for the clip
+    buffer and alarm policy of :func:`play` and for the scorer's earliest possible alarm."""
+    return (int(params.get('clip_length') or spec.frames), float(params.get('target_fps') or spec.fps),
+            int(params.get('stride', 5)), int(params.get('alarm_k', 2)))
+
+
 def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple, subjects: list, views: list,
          camera_fps: float = 30.0, hfov=None, evaluator: OnlineEvaluator, camera: str = '/camera') -> dict:
     """Play one random scenario into ``evaluator``; returns counts of what happened."""
@@ -57,11 +64,11 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
     playlist = [(s.action, s.duration) for s in random_playlist(rng, n=n_segments)]
     subject, view = int(rng.choice(subjects)), int(rng.choice(views))
     cam = ScenarioCamera(playlist, seed=seed, size=size, subject=subject, view=view, loop=False, hfov=hfov)
-    buffer = ClipBuffer(params.get('clip_length') or spec.frames, int(params.get('stride', 5)),
-                        target_fps=params.get('target_fps') or spec.fps, max_gap_s=params.get('max_gap_s', 1.0))
+    clip_length, fps, stride, k = clip_timing(params, spec)
+    buffer = ClipBuffer(clip_length, stride, target_fps=fps, max_gap_s=params.get('max_gap_s', 1.0))
     alarm_labels = list(params.get('alarm_labels') or loaded.meta.alarm_labels)
     policy = AlarmPolicy(AlarmConfig(alarm_labels, threshold=params.get('score_threshold', 0.6),
-                                     k=params.get('alarm_k', 2), n=params.get('alarm_n', 3),
+                                     k=k, n=params.get('alarm_n', 3),
                                      clear_after_s=params.get('clear_after_s', 3.0),
                                      cooldown_s=params.get('cooldown_s', 10.0)))
     key = (size, '16UC1')
@@ -123,10 +130,7 @@ def main(argv=None) -> int:
     except (DepthActionError, OSError, ValueError) as e:
         print(f'stream_eval: error: {e}', file=sys.stderr)
         return 2
-    spec = loaded.meta.preprocess
-    evaluator = OnlineEvaluator(detect_s=earliest_alarm_s(params.get('clip_length') or spec.frames,
-                                                          params.get('target_fps') or spec.fps,
-                                                          int(params.get('stride', 5)), int(params.get('alarm_k', 2))))
+    evaluator = OnlineEvaluator(detect_s=earliest_alarm_s(*clip_timing(params, loaded.meta.preprocess)))
     t0 = time.time()
     runs = [play(loaded, engine, params, seed=s, minutes=args.minutes, size=(h, w), subjects=parse_range(args.subjects),
                  views=parse_range(args.views), camera_fps=args.camera_fps, hfov=args.hfov, evaluator=evaluator,

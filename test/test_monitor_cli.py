@@ -45,9 +45,14 @@ def test_unknown_executor_is_named(tmp_path):
                                                   env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for module in ('monitor', 'recognizer_node', 'camera_sim_node')
              for args, e, expected in ((['--executor', 'bogus'], None, 'bogus'), ([], env, "got 'fast'"))}
-    for (module, expected), p in procs.items():
-        _, err = p.communicate(timeout=60)
-        assert p.returncode == 2 and expected in err, (module, err)
+    try:
+        for (module, expected), p in procs.items():
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 2 and expected in err, (module, err)
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
 
 
 def test_rcl_init_errors_are_one_line_and_status_2(tmp_path):

@@ -28,8 +28,11 @@ def run_distill(data, teacher, out, *extra):
 
 @pytest.mark.parametrize('method', ['none', 'kd', 'feat', 'feat --stage embedding', 'mix --direction s2t --stage stage2',
                                     'mix --direction t2s', 'mix'])
-def test_every_method_trains_and_writes_outputs(tiny_data, teacher, tmp_path, method):
+def test_every_method_trains_and_writes_outputs(tiny_data, teacher, tmp_path, method, monkeypatch):
     method, *extra = method.split()
+    evaluated = []                                     # datasets the run evaluates, in order
+    real_evaluate = distill.evaluate
+    monkeypatch.setattr(distill, 'evaluate', lambda model, ds, *a: evaluated.append(ds) or real_evaluate(model, ds, *a))
     assert run_distill(tiny_data, teacher, tmp_path, '--method', method, '--epochs', '1', *extra) == 0
     m = json.loads((tmp_path / 'metrics.json').read_text())
     assert m['method'] == method and m['cross_subject']['n'] > 0 and m['cross_view']['n'] > 0
@@ -41,7 +44,8 @@ def test_every_method_trains_and_writes_outputs(tiny_data, teacher, tmp_path, me
     history = torch.load(tmp_path / 'last_state.pt', weights_only=True)['history']
     epoch = json.loads(history)[0]
     assert expected_terms <= set(epoch) and all(epoch[k] > 0 for k in expected_terms)
-    assert m['val']['top1'] == epoch['val_top1']        # the final model's validation is the last epoch's
+    assert m['val']['top1'] == epoch['val_top1']        # the final model's validation is the last epoch's,
+    assert len(evaluated) == 3 and len({id(d) for d in evaluated}) == 3     # not run again: val, then the two tests
     assert m['timings']['step_ms'] > 0
     ckpt = load_checkpoint(tmp_path / 'student.safetensors')
     assert ckpt.meta.provenance['method'] == method

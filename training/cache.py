@@ -229,10 +229,6 @@ class TeacherTargets:
             raise CacheError(f'the teacher cache has no {name} (a teacher without residual stages?)')
         self.stats = {'mean': cache[f'{name}_mean'], 'std': cache[f'{name}_std']}
 
-    @property
-    def windows(self) -> int:
-        return self.logits.shape[1] // 2
-
     def __call__(self, rows: torch.Tensor, flips: torch.Tensor, windows: torch.Tensor | None = None) -> dict:
         f = flips.long() + (0 if windows is None else 2 * windows.long())
         out = {'logits': self.logits[rows, f], 'emb': self.emb[rows, f]}

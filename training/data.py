@@ -101,7 +101,7 @@ class ConcatSource:
 
     def load(self, i: int, rng=None, spread=None):
         source, k = self._where[i]
-        return source.load(k, rng, **({'spread': spread} if spread else {}))
+        return source.load(k, rng, spread)
 
     def files(self, i: int) -> list:
         source, k = self._where[i]
@@ -211,7 +211,7 @@ class PairedClips(Dataset):
         # Recorded videos: a random window in training (its own stream, so the crop draws stay as they were),
         # or the fixed window asked for.
         rng = np.random.default_rng([self.seed, self.epoch, k, 1]) if self.augment and not self.window else None
-        depth, rgb = self.source.load(i, rng, **({'spread': self.window} if self.window else {}))
+        depth, rgb = self.source.load(i, rng, self.window)
         if depth.shape != rgb.shape[:3]:
             raise DataError(f'clip {i} ({self.source.records[i].get("path", "?")}): depth {depth.shape} and RGB '
                             f'{rgb.shape} differ in length or size')

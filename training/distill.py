@@ -293,12 +293,12 @@ def teacher_targets(args, source, cache_indices, tr_idx, stage, device, world, w
 _LOADED: dict = {}
 
 
-def loaded(source, indices, spec: PreprocessSpec, data_key: str, window: tuple | None = None) -> InMemory:
+def loaded(source, indices, spec: PreprocessSpec, data_key: str) -> InMemory:
     # Keyed by the clips' records and files (size, mtime) as the teacher cache is: a folder rendered again
     # under the same path between two runs of one process is decoded again, not served stale.
-    key = (data_key, tuple(indices), spec, teacher_cache.data_fingerprint(source, indices), window)
+    key = (data_key, tuple(indices), spec, teacher_cache.data_fingerprint(source, indices))
     if key not in _LOADED:
-        _LOADED[key] = InMemory(PairedClips(source, list(indices), spec, modalities=('depth',), window=window))
+        _LOADED[key] = InMemory(PairedClips(source, list(indices), spec, modalities=('depth',)))
     return _LOADED[key]
 
 

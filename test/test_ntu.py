@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from depth_action_recognition.clip_buffer import ClipBuffer
-from depth_action_recognition.preprocess import PreprocessSpec
+from depth_action_recognition.preprocess import PreprocessSpec, preprocess_clip
 from training import ntu
 from training.data import DataError, InMemory, PairedClips
 from training.errors import SkippedSample
@@ -278,3 +278,31 @@ def test_distill_and_the_teacher_cache_leave_unreadable_samples_out_and_count_th
                              device=torch.device('cpu'), frames=8)
     kept = [src.records[i]['path'] for i in out['indices'].tolist()]
     assert sorted(kept) == ['S001C002P001R001A001', 'S001C003P001R001A002'] and out['logits'].shape[:2] == (2, 2)
+
+
+def test_every_window_of_a_sample_comes_from_one_decode(tmp_path):
+    import torch
+    from training import cache, distill
+    from training.teachers import build_teacher
+    names = ('S001C002P001R001A001', 'S001C003P001R001A002', 'S001C002P001R001A003', 'S001C001P001R001A004')
+    for name in names:
+        write_sample(tmp_path / 'ntu', name, n=40, rgb=name != names[2])    # the third has no video
+    spec = PreprocessSpec(frames=8, height=24, width=32)
+    src = NTUSource(tmp_path / 'ntu', frames=8)
+    x, y, kept, skipped = distill.loaded_windows(src, [0, 1, 2, 3], spec, 'ntu-windows', 3)
+    assert src.decoded == 3 and skipped == 1           # one decode per readable sample, not one per window
+    assert kept == [0, 1, 3] and x.shape == (3, 3, 1, 8, 24, 32)
+    # and they are the windows a sample gives one by one, in order (a fresh source: nothing kept from above)
+    one = NTUSource(tmp_path / 'ntu', frames=8)
+    for row, i in enumerate(kept):
+        for w in range(3):
+            depth, _ = one.load(i, spread=(w, 3))
+            want = torch.from_numpy(preprocess_clip(depth, 0.001, spec)).half()
+            assert torch.equal(x[row, w, 0], want), (i, w)
+        assert y[row] == one.records[i]['label_id']
+    assert not torch.equal(x[0, 0], x[0, 2])            # early and late windows differ
+    # the teacher pass reads recording by recording too (its batch of 4 is cut to 3: whole samples per batch)
+    src = NTUSource(tmp_path / 'ntu', frames=8)
+    out = cache.teacher_pass(build_teacher('rgb_small', 60).eval(), {'rgb_size': [24, 32], 'rgb_frame_step': 1},
+                             src, [0, 1, 2, 3], device=torch.device('cpu'), frames=8, windows=3, batch_size=4)
+    assert src.decoded == 3 and out['indices'].tolist() == [0, 1, 3] and out['logits'].shape[:2] == (3, 6)

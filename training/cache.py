@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader
 from depth_action_recognition.checkpoint import file_sha256
 from depth_action_recognition.preprocess import PreprocessSpec
 from training.benchmarks import BENCHMARKS, benchmark_help, benchmark_indices
-from training.data import DataError, PairedClips, open_sources, split_from_flags
+from training.data import DataError, RecordingWindows, open_sources, split_from_flags
 from training.errors import SkippedSample
 from training.teachers import TeacherError
 from training.train_teacher import load_teacher
@@ -108,33 +108,36 @@ def teacher_pass(teacher, meta, source, indices, *, device, workers=0, batch_siz
     view ``2 * window + flip``."""
     stages = MAP_STAGES if teacher.has_stages else ()
     teacher = teacher.to(device).eval()
-    per_window, kept_sets = [], []
-    for w in range(windows):
-        # The RGB is fitted to the teacher's input as the teacher was trained (teachers older than the fit
-        # option saw 4:3 frames only, where every fit is the same).
-        ds = PairedClips(source, indices, PreprocessSpec(frames=frames, crop=meta.get('fit', 'none')),
-                         rgb_size=tuple(meta['rgb_size']), modalities=('rgb',),
-                         rgb_frame_step=meta.get('rgb_frame_step', 1), window=(w, windows) if windows > 1 else None)
-        parts, kept = {}, []
-        loader = DataLoader(_Readable(ds), batch_size=batch_size, num_workers=workers, collate_fn=_collate_readable)
-        for batch in loader:
-            if batch is None:
-                continue
-            x = batch['rgb'].to(device)
-            kept += batch['index']
-            per_flip = [teacher.outputs(v, stages) for v in (x, x.flip(-1))]
-            for k in per_flip[0]:
-                v = torch.stack([o[k] for o in per_flip], 1).float().cpu()
-                parts.setdefault(k, []).append(v.half() if k.startswith('map') else v)
-        per_window.append({k: torch.cat(v) for k, v in parts.items()})
-        kept_sets.append(kept)
+    # The RGB is fitted to the teacher's input as the teacher was trained (teachers older than the fit option saw
+    # 4:3 frames only, where every fit is the same). Recording by recording, every window of one after the
+    # other, and a batch holds whole recordings, so a loader worker decodes an NTU sample once for all its windows.
+    ds = RecordingWindows(source, indices, PreprocessSpec(frames=frames, crop=meta.get('fit', 'none')), windows,
+                          rgb_size=tuple(meta['rgb_size']), modalities=('rgb',),
+                          rgb_frame_step=meta.get('rgb_frame_step', 1))
+    batch_size = windows * max(1, batch_size // windows)
+    got, parts = {}, {}                 # (clip position, window) -> row of parts; output name -> list of batches
+    rows = 0
+    loader = DataLoader(_Readable(ds), batch_size=batch_size, num_workers=workers, collate_fn=_collate_readable)
+    for batch in loader:
+        if batch is None:
+            continue
+        x = batch['rgb'].to(device)
+        for k, w in zip(batch['index'], batch['window']):
+            got[k, w] = rows
+            rows += 1
+        per_flip = [teacher.outputs(v, stages) for v in (x, x.flip(-1))]
+        for name in per_flip[0]:
+            v = torch.stack([o[name] for o in per_flip], 1).float().cpu()
+            parts.setdefault(name, []).append(v.half() if name.startswith('map') else v)
     # A clip is kept when every one of its windows could be read (a damaged frame may sit in one window only).
-    both = sorted(set.intersection(*map(set, kept_sets)))
+    both = [k for k in range(len(indices)) if all((k, w) in got for w in range(windows))]
     if not both:
         return {'indices': torch.zeros(0, dtype=torch.int64)}
-    where = [{k: r for r, k in enumerate(kept)} for kept in kept_sets]
-    rows = [torch.as_tensor([at[k] for k in both], dtype=torch.int64) for at in where]
-    out = {k: torch.cat([p[k][rows[w]] for w, p in enumerate(per_window)], 1) for k in per_window[0]}
+    order = torch.as_tensor([got[k, w] for k in both for w in range(windows)], dtype=torch.int64)
+    out = {}
+    for name, batches in parts.items():
+        v = torch.cat(batches)[order]                            # (clips * K, 2, ...): window-major per clip
+        out[name] = v.reshape(len(both), 2 * windows, *v.shape[2:])    # view 2 * window + flip
     out['indices'] = torch.as_tensor([indices[k] for k in both], dtype=torch.int64)
     return out
 
@@ -159,7 +162,8 @@ def _collate_readable(items):
     items = [it for it in items if it is not None]
     if not items:
         return None
-    return {'rgb': torch.stack([it['rgb'] for it in items]), 'index': [it['index'] for it in items]}
+    return {'rgb': torch.stack([it['rgb'] for it in items]), 'index': [it['index'] for it in items],
+            'window': [it['window'] for it in items]}
 
 
 def statistics(outputs: dict) -> dict:

@@ -225,6 +225,26 @@ class PairedClips(Dataset):
         return item
 
 
+class RecordingWindows(Dataset):
+    """The ``windows`` windows of every recording, recording by recording: item ``j`` is window ``j % K`` of the
+    ``j // K``-th clip (``PairedClips(window=(w, K))``), with ``'window'`` added and ``'index'`` the clip's
+    position. In this order a source that keeps the recording it read last (NTU: a whole decoded sample)
+    decodes each recording once for all its windows, not once per window."""
+
+    def __init__(self, source, indices, spec: PreprocessSpec, windows: int, **kwargs):
+        self.windows = windows
+        self.parts = [PairedClips(source, indices, spec, window=(w, windows) if windows > 1 else None, **kwargs)
+                      for w in range(windows)]
+        self.indices = self.parts[0].indices
+
+    def __len__(self) -> int:
+        return len(self.indices) * self.windows
+
+    def __getitem__(self, j: int) -> dict:
+        k, w = divmod(j, self.windows)
+        return {**self.parts[w][k], 'window': w}
+
+
 class InMemory(Dataset):
     """Decode a (non-augmented) dataset once and serve it from memory: CPU training is compute-bound.
 

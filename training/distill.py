@@ -35,7 +35,8 @@ from depth_action_recognition.models import PRESETS, build_student, count_flops,
 from depth_action_recognition.preprocess import FITS, PreprocessSpec
 from training import cache as teacher_cache
 from training.benchmarks import BENCHMARKS, benchmark_help, benchmark_indices
-from training.data import DataError, InMemory, PairedClips, open_sources, per_class_subset, split_from_flags
+from training.data import (DataError, InMemory, PairedClips, RecordingWindows, SkippedSample, open_sources,
+                           per_class_subset, split_from_flags)
 from training.losses import DIRECTIONS, METHODS, build_distill
 from training.teachers import TeacherError
 from training.train_teacher import load_teacher
@@ -305,35 +306,43 @@ def loaded(source, indices, spec: PreprocessSpec, data_key: str) -> InMemory:
 def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows: int) -> tuple:
     """The training clips, each window decoded once: (x (N, K, 1, T, H, W) float16, labels, kept source indices,
     unreadable count). A recording is kept when all its windows could be read. One window is the memoised
-    set (experiments reuse it); several are decoded one after another into one preallocated tensor, so the
-    memory is K clips per recording plus one window's decoding, not a second copy of everything."""
+    set (experiments reuse it); several are read recording by recording (all windows of one, then the next:
+    one decode of an NTU sample for all its windows) into one preallocated tensor, so the memory is K clips
+    per recording, not a second copy of everything."""
     indices = list(indices)
     if windows == 1:
         ds = loaded(source, indices, spec, data_key)
         x = torch.stack([it['depth'] for it in ds.items]).unsqueeze(1) if ds.items else torch.zeros(0)
         return x, torch.tensor([it['label'] for it in ds.items]), list(ds.indices), len(indices) - len(ds.indices)
-    x = y = None
-    kept = indices
-    for w in range(windows):
-        ds = InMemory(PairedClips(source, indices, spec, modalities=('depth',), window=(w, windows)))
-        row = {i: r for r, i in enumerate(ds.indices)}
+    ds = RecordingWindows(source, indices, spec, windows, modalities=('depth',))
+    x, y, readable = None, torch.full((len(indices),), -1, dtype=torch.long), [True] * len(indices)
+    skipped = []
+    for j in range(len(ds)):
+        k = j // windows
+        if not readable[k]:
+            continue                   # one unreadable window leaves the whole recording out
+        try:
+            item = ds[j]
+        except SkippedSample as e:
+            readable[k] = False
+            skipped.append(str(e))
+            continue
         if x is None:
-            if not ds.items:
-                return torch.zeros(0), torch.zeros(0, dtype=torch.long), [], len(indices)
-            x = torch.empty((len(indices), windows, *ds.items[0]['depth'].shape), dtype=ds.items[0]['depth'].dtype)
-            y = torch.tensor([ds.items[row[i]]['label'] if i in row else -1 for i in indices])
-        for k, i in enumerate(indices):
-            if i in row:
-                x[k, w] = ds.items[row[i]]['depth']
-        kept = [i for i in kept if i in row]
-        del ds
+            x = torch.empty((len(indices), windows, *item['depth'].shape), dtype=torch.float16)
+        x[k, item['window']] = item['depth']
+        y[k] = item['label']
+    if skipped:
+        print(f'data: {len(skipped)} of {len(indices)} recordings skipped as unreadable (first: {skipped[0]})',
+              flush=True)
+    kept = [i for i, ok in zip(indices, readable) if ok]
+    if x is None:
+        return torch.zeros(0), torch.zeros(0, dtype=torch.long), [], len(indices)
     if len(kept) == len(indices):
         return x, y, kept, 0
     # Unreadable recordings out, in place: moving the kept rows forward needs no second tensor.
-    readable = set(kept)
     n = 0
-    for k, i in enumerate(indices):
-        if i in readable:
+    for k, ok in enumerate(readable):
+        if ok:
             if k != n:
                 x[n], y[n] = x[k], y[k]
             n += 1

@@ -120,6 +120,8 @@ class NTUSource:
             skip = {line.strip() for line in Path(skip_list).read_text().splitlines() if line.strip()}
         self.skipped = {}        # record index -> why it was skipped
         self.padded = 0          # clips of samples shorter than a clip (last frame repeated)
+        self.decoded = 0         # samples decoded from their files (not read from the cache folder)
+        self._last = None        # (path, stream) of the last sample read: its other windows come next
         self.records = []
         for d in sorted(depth_root.iterdir()):
             if not d.is_dir() or d.name in skip:
@@ -235,6 +237,15 @@ class NTUSource:
         return times[keep], depth, self._read_rgb(rec['path'], shares, fit)
 
     def _stream(self, rec: dict) -> tuple:
+        # The windows of one sample are read one after another (data.RecordingWindows): one sample's stream
+        # (a few MB at the cache size) is kept so that they cost one decode, not one each.
+        if self._last is not None and self._last[0] == rec['path']:
+            return self._last[1]
+        stream = self._read_stream(rec)
+        self._last = rec['path'], stream
+        return stream
+
+    def _read_stream(self, rec: dict) -> tuple:
         cached = self.cache_dir / f'{rec["path"]}.npz' if self.cache_dir else None
         if cached is not None and cached.is_file():
             try:
@@ -243,6 +254,7 @@ class NTUSource:
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
                 print(f'ntu: {cached} is damaged ({e}); decoding the sample again', file=sys.stderr, flush=True)
         stream = self._decode(rec)
+        self.decoded += 1
         if cached is not None:
             write_npz_atomic(cached, times=stream[0], depth=stream[1], rgb=stream[2])
         return stream

@@ -18,7 +18,10 @@ rounds as this one: before/after figures side by side, under the same machine lo
    frame arrives, the node samples exactly one in three, and CPU per frame of the receiving process
    (DDS threads included) compares like with like: the verdict is bare / node, medians of interleaved
    rounds. As fast as possible (info): frames/s received; frames are then lost to keep-last, and a
-   receiver that falls behind sees frames further apart in time and samples more of them.
+   receiver that falls behind sees frames further apart in time and samples more of them. With ``--where``,
+   two more receivers join the rounds: the node with a callback that only counts (its subscription,
+   executor and timers), and the node with its callback's thread CPU timed inside the process, sampled and
+   unsampled frames apart, beside the same work called directly (1.).
 3. Many cameras: N simulated cameras (default 16) x 30 fps of 640x480 16UC1 from one publisher process
    into one recognizer with the shipped model doing real CPU inference at its defaults (10 fps sampling,
    stride 5). Reported: frames received / sent, clips, clips skipped (target 0), events, frame-to-event
@@ -161,8 +164,27 @@ def ingest_main(args):
         node = recognizer(Path(args.tree), args.model, [TOPIC], target_fps=args.target_fps, stride=1_000_000,
                           clip_length=1024, max_gap_s=10.0, reliability='reliable', qos_depth=10, max_future_s=3600.0)
 
+        cam = node.cameras[TOPIC]
+
         def count():
-            return node.cameras[TOPIC].received
+            return cam.received
+        if args.receiver == 'node-counter':
+            # The node's subscription, executor and timers with a callback that only counts: what the node costs
+            # before its callback does anything.
+            def counter(msg, topic):
+                cam.received += 1
+            node.depth_callback = counter
+        elif args.receiver == 'node-timed':
+            # The callback's own thread CPU, per frame, inside the receiving process (sampled or not).
+            callback, timed = node.depth_callback, {True: [], False: []}
+
+            def timer(msg, topic):
+                before = sum(s.buffer.accepted for s in cam.sources.values())
+                t0 = time.thread_time_ns()
+                callback(msg, topic)
+                us = (time.thread_time_ns() - t0) / 1e3
+                timed[sum(s.buffer.accepted for s in cam.sources.values()) > before].append(us)
+            node.depth_callback = timer
     executor = make_executor(args.executor)
     executor.add_node(node)
     pub = subprocess.Popen([sys.executable, str(THIS), '--publisher', str(args.seconds), '--rate', str(args.rate)],
@@ -172,7 +194,11 @@ def ingest_main(args):
         executor.spin_once(timeout_sec=0.01)
     got = count()
     sent = json.loads(pub.communicate()[0].strip().splitlines()[-1])['sent']
-    print(json.dumps({'rate': rate, 'cpu_us': 1e6 * cpu / max(got, 1), 'got': got, 'sent': sent}), flush=True)
+    out = {'rate': rate, 'cpu_us': 1e6 * cpu / max(got, 1), 'got': got, 'sent': sent}
+    if args.receiver == 'node-timed':
+        out.update({f'{k}_thread_us': float(np.median(timed[v])) if timed[v] else float('nan')
+                    for k, v in (('sampled', True), ('unsampled', False))})
+    print(json.dumps(out), flush=True)
     executor.remove_node(node)
     node.destroy_node()
     rclpy.try_shutdown()
@@ -290,6 +316,9 @@ def main():
     p.add_argument('--cameras', type=int, default=16, help='cameras of the many-cameras run (0: skip it)')
     p.add_argument('--camera-seconds', type=float, default=30.0, help='length of the many-cameras run')
     p.add_argument('--skip-memory', action='store_true')
+    p.add_argument('--where', action='store_true',
+                   help='also ingest rounds with the callback replaced by a counter, and with the callback timed '
+                        '(its thread CPU inside the receiving process, sampled and unsampled frames)')
     # internal: the roles of the subprocesses
     p.add_argument('--publisher', type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument('--publish-cameras', type=int, default=0, help=argparse.SUPPRESS)
@@ -316,6 +345,8 @@ def main():
         model = make_student_file(Path(tmp) / 'tiny.safetensors')
         for name, tree in trees.items():
             r = run('--role', 'per-frame', '--tree', tree, '--model', model)
+            if name == 'node':
+                direct = r
             print(f'per-frame work, 640x480 16UC1 at 30 fps, sampled at 10 fps, {name}: sampled frames median '
                   f'{r["sampled_us"]:.1f} us, unsampled frames median {r["unsampled_us"]:.1f} us, mean over all '
                   f'{r["mean_us"]:.1f} us ({100 * r["share_sampled"]:.0f}% sampled)', flush=True)
@@ -328,6 +359,10 @@ def main():
         for name, tree in trees.items():
             modes[f'{name} (events executor, 10 fps sampling)'] = ('node', 'events', 0.0, tree, args.rate)
         modes['node (events executor, every frame sampled)'] = ('node', 'events', 1000.0, ROOT, args.rate)
+        if args.where:
+            modes['node, callback only counting (events executor)'] = ('node-counter', 'events', 0.0, ROOT, args.rate)
+            modes['node, callback timed (events executor, 10 fps sampling)'] = ('node-timed', 'events', 0.0, ROOT,
+                                                                                 args.rate)
         modes['bare (single executor)'] = ('bare', 'single', 0.0, ROOT, args.rate)
         modes['node (single executor, 10 fps sampling)'] = ('node', 'single', 0.0, ROOT, args.rate)
         modes['bare (events executor), as fast as possible'] = ('bare', 'events', 0.0, ROOT, 0.0)
@@ -343,6 +378,17 @@ def main():
                 print(f'  round {r + 1} {mode:<62}: {res["cpu_us"]:6.0f} us CPU per frame, {res["rate"]:6.1f} frames/s '
                       f'received ({res["got"]} of {res["sent"]} sent)', flush=True)
         med = {m: {k: float(np.median([x[k] for x in v])) for k in ('cpu_us', 'rate')} for m, v in results.items()}
+        ref0 = 'bare (events executor)'
+        if args.where:
+            counting = med['node, callback only counting (events executor)']['cpu_us']
+            timed = results['node, callback timed (events executor, 10 fps sampling)']
+            print(f'where the node\'s extra CPU goes, 640x480 at {args.rate:g} frames/s: bare {med[ref0]["cpu_us"]:.0f}, '
+                  f'node with a callback that only counts {counting:.0f}, node '
+                  f'{med["node (events executor, 10 fps sampling)"]["cpu_us"]:.0f} us CPU per frame; the callback\'s '
+                  f'thread CPU inside the receiving process: sampled frames median '
+                  f'{np.median([r["sampled_thread_us"] for r in timed]):.0f} us, unsampled '
+                  f'{np.median([r["unsampled_thread_us"] for r in timed]):.0f} us (called directly, above: '
+                  f'{direct["sampled_us"]:.0f} and {direct["unsampled_us"]:.1f} us)  info', flush=True)
         for mode, (who, ex, fps, tree, rate) in modes.items():
             if who != 'node':
                 continue

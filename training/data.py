@@ -7,6 +7,7 @@ exactly what the recognizer will), the RGB half resized and normalised for the t
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import cv2
@@ -233,9 +234,12 @@ class RecordingWindows(Dataset):
 
     def __init__(self, source, indices, spec: PreprocessSpec, windows: int, **kwargs):
         self.windows = windows
-        self.parts = [PairedClips(source, indices, spec, window=(w, windows) if windows > 1 else None, **kwargs)
-                      for w in range(windows)]
-        self.indices = self.parts[0].indices
+        first = PairedClips(source, indices, spec, window=(0, windows) if windows > 1 else None, **kwargs)
+        # The other windows differ only in ``window``: copies, so the first-clip check is not read K times.
+        self.parts = [first] + [copy.copy(first) for _ in range(1, windows)]
+        for w, part in enumerate(self.parts[1:], 1):
+            part.window = (w, windows)
+        self.indices = first.indices
 
     def __len__(self) -> int:
         return len(self.indices) * self.windows

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -473,9 +474,13 @@ def main(argv=None) -> int:
             print(f'[{args.method}] epoch {epoch + 1}/{args.epochs}  loss {stats["loss"]:.3f} ({terms})  '
                   f'train top-1 {stats["train_acc"]:.3f}  val top-1 {val["top1"]:.3f}  '
                   f'({time.time() - t_train:.0f} s)', flush=True)
+            # Written beside and renamed: a run stopped during the save (a time limit, a kill) keeps the
+            # previous epoch's state for --resume instead of a truncated file.
+            partial = state_path.with_suffix('.pt.partial')
             torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
                         'scheduler': scheduler.state_dict(), 'generator': gen.get_state(),
-                        'history': json.dumps(history), 'epoch': epoch + 1}, state_path)
+                        'history': json.dumps(history), 'epoch': epoch + 1}, partial)
+            os.replace(partial, state_path)
     seconds_train = time.time() - t_train
     if rank != 0:
         dist.destroy_process_group()

@@ -114,6 +114,30 @@ def test_resume_continues_where_it_stopped_and_more_epochs_stretch_the_decay(tin
     assert history[1]['lr'] < 0.9 * 3e-3                                # stretched: never back at the peak
 
 
+def test_a_run_stopped_while_saving_its_state_resumes_from_the_epoch_before(tiny_data, teacher, tmp_path,
+                                                                             monkeypatch, capsys):
+    real_save, saves = torch.save, []
+
+    def dies_halfway_through_the_second(obj, path, *a, **kw):
+        saves.append(obj['epoch'])
+        if obj['epoch'] == 2:                      # a time limit or a kill in the middle of the write
+            with open(path, 'wb') as f:
+                f.write(b'PK\x03\x04 half a zip')
+            raise KeyboardInterrupt
+        return real_save(obj, path, *a, **kw)
+    monkeypatch.setattr(distill.torch, 'save', dies_halfway_through_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '3')
+    monkeypatch.setattr(distill.torch, 'save', real_save)
+    assert saves == [1, 2]
+    assert torch.load(tmp_path / 'last_state.pt', weights_only=True)['epoch'] == 1    # whole, and the last good one
+    capsys.readouterr()
+    assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '3', '--resume') == 0
+    out = capsys.readouterr().out
+    assert 'after epoch 1' in out and 'epoch 2/3' in out
+    assert [h['epoch'] for h in json.loads(torch.load(tmp_path / 'last_state.pt', weights_only=True)['history'])] == [1, 2, 3]
+
+
 def test_smoke_checkpoint_is_served_by_the_recognizer(tiny_data, teacher, tmp_path):
     assert run_distill(tiny_data, teacher, tmp_path, '--method', 'mix', '--epochs', '1') == 0
     model = tmp_path / 'student.safetensors'

@@ -149,6 +149,14 @@ class Recordings:
         return depth, np.zeros((4, 12, 16, 3), np.uint8)
 
 
+def test_loader_workers_decode_the_same_windows_in_the_same_order():
+    spec = PreprocessSpec(frames=4, height=12, width=16, min_depth_m=0.0, max_depth_m=4.0)
+    here = distill.loaded_windows(Recordings(), [3, 0, 1, 2], spec, 'key-here', 3)
+    apart = distill.loaded_windows(Recordings(), [3, 0, 1, 2], spec, 'key-apart', 3, workers=2)
+    assert here[2] == apart[2] == [3, 0, 2] and here[3] == apart[3] == 1
+    assert torch.equal(here[0], apart[0]) and torch.equal(here[1], apart[1])
+
+
 def test_an_unreadable_recording_is_left_out_of_every_window_and_the_rest_keep_their_rows():
     spec = PreprocessSpec(frames=4, height=12, width=16, min_depth_m=0.0, max_depth_m=4.0)
     x, y, kept, skipped = distill.loaded_windows(Recordings(), [0, 1, 2, 3], spec, 'key', 3)

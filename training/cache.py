@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader
 from depth_action_recognition.checkpoint import file_sha256
 from depth_action_recognition.preprocess import PreprocessSpec
 from training.benchmarks import BENCHMARKS, benchmark_help, benchmark_indices
-from training.data import DataError, RecordingWindows, open_sources, split_from_flags
+from training.data import DataError, Readable, RecordingWindows, open_sources, split_from_flags
 from training.errors import SkippedSample
 from training.teachers import TeacherError
 from training.train_teacher import load_teacher
@@ -117,7 +117,7 @@ def teacher_pass(teacher, meta, source, indices, *, device, workers=0, batch_siz
     batch_size = windows * max(1, batch_size // windows)
     got, parts = {}, {}                 # (clip position, window) -> row of parts; output name -> list of batches
     rows = 0
-    loader = DataLoader(_Readable(ds), batch_size=batch_size, num_workers=workers, collate_fn=_collate_readable)
+    loader = DataLoader(Readable(ds), batch_size=batch_size, num_workers=workers, collate_fn=_collate_readable)
     for batch in loader:
         if batch is None:
             continue
@@ -142,24 +142,8 @@ def teacher_pass(teacher, meta, source, indices, *, device, workers=0, batch_siz
     return out
 
 
-class _Readable(torch.utils.data.Dataset):
-    """A dataset whose unreadable samples (skipped by their source) come out as None, to be left out."""
-
-    def __init__(self, ds):
-        self.ds = ds
-
-    def __len__(self):
-        return len(self.ds)
-
-    def __getitem__(self, k):
-        try:
-            return self.ds[k]
-        except SkippedSample:
-            return None
-
-
 def _collate_readable(items):
-    items = [it for it in items if it is not None]
+    items = [it for it in items if not isinstance(it, SkippedSample)]
     if not items:
         return None
     return {'rgb': torch.stack([it['rgb'] for it in items]), 'index': [it['index'] for it in items],

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from depth_action_recognition.preprocess import PreprocessSpec, fit_box, preprocess_clip
 from depth_action_recognition.synthetic.dataset import SyntheticDataset, parse_range
@@ -249,28 +249,58 @@ class RecordingWindows(Dataset):
         return {**self.parts[w][k], 'window': w}
 
 
+class Readable(Dataset):
+    """``ds`` with each sample its source skips returned as the :class:`SkippedSample` itself instead of raised,
+    so that loader workers can hand it back in order and whoever collects the samples leaves it out and counts it."""
+
+    def __init__(self, ds: Dataset):
+        self.ds = ds
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, k):
+        try:
+            return self.ds[k]
+        except SkippedSample as e:
+            return e
+
+
+def read_in_order(ds: Dataset, workers: int = 0, group: int = 1):
+    """Lists of ``group`` consecutive samples of ``ds`` (a skipped one as its :class:`SkippedSample`), in order,
+    decoded by ``workers`` processes (0: here). A group goes to one worker whole: ``RecordingWindows`` with
+    ``group`` = its windows keeps a recording's decode in one process."""
+    if workers <= 0:
+        rd = Readable(ds)
+        for start in range(0, len(rd), group):
+            yield [rd[k] for k in range(start, min(start + group, len(rd)))]
+        return
+    yield from DataLoader(Readable(ds), batch_size=group, num_workers=workers, collate_fn=list)
+
+
 class InMemory(Dataset):
     """Decode a (non-augmented) dataset once and serve it from memory: CPU training is compute-bound.
 
     A sample its source skips (unreadable, ``on_error='skip'``) is left out and counted: ``skipped`` holds
     the reasons, ``indices`` the source indices of the items kept (in order), for anything that must stay
-    aligned with them (the teacher cache).
+    aligned with them (the teacher cache). ``workers`` processes decode (the items and their order are the
+    same as with none).
     """
 
-    def __init__(self, ds: Dataset):
-        items, kept, self.skipped = [], [], []
-        for k in range(len(ds)):
-            try:
-                items.append(ds[k])
-                kept.append(k)
-            except SkippedSample as e:
-                self.skipped.append(str(e))
+    def __init__(self, ds: Dataset, workers: int = 0):
+        self.items, kept, self.skipped = [], [], []
+        for k, (it,) in enumerate(read_in_order(ds, workers)):
+            if isinstance(it, SkippedSample):
+                self.skipped.append(str(it))
+                continue
+            # float16 at once: a worker's shared-memory tensor is let go here, not held for the whole set
+            self.items.append({k2: (v.half() if torch.is_tensor(v) and v.is_floating_point() else v)
+                               for k2, v in it.items()})
+            kept.append(k)
         if self.skipped:
             print(f'data: {len(self.skipped)} of {len(ds)} clips skipped as unreadable (first: {self.skipped[0]})',
                   flush=True)
         self.indices = [ds.indices[k] for k in kept] if hasattr(ds, 'indices') else kept
-        self.items = [{k: (v.half() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in it.items()}
-                      for it in items]
 
     def __len__(self):
         return len(self.items)

@@ -37,7 +37,7 @@ from depth_action_recognition.preprocess import FITS, PreprocessSpec
 from training import cache as teacher_cache
 from training.benchmarks import BENCHMARKS, benchmark_help, benchmark_indices
 from training.data import (DataError, InMemory, PairedClips, RecordingWindows, SkippedSample, open_sources,
-                           per_class_subset, split_from_flags)
+                           per_class_subset, read_in_order, split_from_flags)
 from training.losses import DIRECTIONS, METHODS, build_distill
 from training.teachers import TeacherError
 from training.train_teacher import load_teacher
@@ -104,7 +104,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--name', default=None, help='model name stored in the checkpoint (default: student-METHOD)')
     p.add_argument('--seed', type=int, default=0, help='random seed')
     p.add_argument('--device', default='auto', help='auto, cpu or cuda')
-    p.add_argument('--workers', type=int, default=0, help='data loader processes')
+    p.add_argument('--workers', type=int, default=0,
+                   help='processes that decode the clips (into memory, once) and read the teacher\'s RGB for its cache')
     p.add_argument('--resume', action='store_true',
                    help='continue from --out/last_state.pt (more --epochs: the decay is stretched to the new end)')
     p.add_argument('--out', required=True, type=Path, help='output folder')
@@ -295,43 +296,39 @@ def teacher_targets(args, source, cache_indices, tr_idx, stage, device, world, w
 _LOADED: dict = {}
 
 
-def loaded(source, indices, spec: PreprocessSpec, data_key: str) -> InMemory:
+def loaded(source, indices, spec: PreprocessSpec, data_key: str, workers: int = 0) -> InMemory:
     # Keyed by the clips' records and files (size, mtime) as the teacher cache is: a folder rendered again
     # under the same path between two runs of one process is decoded again, not served stale.
     key = (data_key, tuple(indices), spec, teacher_cache.data_fingerprint(source, indices))
     if key not in _LOADED:
-        _LOADED[key] = InMemory(PairedClips(source, list(indices), spec, modalities=('depth',)))
+        _LOADED[key] = InMemory(PairedClips(source, list(indices), spec, modalities=('depth',)), workers)
     return _LOADED[key]
 
 
-def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows: int) -> tuple:
+def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows: int, workers: int = 0) -> tuple:
     """The training clips, each window decoded once: (x (N, K, 1, T, H, W) float16, labels, kept source indices,
     unreadable count). A recording is kept when all its windows could be read. One window is the memoised
     set (experiments reuse it); several are read recording by recording (all windows of one, then the next:
     one decode of an NTU sample for all its windows) into one preallocated tensor, so the memory is K clips
-    per recording, not a second copy of everything."""
+    per recording, not a second copy of everything. ``workers`` processes decode, a recording's windows in one."""
     indices = list(indices)
     if windows == 1:
-        ds = loaded(source, indices, spec, data_key)
+        ds = loaded(source, indices, spec, data_key, workers)
         x = torch.stack([it['depth'] for it in ds.items]).unsqueeze(1) if ds.items else torch.zeros(0)
         return x, torch.tensor([it['label'] for it in ds.items]), list(ds.indices), len(indices) - len(ds.indices)
     ds = RecordingWindows(source, indices, spec, windows, modalities=('depth',))
     x, y, readable = None, torch.full((len(indices),), -1, dtype=torch.long), [True] * len(indices)
     skipped = []
-    for j in range(len(ds)):
-        k = j // windows
-        if not readable[k]:
-            continue                   # one unreadable window leaves the whole recording out
-        try:
-            item = ds[j]
-        except SkippedSample as e:
-            readable[k] = False
-            skipped.append(str(e))
-            continue
-        if x is None:
-            x = torch.empty((len(indices), windows, *item['depth'].shape), dtype=torch.float16)
-        x[k, item['window']] = item['depth']
-        y[k] = item['label']
+    for k, group in enumerate(read_in_order(ds, workers, group=windows)):
+        for item in group:
+            if isinstance(item, SkippedSample):
+                readable[k] = False    # one unreadable window leaves the whole recording out
+                skipped.append(str(item))
+                break
+            if x is None:
+                x = torch.empty((len(indices), windows, *item['depth'].shape), dtype=torch.float16)
+            x[k, item['window']] = item['depth']
+            y[k] = item['label']
     if skipped:
         print(f'data: {len(skipped)} of {len(indices)} recordings skipped as unreadable (first: {skipped[0]})',
               flush=True)
@@ -389,19 +386,20 @@ def main(argv=None) -> int:
             val_source = open_sources([args.val_data], ntu_classes=args.ntu_classes, frames=args.frames, fps=args.fps)
             if val_source.labels != source.labels:
                 raise DataError(f'--val-data {args.val_data}: labels differ from those of --data')
-            val_set, tr_idx = loaded(val_source, range(len(val_source.records)), spec, f'{args.val_data} ntu{args.ntu_classes}'), idx
+            val_set, tr_idx = loaded(val_source, range(len(val_source.records)), spec, f'{args.val_data} ntu{args.ntu_classes}',
+                                     args.workers), idx
         else:
             val_idx, tr_idx = idx[::10], [i for k, i in enumerate(idx) if k % 10]
-            val_set = loaded(source, val_idx, spec, data_key) if val_idx else None
+            val_set = loaded(source, val_idx, spec, data_key, args.workers) if val_idx else None
         if not tr_idx:
             raise DataError('no training clips: check --train-subjects, --train-views and --per-class')
         windows = teacher_cache.windows_for(source, args.windows)
         # Unreadable clips are left out and counted, not replaced by zeros.
-        x_train, y_train, tr_idx, train_skipped = loaded_windows(source, tr_idx, spec, data_key, windows)
+        x_train, y_train, tr_idx, train_skipped = loaded_windows(source, tr_idx, spec, data_key, windows, args.workers)
         if not tr_idx:
             raise DataError('no readable training clips')
         tests = {name: ds for name, ds in
-                 (('val', val_set), *((n, loaded(source, ix, spec, data_key)) for n, ix in test_sets.items() if ix))
+                 (('val', val_set), *((n, loaded(source, ix, spec, data_key, args.workers)) for n, ix in test_sets.items() if ix))
                  if ds is not None}
         config = preset(args.student, num_classes=len(source.labels))
         student = build_student(config)

@@ -33,10 +33,11 @@ echo "make_default: data ready $(md5sum "$DATA/synth4_400/manifest.jsonl" "$DATA
 
 RESUME=()
 [ -f "$RUN/last_state.pt" ] && RESUME=(--resume)
-# --workers: processes that read the RGB clips for the teacher cache (training itself reads from memory)
+# --workers: processes that decode the clips into memory and read the RGB for the teacher cache, once
+# (training itself then reads from memory)
 $P -m training.distill --data "$DATA/synth4_400" "$DATA/synth4_train_b" --teacher-checkpoint "$T" \
     --method mix --stage stage2 --direction both --alpha 1.0 --temperature 4.0 --w-kd 2.0 --w-mix 1.0 \
-    --student tiny --epochs $EPOCHS --name default --device "$DEV" --workers $(( J > 4 ? 4 : J )) --out "$RUN" \
+    --student tiny --epochs $EPOCHS --name default --device "$DEV" --workers $(( J > 8 ? 8 : J )) --out "$RUN" \
     "${RESUME[@]}"
 # Shipping is a separate, deliberate step once the model card's evaluations hold:
 #   python -m training.export $RUN/student.safetensors --name default --force

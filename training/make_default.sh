@@ -3,41 +3,50 @@
 # training folders, then distil the `tiny` student from the round-4 RGB teacher with `mix` and the knobs tuned
 # on the validation split (training/results/tune.csv, training/README.md), 40 epochs.
 #
-#   DEVICE=cuda JOBS=15 bash training/make_default.sh     # a GPU machine with 16 CPU cores
-#   DEVICE=cpu JOBS=2 bash training/make_default.sh       # the 2-core CPU: about 2 hours
+#   DEVICE=cuda JOBS=15 bash training/make_default.sh     # a GPU machine with 16 CPU cores: about 20 minutes
+#   DEVICE=cpu JOBS=2 bash training/make_default.sh       # the 2-core CPU: 5-7 hours (training/README.md)
 #
-# Running it again continues where it stopped: rendered folders (those with their dataset.json) are kept and
-# training resumes from $RUN/last_state.pt, written after every epoch. The teacher must exist
-# (runs/r4_rgb20/teacher.safetensors, the model card's train_teacher command).
-# SMOKE=1 renders 2 clips per class into $DATA and trains one epoch: a check of the script, not a model.
-set -eu
+# Running it again continues where it stopped: a folder is rendered again unless its dataset.json (written
+# last) says it holds the clips asked for, and training resumes from $RUN/last_state.pt, written after
+# every epoch. The teacher must exist (runs/r4_rgb20/teacher.safetensors, the model card's train_teacher
+# command). SMOKE=1 renders 2 clips per class and trains one epoch, in folders of its own: a check of the
+# script, not a model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
 P=${PYTHON:-python3}
 DEV=${DEVICE:-auto}
 J=${JOBS:-2}
-DATA=${DATA:-data}
-RUN=${RUN:-runs/default_mix}
+if [ "${SMOKE:-0}" = 1 ]; then
+    A=2; B=2; EPOCHS=1; DATA=${DATA:-runs/smoke/data}; RUN=${RUN:-runs/smoke/default_mix}
+else
+    A=400; B=300; EPOCHS=40; DATA=${DATA:-data}; RUN=${RUN:-runs/default_mix}
+fi
 T=${TEACHER:-runs/r4_rgb20/teacher.safetensors}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-if [ "${SMOKE:-0}" = 1 ]; then A=2; B=2; EPOCHS=1; else A=400; B=300; EPOCHS=40; fi
 [ -f "$T" ] || { echo "make_default: teacher $T not found (see models/MODEL_CARD.md)" >&2; exit 2; }
 
-render() {   # render OUT ARGS...: a folder without its dataset.json was cut short and is rendered again
-    local out=$1; shift
-    [ -f "$out/dataset.json" ] && return 0
+render() {   # render OUT PER_CLASS SEED ARGS...
+    local out=$1 per_class=$2 seed=$3; shift 3
+    if [ -f "$out/dataset.json" ] && $P -c 'import json, sys; d = json.load(open(sys.argv[1]))
+sys.exit(0 if (d["count"], d["seed"]) == (len(d["labels"]) * int(sys.argv[2]), int(sys.argv[3])) else 1)' \
+        "$out/dataset.json" "$per_class" "$seed"; then
+        return 0
+    fi
     rm -rf "$out"
-    $P -m depth_action_recognition.synthetic.dataset --out "$out" --workers "$J" "$@"
+    $P -m depth_action_recognition.synthetic.dataset --out "$out" --workers "$J" --clips-per-class "$per_class" \
+        --seed "$seed" "$@"
 }
-render "$DATA/synth4_400" --clips-per-class $A --seed 0
-render "$DATA/synth4_train_b" --clips-per-class $B --subjects 1-30 --views 0-3 --seed 7
+render "$DATA/synth4_400" $A 0
+render "$DATA/synth4_train_b" $B 7 --subjects 1-30 --views 0-3
 echo "make_default: data ready $(md5sum "$DATA/synth4_400/manifest.jsonl" "$DATA/synth4_train_b/manifest.jsonl" | cut -c1-12 | tr '\n' ' ')"
 
-RESUME=()
-[ -f "$RUN/last_state.pt" ] && RESUME=(--resume)
+RESUME=
+[ -f "$RUN/last_state.pt" ] && RESUME=--resume
 # --workers: processes that decode the clips into memory and read the RGB for the teacher cache, once
 # (training itself then reads from memory)
 $P -m training.distill --data "$DATA/synth4_400" "$DATA/synth4_train_b" --teacher-checkpoint "$T" \
     --method mix --stage stage2 --direction both --alpha 1.0 --temperature 4.0 --w-kd 2.0 --w-mix 1.0 \
     --student tiny --epochs $EPOCHS --name default --device "$DEV" --workers $(( J > 8 ? 8 : J )) --out "$RUN" \
-    "${RESUME[@]}"
+    $RESUME
 # Shipping is a separate, deliberate step once the model card's evaluations hold:
 #   python -m training.export $RUN/student.safetensors --name default --force

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -147,7 +148,10 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
             'frames': frames, 'fps': fps, 'count': len(records), 'seed': seed, 'kind': kind,
             'subjects': subjects, 'views': views, 'render_seconds': round(seconds, 2),
             **({'size': list(size)} if kind == 'clips' else {'modes': modes, 'model_size': list(model_size)})}
-    (out / 'dataset.json').write_text(json.dumps(info, indent=2))
+    # Written last and renamed into place: a folder with its dataset.json is a whole rendering.
+    partial = out / 'dataset.json.partial'
+    partial.write_text(json.dumps(info, indent=2))
+    os.replace(partial, out / 'dataset.json')
     if progress:
         progress(f'wrote {len(records)} clips to {out} in {seconds:.1f} s '
                  f'({len(records) * frames / seconds:.0f} RGB-D frames/s)')

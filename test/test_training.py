@@ -139,7 +139,8 @@ def test_a_run_stopped_while_saving_its_state_resumes_from_the_epoch_before(tiny
 
 
 def test_smoke_checkpoint_is_served_by_the_recognizer(tiny_data, teacher, tmp_path):
-    assert run_distill(tiny_data, teacher, tmp_path, '--method', 'mix', '--epochs', '1') == 0
+    # --workers: the clips are decoded and the teacher cache read by loader processes, as make_default.sh runs
+    assert run_distill(tiny_data, teacher, tmp_path, '--method', 'mix', '--epochs', '1', '--workers', '2') == 0
     model = tmp_path / 'student.safetensors'
     assert evaluate.main(['--model', str(model), '--data', str(tiny_data), '--device', 'cpu']) == 0
     assert export.main([str(model), '--name', 'smoke', '--models-dir', str(tmp_path / 'models')]) == 0

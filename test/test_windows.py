@@ -2,6 +2,7 @@
 drawn: the paired-folder source, the teacher cache, the epoch draws and a distillation run, on recordings
 written here."""
 import json
+import os
 
 import cv2
 import numpy as np
@@ -15,7 +16,7 @@ from depth_action_recognition.sampling import spread_index
 from depth_action_recognition.synthetic import LABELS
 from test_folder_formats import live_clips
 from training import cache, distill
-from training.data import PairedClips, open_source, split_from_flags
+from training.data import PairedClips, RecordingWindows, open_source, read_in_order, split_from_flags
 from training.train_teacher import load_teacher
 
 CAMERA_FPS, SECONDS = 30, 1.5          # 45 frames; at 10 fps 15 sampled frames: 8 clips of 8 frames
@@ -149,12 +150,45 @@ class Recordings:
         return depth, np.zeros((4, 12, 16, 3), np.uint8)
 
 
-def test_loader_workers_decode_the_same_windows_in_the_same_order():
+class LoggedRecordings(Recordings):
+    """Recordings whose every read is logged as 'pid recording window' (appends of one short line are whole)."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def load(self, i, rng=None, spread=None):
+        with open(self.log, 'a') as f:
+            f.write(f'{os.getpid()} {i} {spread[0] if spread else 1}\n')
+        return super().load(i, rng, spread)
+
+
+def reads(log):
+    return [tuple(map(int, line.split())) for line in open(log)]
+
+
+def test_loader_workers_decode_the_same_windows_in_the_same_order(tmp_path):
     spec = PreprocessSpec(frames=4, height=12, width=16, min_depth_m=0.0, max_depth_m=4.0)
-    here = distill.loaded_windows(Recordings(), [3, 0, 1, 2], spec, 'key-here', 3)
-    apart = distill.loaded_windows(Recordings(), [3, 0, 1, 2], spec, 'key-apart', 3, workers=2)
+    here = distill.loaded_windows(LoggedRecordings(tmp_path / 'here'), [3, 0, 1, 2], spec, 'key-here', 3)
+    apart = distill.loaded_windows(LoggedRecordings(tmp_path / 'apart'), [3, 0, 1, 2], spec, 'key-apart', 3, workers=2)
     assert here[2] == apart[2] == [3, 0, 2] and here[3] == apart[3] == 1
     assert torch.equal(here[0], apart[0]) and torch.equal(here[1], apart[1])
+    assert {pid for pid, _, _ in reads(tmp_path / 'here')} == {os.getpid()}
+    # here: the dataset's check of its first clip only; the 4 x 3 windows in the workers
+    main = [r for r in reads(tmp_path / 'apart') if r[0] == os.getpid()]
+    assert len(main) == 1 and len(reads(tmp_path / 'apart')) == 1 + 12
+
+
+def test_a_recordings_windows_are_read_by_one_worker_and_the_workers_share_the_recordings(tmp_path):
+    spec = PreprocessSpec(frames=4, height=12, width=16, min_depth_m=0.0, max_depth_m=4.0)
+    ds = RecordingWindows(LoggedRecordings(tmp_path / 'log'), [0, 2, 3], spec, 3, modalities=('depth',))
+    (tmp_path / 'log').unlink()                     # the constructor's check of the first clip
+    groups = list(read_in_order(ds, workers=2, group=3, per_batch=3))
+    assert [[(it['index'], it['window']) for it in g] for g in groups] == [[(k, w) for w in range(3)] for k in range(3)]
+    by_recording = {}
+    for pid, i, _ in reads(tmp_path / 'log'):
+        by_recording.setdefault(i, set()).add(pid)
+    assert sorted(by_recording) == [0, 2, 3] and all(len(p) == 1 for p in by_recording.values())
+    assert len(set.union(*by_recording.values())) == 2 and os.getpid() not in set.union(*by_recording.values())
 
 
 def test_an_unreadable_recording_is_left_out_of_every_window_and_the_rest_keep_their_rows():

@@ -266,16 +266,20 @@ class Readable(Dataset):
             return e
 
 
-def read_in_order(ds: Dataset, workers: int = 0, group: int = 1):
+def read_in_order(ds: Dataset, workers: int = 0, group: int = 1, per_batch: int = 32):
     """Lists of ``group`` consecutive samples of ``ds`` (a skipped one as its :class:`SkippedSample`), in order,
-    decoded by ``workers`` processes (0: here). A group goes to one worker whole: ``RecordingWindows`` with
-    ``group`` = its windows keeps a recording's decode in one process."""
+    decoded by ``workers`` processes (0: here). A worker gets whole groups (``RecordingWindows`` with ``group``
+    = its windows keeps a recording's decode in one process), about ``per_batch`` samples at a time, so that
+    the hand-over between processes is not paid per clip."""
     if workers <= 0:
         rd = Readable(ds)
         for start in range(0, len(rd), group):
             yield [rd[k] for k in range(start, min(start + group, len(rd)))]
         return
-    yield from DataLoader(Readable(ds), batch_size=group, num_workers=workers, collate_fn=list)
+    batch = group * max(1, per_batch // group)
+    for items in DataLoader(Readable(ds), batch_size=batch, num_workers=workers, collate_fn=list):
+        for start in range(0, len(items), group):
+            yield items[start:start + group]
 
 
 class InMemory(Dataset):
@@ -293,9 +297,10 @@ class InMemory(Dataset):
             if isinstance(it, SkippedSample):
                 self.skipped.append(str(it))
                 continue
-            # float16 at once: a worker's shared-memory tensor is let go here, not held for the whole set
-            self.items.append({k2: (v.half() if torch.is_tensor(v) and v.is_floating_point() else v)
-                               for k2, v in it.items()})
+            # Copies (float16 for floats), made at once: a worker's shared-memory tensor is let go here, not held
+            # (with a file descriptor) for the whole set.
+            self.items.append({k2: (v.to(torch.float16, copy=True) if v.is_floating_point() else v.clone())
+                               if torch.is_tensor(v) else v for k2, v in it.items()})
             kept.append(k)
         if self.skipped:
             print(f'data: {len(self.skipped)} of {len(ds)} clips skipped as unreadable (first: {self.skipped[0]})',

@@ -105,7 +105,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--seed', type=int, default=0, help='random seed')
     p.add_argument('--device', default='auto', help='auto, cpu or cuda')
     p.add_argument('--workers', type=int, default=0,
-                   help='processes that decode the clips (into memory, once) and read the teacher\'s RGB for its cache')
+                   help='processes (per DDP rank) that decode the clips into memory, once, and read the '
+                        'teacher\'s RGB for its cache')
     p.add_argument('--resume', action='store_true',
                    help='continue from --out/last_state.pt (more --epochs: the decay is stretched to the new end)')
     p.add_argument('--out', required=True, type=Path, help='output folder')

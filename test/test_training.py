@@ -138,6 +138,18 @@ def test_a_run_stopped_while_saving_its_state_resumes_from_the_epoch_before(tiny
     assert [h['epoch'] for h in json.loads(torch.load(tmp_path / 'last_state.pt', weights_only=True)['history'])] == [1, 2, 3]
 
 
+def test_resume_refuses_the_state_of_a_run_on_other_clips_or_settings(tiny_data, teacher, tmp_path, capsys):
+    assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '1') == 0
+    saved = torch.load(tmp_path / 'last_state.pt', weights_only=True)['epoch']
+    capsys.readouterr()
+    for other in (['--train-views', '0'], ['--lr', '1e-2'], ['--method', 'none']):         # other clips, other settings
+        assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '2', '--resume', *other) == 2
+        assert 'other clips or settings' in capsys.readouterr().err, other
+    assert torch.load(tmp_path / 'last_state.pt', weights_only=True)['epoch'] == saved        # left as it was
+    assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '2', '--resume') == 0
+    assert 'after epoch 1' in capsys.readouterr().out
+
+
 def test_smoke_checkpoint_is_served_by_the_recognizer(tiny_data, teacher, tmp_path):
     # --workers: the clips are decoded and the teacher cache read by loader processes, as make_default.sh runs
     assert run_distill(tiny_data, teacher, tmp_path, '--method', 'mix', '--epochs', '1', '--workers', '2') == 0

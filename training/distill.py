@@ -15,6 +15,7 @@ Several processes: ``python -m training.cache ...`` first, then ``torchrun --npr
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -297,6 +298,18 @@ def teacher_targets(args, source, cache_indices, tr_idx, stage, device, world, w
 _LOADED: dict = {}
 
 
+# What a resumed run must share with the run that saved the state (--epochs may grow: the decay is stretched).
+RESUME_KEYS = ('method', 'student', 'stage', 'direction', 'alpha', 'temperature', 'w_ce', 'w_kd', 'w_feat', 'w_mix',
+               'batch_size', 'lr', 'weight_decay', 'frames', 'height', 'width', 'fit', 'windows', 'seed')
+
+
+def run_fingerprint(args, source, train_indices) -> str:
+    """The training clips (their records: the same on every machine that renders or reads them) and the
+    settings in RESUME_KEYS, hashed: a --resume on anything else is refused."""
+    doc = {'records': [source.records[i] for i in train_indices], **{k: getattr(args, k) for k in RESUME_KEYS}}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
 def loaded(source, indices, spec: PreprocessSpec, data_key: str, workers: int = 0) -> InMemory:
     # Keyed by the clips' records and files (size, mtime) as the teacher cache is: a folder rendered again
     # under the same path between two runs of one process is decoded again, not served stale.
@@ -441,8 +454,17 @@ def main(argv=None) -> int:
     gen = torch.Generator().manual_seed(args.seed + 1000 * rank)
     history, start_epoch = [], 0
     state_path = args.out / 'last_state.pt'
+    run_id = run_fingerprint(args, source, tr_idx)
     if args.resume and state_path.is_file():
         st = torch.load(state_path, map_location='cpu', weights_only=True)
+        if st.get('run', run_id) != run_id:
+            print(f'distill: error: --resume: {state_path} is the state of a run on other clips or settings '
+                  f'(method, student, knobs, batch, learning rate, input, seed); remove it or give another --out',
+                  file=sys.stderr)
+            return 2
+        if 'run' not in st and rank == 0:
+            print(f'distill: warning: {state_path} predates the check of its clips and settings: resumed unchecked',
+                  file=sys.stderr)
         model.load_state_dict(st['model'])
         optimizer.load_state_dict(st['optimizer'])
         scheduler.load_state_dict(st['scheduler'])
@@ -478,7 +500,7 @@ def main(argv=None) -> int:
             partial = state_path.with_suffix('.pt.partial')
             torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
                         'scheduler': scheduler.state_dict(), 'generator': gen.get_state(),
-                        'history': json.dumps(history), 'epoch': epoch + 1}, partial)
+                        'history': json.dumps(history), 'epoch': epoch + 1, 'run': run_id}, partial)
             os.replace(partial, state_path)
     seconds_train = time.time() - t_train
     if rank != 0:

@@ -137,9 +137,12 @@ def test_unreadable_samples_are_skipped_and_counted_not_blanked(ntu_root, tmp_pa
     ds = InMemory(PairedClips(src, [0, 1], PreprocessSpec(frames=4), modalities=('depth',)))
     assert len(ds) == 1 and ds.indices == [1] and len(ds.skipped) == 1 and '_rgb.avi' in ds.skipped[0]
     assert ds[0]['label'] == 1 and ds[0]['depth'].abs().sum() > 0
-    fresh = NTUSource(tmp_path, frames=4, skip_list=tmp_path / 'skip.txt')     # nothing read yet: the workers read
-    apart = InMemory(PairedClips(fresh, [0, 1], PreprocessSpec(frames=4), modalities=('depth',)), workers=2)
+    # The unreadable sample second: the dataset's check of its first clip reads only the readable one here, and
+    # the failing read happens in a worker (the source in this process never learns of it).
+    fresh = NTUSource(tmp_path, frames=4, skip_list=tmp_path / 'skip.txt')
+    apart = InMemory(PairedClips(fresh, [1, 0], PreprocessSpec(frames=4), modalities=('depth',)), workers=2)
     assert apart.indices == ds.indices and apart.skipped == ds.skipped and torch.equal(apart[0]['depth'], ds[0]['depth'])
+    assert fresh.skipped == {}
     strict = NTUSource(tmp_path, frames=4, on_error='raise')
     with pytest.raises(DataError, match='S001C001P001R001A001_rgb.avi') as e:
         strict.load(0)

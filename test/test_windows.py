@@ -172,7 +172,7 @@ def test_loader_workers_decode_the_same_windows_in_the_same_order(tmp_path):
     apart = distill.loaded_windows(LoggedRecordings(tmp_path / 'apart'), [3, 0, 1, 2], spec, 'key-apart', 3, workers=2)
     assert here[2] == apart[2] == [3, 0, 2] and here[3] == apart[3] == 1
     assert torch.equal(here[0], apart[0]) and torch.equal(here[1], apart[1])
-    assert {pid for pid, _, _ in reads(tmp_path / 'here')} == {os.getpid()}
+    assert len(reads(tmp_path / 'here')) == 1 + 12      # the same reads, here
     # here: the dataset's check of its first clip only; the 4 x 3 windows in the workers
     main = [r for r in reads(tmp_path / 'apart') if r[0] == os.getpid()]
     assert len(main) == 1 and len(reads(tmp_path / 'apart')) == 1 + 12
@@ -182,7 +182,8 @@ def test_a_recordings_windows_are_read_by_one_worker_and_the_workers_share_the_r
     spec = PreprocessSpec(frames=4, height=12, width=16, min_depth_m=0.0, max_depth_m=4.0)
     ds = RecordingWindows(LoggedRecordings(tmp_path / 'log'), [0, 2, 3], spec, 3, modalities=('depth',))
     (tmp_path / 'log').unlink()                     # the constructor's check of the first clip
-    groups = list(read_in_order(ds, workers=2, group=3, per_batch=3))
+    # 4 clips a hand-over, rounded down to whole recordings (3 windows): a batch of 4 would split recording 1
+    groups = list(read_in_order(ds, workers=2, group=3, per_batch=4))
     assert [[(it['index'], it['window']) for it in g] for g in groups] == [[(k, w) for w in range(3)] for k in range(3)]
     by_recording = {}
     for pid, i, _ in reads(tmp_path / 'log'):

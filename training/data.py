@@ -269,8 +269,8 @@ class Readable(Dataset):
 def read_in_order(ds: Dataset, workers: int = 0, group: int = 1, per_batch: int = 32):
     """Lists of ``group`` consecutive samples of ``ds`` (a skipped one as its :class:`SkippedSample`), in order,
     decoded by ``workers`` processes (0: here). A worker gets whole groups (``RecordingWindows`` with ``group``
-    = its windows keeps a recording's decode in one process), about ``per_batch`` samples at a time, so that
-    the hand-over between processes is not paid per clip."""
+    = its windows keeps a recording's decode in one process), about ``per_batch`` samples at a time (one
+    queue message per batch; each tensor still travels in shared memory of its own)."""
     if workers <= 0:
         rd = Readable(ds)
         for start in range(0, len(rd), group):

@@ -10,7 +10,8 @@
 # last) says it holds the clips asked for, and training resumes from $RUN/last_state.pt, written after
 # every epoch. The teacher must exist (runs/r4_rgb20/teacher.safetensors, the model card's train_teacher
 # command). SMOKE=1 renders 2 clips per class and trains one epoch, in folders of its own: a check of the
-# script, not a model.
+# script, not a model. It runs from the repository root wherever it is called from: relative DATA, RUN,
+# TEACHER and PYTHON paths are taken from there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=${PYTHON:-python3}
@@ -27,12 +28,16 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 
 render() {   # render OUT PER_CLASS SEED ARGS...
     local out=$1 per_class=$2 seed=$3; shift 3
-    if [ -f "$out/dataset.json" ] && $P -c 'import json, sys; d = json.load(open(sys.argv[1]))
+    if [ -f "$out/dataset.json" ]; then
+        # A whole rendering (dataset.json is written last): kept if it is the one asked for, never deleted.
+        $P -c 'import json, sys; d = json.load(open(sys.argv[1]))
 sys.exit(0 if (d["count"], d["seed"]) == (len(d["labels"]) * int(sys.argv[2]), int(sys.argv[3])) else 1)' \
-        "$out/dataset.json" "$per_class" "$seed"; then
-        return 0
+            "$out/dataset.json" "$per_class" "$seed" && return 0
+        echo "make_default: $out holds another rendering than $per_class clips per class, seed $seed: move it" \
+             "away or set DATA" >&2
+        exit 2
     fi
-    rm -rf "$out"
+    rm -rf "$out"      # cut short before its dataset.json
     $P -m depth_action_recognition.synthetic.dataset --out "$out" --workers "$J" --clips-per-class "$per_class" \
         --seed "$seed" "$@"
 }

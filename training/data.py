@@ -271,13 +271,8 @@ def read_in_order(ds: Dataset, workers: int = 0, group: int = 1, per_batch: int 
     decoded by ``workers`` processes (0: here). A worker gets whole groups (``RecordingWindows`` with ``group``
     = its windows keeps a recording's decode in one process), about ``per_batch`` samples at a time (one
     queue message per batch; each tensor still travels in shared memory of its own)."""
-    if workers <= 0:
-        rd = Readable(ds)
-        for start in range(0, len(rd), group):
-            yield [rd[k] for k in range(start, min(start + group, len(rd)))]
-        return
     batch = group * max(1, per_batch // group)
-    for items in DataLoader(Readable(ds), batch_size=batch, num_workers=workers, collate_fn=list):
+    for items in DataLoader(Readable(ds), batch_size=batch, num_workers=max(0, workers), collate_fn=list):
         for start in range(0, len(items), group):
             yield items[start:start + group]
 

@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from depth_action_recognition.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
+from depth_action_recognition.checkpoint import ModelMeta, file_sha256, load_checkpoint, save_checkpoint
 from depth_action_recognition.errors import CheckpointError
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
 from depth_action_recognition.preprocess import FITS, PreprocessSpec
@@ -305,8 +305,10 @@ RESUME_KEYS = ('method', 'student', 'stage', 'direction', 'alpha', 'temperature'
 
 def run_fingerprint(args, source, train_indices) -> str:
     """The training clips (their records: the same on every machine that renders or reads them) and the
-    settings in RESUME_KEYS, hashed: a --resume on anything else is refused."""
-    doc = {'records': [source.records[i] for i in train_indices], **{k: getattr(args, k) for k in RESUME_KEYS}}
+    settings in RESUME_KEYS and the teacher's file, hashed: a --resume on anything else is refused."""
+    teacher = file_sha256(args.teacher_checkpoint) if args.teacher_checkpoint else None    # its targets too
+    doc = {'records': [source.records[i] for i in train_indices], 'teacher': teacher, 'fps': args.fps,
+           **{k: getattr(args, k) for k in RESUME_KEYS}}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Hashable, Optional
+from typing import Callable, Hashable, Optional
 
 import numpy as np
 
@@ -36,16 +36,27 @@ class Clip:
 
 class ClipBuffer:
     """Ring buffer of one camera's frames: :meth:`admit` each stamp, :meth:`add` the admitted frames,
-    and :meth:`add` returns a :class:`Clip` when one is due."""
+    and :meth:`add` returns a :class:`Clip` when one is due.
+
+    With ``finish`` (a function of a stack of added frames, (N, ...) -> (N, H, W) float32), added frames are
+    held back and finished together: when a clip is due, and whenever ``max_pending`` are waiting. The node
+    adds frames half-preprocessed (preprocess.reduce_frame) and finishes them here in one pass over several
+    frames: the work per frame is small and the calls are what cost (docs/performance.md)."""
 
     def __init__(self, clip_length: int, stride: int, *, target_fps: Optional[float] = None,
-                 max_gap_s: float = 1.0):
+                 max_gap_s: float = 1.0, finish: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+                 max_pending: int = 8):
         if clip_length < 1:
             raise ConfigError(f'clip_length must be >= 1, got {clip_length}')
         if stride < 1:
             raise ConfigError(f'stride must be >= 1, got {stride}')
         if not max_gap_s > 0:
             raise ConfigError(f'max_gap_s must be > 0, got {max_gap_s}')
+        if not 1 <= max_pending <= 64:
+            raise ConfigError(f'max_pending must be in [1, 64], got {max_pending}')
+        self.finish = finish
+        self.max_pending = max_pending if finish is not None else 1
+        self._pending: list = []   # (frame, stamp) added but not finished yet
         self.clip_length = clip_length
         self.stride = stride
         self.sampler = FrameSampler(target_fps)
@@ -61,6 +72,7 @@ class ClipBuffer:
 
     def reset(self) -> None:
         """Forget all buffered frames (the ring's memory is kept for reuse)."""
+        self._pending = []
         self._count = 0            # frames in the ring, up to clip_length
         self._head = 0             # next write position
         # Accepted frames since the last clip; starting at `stride` makes the first full ring emit at once.
@@ -69,10 +81,10 @@ class ClipBuffer:
         self.sampler.reset()
 
     def __len__(self) -> int:
-        return self._count
+        return self._count + len(self._pending)
 
     def _reset(self, reason: str) -> None:
-        if self._count:
+        if len(self):                              # frames in the ring or waiting to be finished
             self.resets[reason] += 1
         self.reset()
 
@@ -105,19 +117,40 @@ class ClipBuffer:
 
     def add(self, frame: np.ndarray, stamp: float, meta: Optional[dict] = None) -> Optional[Clip]:
         """Store a frame that :meth:`admit` accepted; return a clip if one is due."""
-        if self._ring is None or self._ring.shape[1:] != frame.shape:
-            self._ring = np.empty((self.clip_length,) + frame.shape, dtype=np.float32)
-            self._count = self._head = 0
-        self._ring[self._head] = frame
-        self._stamps[self._head] = stamp
-        self._head = (self._head + 1) % self.clip_length
-        self._count = min(self._count + 1, self.clip_length)
         self._since_clip += 1
         self.accepted += 1
-        if self._count < self.clip_length or self._since_clip < self.stride:
+        due = len(self) + 1 >= self.clip_length and self._since_clip >= self.stride
+        if self.finish is None:
+            self._store(frame[None], (stamp,))
+        else:
+            self._pending.append((frame, stamp))
+            if due or len(self._pending) >= self.max_pending:
+                self._flush()
+        if not due:
             return None
         self._since_clip = 0
         self.clips += 1
         order = np.r_[self._head:self.clip_length, 0:self._head]
         return Clip(frames=self._ring[order], start_stamp=float(self._stamps[order[0]]),
                     end_stamp=float(stamp), meta=dict(meta or {}))
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            frames = self.finish(np.stack([f for f, _ in pending]))
+        except Exception:
+            # The frames are gone and the ring would skip them: counted, and the sequence starts again.
+            self.dropped['finish_error'] += len(pending)
+            self._reset('finish_error')
+            raise
+        self._store(frames, [t for _, t in pending])
+
+    def _store(self, frames: np.ndarray, stamps) -> None:
+        if self._ring is None or self._ring.shape[1:] != frames.shape[1:]:
+            self._ring = np.empty((self.clip_length,) + frames.shape[1:], dtype=np.float32)
+            self._count = self._head = 0
+        for frame, stamp in zip(frames, stamps):
+            self._ring[self._head] = frame
+            self._stamps[self._head] = stamp
+            self._head = (self._head + 1) % self.clip_length
+            self._count = min(self._count + 1, self.clip_length)

@@ -1,8 +1,9 @@
 """The one preprocessing path shared by training and serving.
 
 A :class:`PreprocessSpec` is stored inside every checkpoint; the recognizer applies
-:func:`preprocess_frame` to each incoming depth frame and training applies :func:`preprocess_clip`
-(the same function per frame) to its clips, so the two cannot drift apart.
+:func:`preprocess_frame` to each incoming depth frame (in two halves: :func:`reduce_frame` as it arrives,
+:func:`finish_frames` on a few frames at once) and training applies :func:`preprocess_clip` (the same two
+halves) to its clips, so the two cannot drift apart.
 
 Per frame: the frame is fitted to the model's input (``crop``, below), downsampled by a *masked* area
 average (missing pixels do not drag edges towards zero), converted to metres and range-mapped so that
@@ -99,37 +100,65 @@ def decimation_step(h0: int, w0: int, h: int, w: int) -> int:
 
 def preprocess_frame(raw: np.ndarray, scale: float, spec: PreprocessSpec) -> np.ndarray:
     """One depth frame (H0, W0) in wire units -> float32 (height, width) model input in [0, 1]."""
+    return finish_frames(reduce_frame(raw, spec)[None], raw.shape, scale, spec)[0]
+
+
+def reduce_frame(raw: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """The first half of :func:`preprocess_frame`: the part of a (H0, W0) frame that the model's input shows,
+    decimated to between two and four times the input size, as a contiguous array of the wire type (float
+    readings that are not finite or not positive set to 0). The only step that reads the full-size frame:
+    the node runs it as a frame arrives and :func:`finish_frames` on several frames at once."""
     rows, cols, out_rows, out_cols = fit_box(raw.shape[0], raw.shape[1], spec.height, spec.width, spec.crop)
     raw = raw[rows, cols]
-    h, w = out_rows.stop - out_rows.start, out_cols.stop - out_cols.start
-    if raw.dtype.kind == 'f':
-        # NaN/inf would poison the area sums; negative readings mean nothing either.
-        raw = np.where(np.isfinite(raw) & (raw > 0), raw, 0).astype(np.float32)
-    step = decimation_step(raw.shape[0], raw.shape[1], h, w)
+    step = decimation_step(raw.shape[0], raw.shape[1], out_rows.stop - out_rows.start,
+                           out_cols.stop - out_cols.start)
     if step > 1:
         # Large frames are decimated to between two and four times the input size first (640x480 -> 160x120
         # for 80x60), so a cell averages 2x2 to 4x4 samples, and the full-resolution frame is never
         # converted: a tenth of the cost per frame.
         raw = raw[::step, ::step]
+    if raw.dtype.kind == 'f':
+        # NaN/inf would poison the area sums; negative readings mean nothing either.
+        return np.where(np.isfinite(raw) & (raw > 0), raw, 0).astype(np.float32)
     # OpenCV wants each row to start on an element boundary; a view of an oddly padded buffer or a slice
-    # may not, so such views are copied (small frames only: large ones were decimated into a copy above).
-    raw = np.ascontiguousarray(raw)
-    valid = cv2.compare(raw, 0, cv2.CMP_GT)                         # 0 / 255, uint8
-    if raw.shape != (h, w):
+    # may not, so views are copied (the decimated copy of a large frame is small).
+    return np.ascontiguousarray(raw)
+
+
+def _area_resize(stack: np.ndarray, h: int, w: int) -> np.ndarray:
+    """INTER_AREA resize of an (H, W, N) stack to (h, w, N): four frames per call, the rest one by one. OpenCV's
+    area resize takes at most four channels at a scale that is not a whole number, and with two or three it
+    rounds float sums differently (1 ulp) from one: four and one give every frame exactly the single-frame
+    result, so a frame is preprocessed the same whatever it is batched with."""
+    n = stack.shape[2]
+    fours = n - n % 4
+    spans = [(i, i + 4) for i in range(0, fours, 4)] + [(i, i + 1) for i in range(fours, n)]
+    parts = [cv2.resize(stack[:, :, a:b], (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, -1) for a, b in spans]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+
+
+def finish_frames(reduced: np.ndarray, shape: tuple, scale: float, spec: PreprocessSpec) -> np.ndarray:
+    """The second half of :func:`preprocess_frame`, for N frames of one camera at once: (N, h, w) from
+    :func:`reduce_frame` of frames of ``shape`` (H0, W0) -> float32 (N, height, width). One pass over a stack
+    costs little more than over one frame (the work per frame is small; the calls are not)."""
+    _, _, out_rows, out_cols = fit_box(shape[0], shape[1], spec.height, spec.width, spec.crop)
+    h, w = out_rows.stop - out_rows.start, out_cols.stop - out_cols.start
+    n = reduced.shape[0]
+    stack = np.ascontiguousarray(reduced.transpose(1, 2, 0))       # frames as channels: one OpenCV call each
+    valid = np.greater(stack, 0).view(np.uint8) * np.uint8(255)     # 0 / 255
+    if stack.shape[:2] != (h, w):
         # Masked area average: mean of the cell / share of valid pixels in it = mean of the valid depths.
-        # Both resizes run on the wire type (uint16 mm stays uint16), so the full-resolution frame is
-        # read twice and never converted. Cells that are mostly holes (valid share <= 0.3, i.e. < 77 of
-        # 255) stay holes; otherwise the edge of a person would smear outwards.
-        total = cv2.resize(raw, (w, h), interpolation=cv2.INTER_AREA)
-        share = cv2.resize(valid, (w, h), interpolation=cv2.INTER_AREA)
+        # Both resizes run on the wire type (uint16 mm stays uint16), never converted at full size. Cells
+        # that are mostly holes (valid share <= 0.3, i.e. < 77 of 255) stay holes; otherwise the edge of a
+        # person would smear outwards.
+        total, share = _area_resize(stack, h, w), _area_resize(valid, h, w)
         holes = share < 77
     else:
-        total, share, holes = raw, valid, valid == 0
+        total, share, holes = stack, valid, valid == 0
     # One OpenCV call gives total / (share / 255) as float32 in wire units (x / 0 may give inf or NaN: every
     # such cell has share 0, is a hole and is zeroed below);
-    # then in place: near (min_depth) -> 1, far (max_depth and beyond) -> 0, holes -> 0. Few, fused
-    # operations: this runs on every sampled frame in the node's callback.
-    content = cv2.divide(total, share, scale=255.0, dtype=cv2.CV_32F)
+    # then in place: near (min_depth) -> 1, far (max_depth and beyond) -> 0, holes -> 0.
+    content = cv2.divide(total, share, scale=255.0, dtype=cv2.CV_32F).reshape(h, w, n)
     lo, hi = np.float32(spec.min_depth_m / scale), np.float32(spec.max_depth_m / scale)
     k = np.float32(1.0 / (hi - lo))
     np.multiply(content, -k, out=content)
@@ -137,13 +166,11 @@ def preprocess_frame(raw: np.ndarray, scale: float, spec: PreprocessSpec) -> np.
     np.maximum(content, 0.0, out=content)
     np.minimum(content, 1.0, out=content)
     content[holes] = 0.0
-    if (h, w) == (spec.height, spec.width):
-        return content
-    out = np.zeros((spec.height, spec.width), np.float32)          # letterbox: the rest reads "no reading"
-    out[out_rows, out_cols] = content
+    out = np.zeros((n, spec.height, spec.width), np.float32)        # letterbox: the rest reads "no reading"
+    out[:, out_rows, out_cols] = content.transpose(2, 0, 1)
     return out
 
 
 def preprocess_clip(frames: np.ndarray, scale: float, spec: PreprocessSpec) -> np.ndarray:
-    """(T, H0, W0) raw depth -> (T, height, width) float32, frame by frame through preprocess_frame."""
-    return np.stack([preprocess_frame(f, scale, spec) for f in frames])
+    """(T, H0, W0) raw depth -> (T, height, width) float32: :func:`preprocess_frame` of each frame."""
+    return finish_frames(np.stack([reduce_frame(f, spec) for f in frames]), frames.shape[1:], scale, spec)

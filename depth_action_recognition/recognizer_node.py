@@ -38,7 +38,7 @@ from .errors import ConfigError, DepthActionError, DepthDecodeError
 from .events import dumps, make_active_alarms, make_event
 from .node_main import spin_node
 from .params import PARAMS, RUNTIME_PARAMS  # noqa: F401 - the parameter table, importable from the node
-from .preprocess import preprocess_frame
+from .preprocess import finish_frames, reduce_frame
 from .resources import default_model_path
 from .sources import Topic
 from .stamps import seconds
@@ -98,7 +98,13 @@ class RecognizerCore:
         self.alarms_pub = self.create_publisher(String, '/action_alarms', OUTPUT_QOS)
         self.active_pub = self.create_publisher(String, ACTIVE_ALARMS_TOPIC, LATCHED_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        make_buffer = partial(ClipBuffer, s.clip_length, s.stride, target_fps=s.fps, max_gap_s=s.max_gap_s)
+        def make_buffer(key):
+            # Frames arrive half-preprocessed (reduce_frame in the callback) and are finished a few at a time:
+            # a source's key fixes the frame size and the encoding's scale.
+            _, encoding, height, width = key
+            return ClipBuffer(s.clip_length, s.stride, target_fps=s.fps, max_gap_s=s.max_gap_s,
+                              finish=partial(finish_frames, shape=(height, width),
+                                             scale=DEPTH_ENCODINGS[encoding][1], spec=self.spec))
         self.cameras = {t: Topic(t, make_buffer, max_jump_s=s.max_future_s, max_sources=s.max_sources)
                         for t in s.topics}
         self._rates = {t: RateMeter() for t in s.topics}
@@ -185,7 +191,7 @@ class RecognizerCore:
                 self.get_logger().warning(
                     f'{topic}: {len(msg.data) // 1024} KiB frames over a best-effort subscription; most such '
                     'frames are lost on this DDS stack. Publish reliable (or set reliability:=reliable).')
-            frame = preprocess_frame(img.array, img.scale, self.spec)
+            frame = reduce_frame(img.array, self.spec)
             clip = src.buffer.add(frame, seconds(sec, nanosec), meta={
                 'stamp': {'sec': sec, 'nanosec': nanosec}, 't_recv': t_recv})
         except DepthDecodeError as e:

@@ -116,7 +116,7 @@ class Source:
 class Topic:
     """A depth topic: its sources (at most ``max_sources``) and the frames dropped before any source."""
 
-    def __init__(self, name: str, make_buffer: Callable[[], ClipBuffer], *, max_jump_s: float, max_sources: int = 4):
+    def __init__(self, name: str, make_buffer: Callable[[tuple], ClipBuffer], *, max_jump_s: float, max_sources: int = 4):
         if max_sources < 1:
             raise ConfigError(f'max_sources_per_topic must be >= 1, got {max_sources}')
         self.name = name
@@ -141,7 +141,7 @@ class Topic:
             evicted.evicted = True
             self.evictions += 1
             self.retired.update(evicted.counts())
-        src = self.sources[key] = Source(self.name, key, self.make_buffer(), StreamClock(self.max_jump_s))
+        src = self.sources[key] = Source(self.name, key, self.make_buffer(key), StreamClock(self.max_jump_s))
         src.last_arrival = arrival
         return src, evicted
 

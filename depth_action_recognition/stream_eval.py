@@ -5,8 +5,8 @@
 
 A simulated depth camera (the camera simulator's :class:`ScenarioCamera`, a random playlist of 3-6 s
 actions at ``--camera-fps``) is played frame by frame through what the recognizer node runs: its
-:class:`ClipBuffer` (the frame sampler, ``stride`` from the params file), :func:`preprocess_frame`, the
-model in an :class:`InferenceEngine`, and its :class:`AlarmPolicy` with the params file's thresholds,
+:class:`ClipBuffer` (the frame sampler, ``stride`` from the params file), its preprocessing in the same two
+halves (:func:`reduce_frame` per frame, :func:`finish_frames` a few at a time), the model in an :class:`InferenceEngine`, and its :class:`AlarmPolicy` with the params file's thresholds,
 the policy's clock advanced in 0.25 s steps as the node's housekeeping timer does. Frames the sampler
 will not keep are never rendered (the node does not decode them either), so 20 minutes of a 30 fps
 stream take a few minutes. Each seed is one camera: a subject from ``--subjects`` seen from a view of
@@ -31,7 +31,7 @@ from .clip_buffer import ClipBuffer
 from .engine import InferenceEngine
 from .errors import DepthActionError
 from .evaluation import OnlineEvaluator, earliest_alarm_s, format_report
-from .preprocess import preprocess_frame
+from .preprocess import finish_frames, reduce_frame
 from .resources import default_model_path, default_params_file
 from .events import stamp_dict
 from .synthetic.dataset import parse_range
@@ -65,7 +65,11 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
     subject, view = int(rng.choice(subjects)), int(rng.choice(views))
     cam = ScenarioCamera(playlist, seed=seed, size=size, subject=subject, view=view, loop=False, hfov=hfov)
     clip_length, fps, stride, k = clip_timing(params, spec)
-    buffer = ClipBuffer(clip_length, stride, target_fps=fps, max_gap_s=params.get('max_gap_s', 1.0))
+    shape = None                        # the rendered frames' size, known from the first one
+
+    def finish(stack):                  # the node's path: frames reduced as they come, finished a few at a time
+        return finish_frames(stack, shape, 0.001, spec)
+    buffer = ClipBuffer(clip_length, stride, target_fps=fps, max_gap_s=params.get('max_gap_s', 1.0), finish=finish)
     alarm_labels = list(params.get('alarm_labels') or loaded.meta.alarm_labels)
     policy = AlarmPolicy(AlarmConfig(alarm_labels, threshold=params.get('score_threshold', 0.6),
                                      k=k, n=params.get('alarm_n', 3),
@@ -85,7 +89,8 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
         if not buffer.admit(stamp, key):
             continue
         depth, _ = cam.render(t, k)
-        clip = buffer.add(preprocess_frame(depth, 0.001, spec), stamp)
+        shape = depth.shape
+        clip = buffer.add(reduce_frame(depth, spec), stamp)
         if clip is not None:
             clips.append(clip)
     probs = engine.infer(np.stack([c.frames for c in clips])) if clips else np.zeros((0, len(loaded.meta.labels)))

@@ -75,3 +75,55 @@ def test_shape_change_inside_one_key_reallocates():
 def test_invalid_configuration(kwargs):
     with pytest.raises(ConfigError):
         ClipBuffer(**kwargs)
+
+
+def scaled(stack):
+    """A finish step whose output shows which frames it was given (x10), as preprocess.finish_frames would."""
+    return stack.astype(np.float32) * 10
+
+
+@pytest.mark.parametrize('clip_length,stride', [(4, 1), (4, 2), (16, 5), (3, 20)])
+def test_finished_in_batches_the_clips_are_those_of_finished_frames(clip_length, stride):
+    # Stamps with a gap (reset) in the middle and a 30 fps camera sampled at 10 fps.
+    stamps = [1 + i / 30 for i in range(200)] + [20 + i / 30 for i in range(150)]
+    plain = ClipBuffer(clip_length, stride, target_fps=10)
+    calls = []
+    batched = ClipBuffer(clip_length, stride, target_fps=10, max_pending=8,
+                         finish=lambda s: calls.append(len(s)) or scaled(s))
+    want, got = [], []
+    for i, t in enumerate(stamps):
+        frame = np.full((2, 3), i, np.float32)
+        for buf, out, f in ((plain, want, scaled(frame[None])[0]), (batched, got, frame)):
+            clip = push(buf, f, t)
+            if clip is not None:
+                out.append(clip)
+    assert len(got) == len(want) > 1
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a.frames, b.frames)
+        assert (a.start_stamp, a.end_stamp) == (b.start_stamp, b.end_stamp)
+    assert batched.resets == plain.resets and batched.resets['gap'] == 1
+    assert max(calls) <= 8
+    if stride > 1:
+        assert len(calls) < batched.accepted          # frames were finished several at a time
+    assert len(batched) <= clip_length + 8
+
+
+def test_a_failing_finish_drops_the_pending_frames_counted_and_starts_again():
+    def finish(stack):
+        if (stack[:, 0, 0] == 3).any():
+            raise ValueError('bad frame')
+        return scaled(stack)
+    buf = ClipBuffer(4, 1, finish=finish, max_pending=2)
+    clips, errors = [], 0
+    for i in range(10):
+        try:
+            clip = push(buf, np.full((2, 3), i, np.float32), 1 + i * 0.1)
+        except ValueError:
+            errors += 1
+            continue
+        if clip is not None:
+            clips.append(clip)
+    # frames 2 and 3 were finished together: both lost, counted; the ring of frames 0-1 was reset, so the
+    # next clip is of frames 4-7 and none spans the hole
+    assert errors == 1 and buf.dropped['finish_error'] == 2 and buf.resets['finish_error'] == 1
+    assert clips[0].frames[:, 0, 0].tolist() == [40, 50, 60, 70]

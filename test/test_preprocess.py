@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from depth_action_recognition.errors import ConfigError
-from depth_action_recognition.preprocess import PreprocessSpec, preprocess_clip, preprocess_frame
+from depth_action_recognition.preprocess import (PreprocessSpec, finish_frames, preprocess_clip, preprocess_frame,
+                                                  reduce_frame)
 
 
 def test_range_mapping_near_is_one_far_and_missing_are_zero():
@@ -107,3 +108,28 @@ def test_frames_with_odd_row_padding_and_strided_views_work_at_every_size():
         odd = np.ndarray((h0, w0), np.uint16, buf, strides=(2 * w0 + 1, 2))   # a row step of 2*w0+1 bytes
         ref = preprocess_frame(np.array(odd), 0.001, spec)
         np.testing.assert_array_equal(preprocess_frame(odd, 0.001, spec), ref)
+
+
+@pytest.mark.parametrize('shape', [(120, 160), (240, 424), (480, 640), (37, 53)])
+@pytest.mark.parametrize('dtype', [np.uint16, np.float32])
+@pytest.mark.parametrize('crop', ['pad', 'center', 'none'])
+def test_frames_finished_together_are_each_exactly_the_single_frame_result(shape, dtype, crop):
+    # The node reduces each frame as it arrives and finishes a few at once; training preprocesses a clip in
+    # one call. Every frame must come out bit for bit as preprocess_frame makes it alone, whatever else is in
+    # the batch (OpenCV's area resize rounds float sums differently with two or three channels).
+    rng = np.random.default_rng(3)
+    spec = PreprocessSpec(crop=crop)
+    if dtype == np.uint16:
+        frames = rng.integers(0, 7000, (9,) + shape).astype(np.uint16)
+        frames[rng.random(frames.shape) < 0.2] = 0
+        scale = 0.001
+    else:
+        frames = rng.uniform(-1, 9, (9,) + shape).astype(np.float32)
+        frames[rng.random(frames.shape) < 0.1] = np.nan
+        scale = 1.0
+    single = np.stack([preprocess_frame(f, scale, spec) for f in frames])
+    for n in range(1, 10):
+        batch = finish_frames(np.stack([reduce_frame(f, spec) for f in frames[:n]]), shape, scale, spec)
+        assert batch.dtype == np.float32 and batch.shape == (n, spec.height, spec.width)
+        np.testing.assert_array_equal(batch, single[:n])
+    np.testing.assert_array_equal(preprocess_clip(frames, scale, spec), single)

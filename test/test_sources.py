@@ -1,5 +1,4 @@
 """Sources on one topic and their clocks: foreign streams kept apart, believable stamps, bounded sources."""
-from functools import partial
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ FOREIGN = ('cam', '32FC1', 48, 64)
 
 
 def topic(max_sources=4, clip_length=4, stride=1):
-    return Topic('/t', partial(ClipBuffer, clip_length, stride, max_gap_s=1.0), max_jump_s=5.0,
+    return Topic('/t', lambda key: ClipBuffer(clip_length, stride, max_gap_s=1.0), max_jump_s=5.0,
                  max_sources=max_sources)
 
 

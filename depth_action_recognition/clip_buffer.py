@@ -38,13 +38,13 @@ class ClipBuffer:
     """Ring buffer of one camera's frames: :meth:`admit` each stamp, :meth:`add` the admitted frames,
     and :meth:`add` returns a :class:`Clip` when one is due.
 
-    With ``finish`` (a function of a stack of added frames, (N, ...) -> (N, H, W) float32), added frames are
+    With ``finish`` (a function of a list of N added frames -> (N, H, W) float32), added frames are
     held back and finished together: when a clip is due, and whenever ``max_pending`` are waiting. The node
     adds frames half-preprocessed (preprocess.reduce_frame) and finishes them here in one pass over several
     frames: the work per frame is small and the calls are what cost (docs/performance.md)."""
 
     def __init__(self, clip_length: int, stride: int, *, target_fps: Optional[float] = None,
-                 max_gap_s: float = 1.0, finish: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+                 max_gap_s: float = 1.0, finish: Optional[Callable[[list], np.ndarray]] = None,
                  max_pending: int = 8):
         if clip_length < 1:
             raise ConfigError(f'clip_length must be >= 1, got {clip_length}')
@@ -137,7 +137,7 @@ class ClipBuffer:
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
         try:
-            frames = self.finish(np.stack([f for f, _ in pending]))
+            frames = self.finish([f for f, _ in pending])
         except Exception:
             # The frames are gone and the ring would skip them: counted, and the sequence starts again.
             self.dropped['finish_error'] += len(pending)

@@ -100,7 +100,7 @@ def decimation_step(h0: int, w0: int, h: int, w: int) -> int:
 
 def preprocess_frame(raw: np.ndarray, scale: float, spec: PreprocessSpec) -> np.ndarray:
     """One depth frame (H0, W0) in wire units -> float32 (height, width) model input in [0, 1]."""
-    return finish_frames(reduce_frame(raw, spec)[None], raw.shape, scale, spec)[0]
+    return finish_frames([reduce_frame(raw, spec)], raw.shape, scale, spec)[0]
 
 
 def reduce_frame(raw: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
@@ -125,40 +125,47 @@ def reduce_frame(raw: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     return np.ascontiguousarray(raw)
 
 
-def _area_resize(stack: np.ndarray, h: int, w: int) -> np.ndarray:
-    """INTER_AREA resize of an (H, W, N) stack to (h, w, N): four frames per call, the rest one by one. OpenCV's
-    area resize takes at most four channels at a scale that is not a whole number, and with two or three it
-    rounds float sums differently (1 ulp) from one: four and one give every frame exactly the single-frame
-    result, so a frame is preprocessed the same whatever it is batched with."""
-    n = stack.shape[2]
-    fours = n - n % 4
-    spans = [(i, i + 4) for i in range(0, fours, 4)] + [(i, i + 1) for i in range(fours, n)]
-    parts = [cv2.resize(stack[:, :, a:b], (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, -1) for a, b in spans]
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+def finish_frames(reduced, shape: tuple, scale: float, spec: PreprocessSpec) -> np.ndarray:
+    """The second half of :func:`preprocess_frame`, for N frames of one camera at once: a sequence of
+    :func:`reduce_frame` results of frames of ``shape`` (H0, W0) -> float32 (N, height, width).
 
-
-def finish_frames(reduced: np.ndarray, shape: tuple, scale: float, spec: PreprocessSpec) -> np.ndarray:
-    """The second half of :func:`preprocess_frame`, for N frames of one camera at once: (N, h, w) from
-    :func:`reduce_frame` of frames of ``shape`` (H0, W0) -> float32 (N, height, width). One pass over a stack
-    costs little more than over one frame (the work per frame is small; the calls are not)."""
+    Four frames go through OpenCV as the four channels of one image (the rest one by one): the work per frame
+    is small and the calls are what cost. Four channels and one give every frame exactly the single-frame
+    result (OpenCV's area resize takes at most four channels at a scale that is not a whole number, and with
+    two or three it rounds float sums differently), so a frame is preprocessed the same whatever it is
+    batched with."""
     _, _, out_rows, out_cols = fit_box(shape[0], shape[1], spec.height, spec.width, spec.crop)
+    n = len(reduced)
+    out = np.zeros((n, spec.height, spec.width), np.float32)        # letterbox: the rest reads "no reading"
+    fours = n - n % 4
+    for a, b in [(i, i + 4) for i in range(0, fours, 4)] + [(i, i + 1) for i in range(fours, n)]:
+        if b - a == 1:
+            out[a, out_rows, out_cols] = _finish(reduced[a], out_rows, out_cols, scale, spec)
+        else:
+            out[a:b, out_rows, out_cols] = _finish(np.stack(reduced[a:b], axis=-1), out_rows, out_cols, scale,
+                                                   spec).transpose(2, 0, 1)
+    return out
+
+
+def _finish(raw: np.ndarray, out_rows: slice, out_cols: slice, scale: float, spec: PreprocessSpec) -> np.ndarray:
+    """A reduced frame (h', w') or four as channels (h', w', 4) -> the content box of the input, float32."""
     h, w = out_rows.stop - out_rows.start, out_cols.stop - out_cols.start
-    n = reduced.shape[0]
-    stack = np.ascontiguousarray(reduced.transpose(1, 2, 0))       # frames as channels: one OpenCV call each
-    valid = np.greater(stack, 0).view(np.uint8) * np.uint8(255)     # 0 / 255
-    if stack.shape[:2] != (h, w):
+    valid = cv2.compare(raw, 0, cv2.CMP_GT)                         # 0 / 255, uint8
+    if raw.shape[:2] != (h, w):
         # Masked area average: mean of the cell / share of valid pixels in it = mean of the valid depths.
-        # Both resizes run on the wire type (uint16 mm stays uint16), never converted at full size. Cells
-        # that are mostly holes (valid share <= 0.3, i.e. < 77 of 255) stay holes; otherwise the edge of a
-        # person would smear outwards.
-        total, share = _area_resize(stack, h, w), _area_resize(valid, h, w)
+        # Both resizes run on the wire type (uint16 mm stays uint16), so the full-resolution frame is never
+        # converted. Cells that are mostly holes (valid share <= 0.3, i.e. < 77 of 255) stay holes;
+        # otherwise the edge of a person would smear outwards.
+        total = cv2.resize(raw, (w, h), interpolation=cv2.INTER_AREA)
+        share = cv2.resize(valid, (w, h), interpolation=cv2.INTER_AREA)
         holes = share < 77
     else:
-        total, share, holes = stack, valid, valid == 0
+        total, share, holes = raw, valid, valid == 0
     # One OpenCV call gives total / (share / 255) as float32 in wire units (x / 0 may give inf or NaN: every
     # such cell has share 0, is a hole and is zeroed below);
-    # then in place: near (min_depth) -> 1, far (max_depth and beyond) -> 0, holes -> 0.
-    content = cv2.divide(total, share, scale=255.0, dtype=cv2.CV_32F).reshape(h, w, n)
+    # then in place: near (min_depth) -> 1, far (max_depth and beyond) -> 0, holes -> 0. Few, fused
+    # operations: this runs for every sampled frame of every camera.
+    content = cv2.divide(total, share, scale=255.0, dtype=cv2.CV_32F)
     lo, hi = np.float32(spec.min_depth_m / scale), np.float32(spec.max_depth_m / scale)
     k = np.float32(1.0 / (hi - lo))
     np.multiply(content, -k, out=content)
@@ -166,11 +173,9 @@ def finish_frames(reduced: np.ndarray, shape: tuple, scale: float, spec: Preproc
     np.maximum(content, 0.0, out=content)
     np.minimum(content, 1.0, out=content)
     content[holes] = 0.0
-    out = np.zeros((n, spec.height, spec.width), np.float32)        # letterbox: the rest reads "no reading"
-    out[:, out_rows, out_cols] = content.transpose(2, 0, 1)
-    return out
+    return content
 
 
 def preprocess_clip(frames: np.ndarray, scale: float, spec: PreprocessSpec) -> np.ndarray:
     """(T, H0, W0) raw depth -> (T, height, width) float32: :func:`preprocess_frame` of each frame."""
-    return finish_frames(np.stack([reduce_frame(f, spec) for f in frames]), frames.shape[1:], scale, spec)
+    return finish_frames([reduce_frame(f, spec) for f in frames], frames.shape[1:], scale, spec)

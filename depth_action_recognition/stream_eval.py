@@ -67,8 +67,8 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
     clip_length, fps, stride, k = clip_timing(params, spec)
     shape = None                        # the rendered frames' size, known from the first one
 
-    def finish(stack):                  # the node's path: frames reduced as they come, finished a few at a time
-        return finish_frames(stack, shape, 0.001, spec)
+    def finish(frames):                 # the node's path: frames reduced as they come, finished a few at a time
+        return finish_frames(frames, shape, 0.001, spec)
     buffer = ClipBuffer(clip_length, stride, target_fps=fps, max_gap_s=params.get('max_gap_s', 1.0), finish=finish)
     alarm_labels = list(params.get('alarm_labels') or loaded.meta.alarm_labels)
     policy = AlarmPolicy(AlarmConfig(alarm_labels, threshold=params.get('score_threshold', 0.6),

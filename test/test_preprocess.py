@@ -129,7 +129,7 @@ def test_frames_finished_together_are_each_exactly_the_single_frame_result(shape
         scale = 1.0
     single = np.stack([preprocess_frame(f, scale, spec) for f in frames])
     for n in range(1, 10):
-        batch = finish_frames(np.stack([reduce_frame(f, spec) for f in frames[:n]]), shape, scale, spec)
+        batch = finish_frames([reduce_frame(f, spec) for f in frames[:n]], shape, scale, spec)
         assert batch.dtype == np.float32 and batch.shape == (n, spec.height, spec.width)
         np.testing.assert_array_equal(batch, single[:n])
     np.testing.assert_array_equal(preprocess_clip(frames, scale, spec), single)

@@ -24,6 +24,14 @@ from .errors import ConfigError
 from .sampling import FrameSampler
 
 
+class FinishError(RuntimeError):
+    """``finish`` failed: ``frames`` frames (the one just added among them) were dropped and the buffer reset."""
+
+    def __init__(self, frames: int, cause: Exception):
+        super().__init__(f'{frames} frames dropped and the buffer reset: preprocessing failed: {cause!r}')
+        self.frames = frames
+
+
 @dataclass
 class Clip:
     """A ready clip: ``frames`` (T, H, W) float32, owned by the clip (safe to hand to another thread)."""
@@ -81,6 +89,7 @@ class ClipBuffer:
         self.sampler.reset()
 
     def __len__(self) -> int:
+        """Frames held: in the ring and waiting to be finished (up to clip_length + max_pending - 1)."""
         return self._count + len(self._pending)
 
     def _reset(self, reason: str) -> None:
@@ -116,17 +125,19 @@ class ClipBuffer:
         return True
 
     def add(self, frame: np.ndarray, stamp: float, meta: Optional[dict] = None) -> Optional[Clip]:
-        """Store a frame that :meth:`admit` accepted; return a clip if one is due."""
+        """Take a frame that :meth:`admit` accepted; return a clip if one is due. Raises :class:`FinishError`
+        (the frames waiting are counted as dropped and the buffer starts again) when ``finish`` fails."""
         self._since_clip += 1
         self.accepted += 1
-        due = len(self) + 1 >= self.clip_length and self._since_clip >= self.stride
         if self.finish is None:
             self._store(frame[None], (stamp,))
         else:
             self._pending.append((frame, stamp))
-            if due or len(self._pending) >= self.max_pending:
+            if len(self) >= self.clip_length and self._since_clip >= self.stride \
+                    or len(self._pending) >= self.max_pending:
                 self._flush()
-        if not due:
+        # Decided on the ring itself: a frame of another shape starts a new ring, which is not full yet.
+        if self._pending or self._count < self.clip_length or self._since_clip < self.stride:
             return None
         self._since_clip = 0
         self.clips += 1
@@ -135,14 +146,17 @@ class ClipBuffer:
                     end_stamp=float(stamp), meta=dict(meta or {}))
 
     def _flush(self) -> None:
-        pending, self._pending = self._pending, []
+        pending = self._pending
         try:
             frames = self.finish([f for f, _ in pending])
-        except Exception:
+            if len(frames) != len(pending):
+                raise ValueError(f'finish returned {len(frames)} frames for {len(pending)}')
+        except Exception as e:
             # The frames are gone and the ring would skip them: counted, and the sequence starts again.
             self.dropped['finish_error'] += len(pending)
             self._reset('finish_error')
-            raise
+            raise FinishError(len(pending), e) from e
+        self._pending = []
         self._store(frames, [t for _, t in pending])
 
     def _store(self, frames: np.ndarray, stamps) -> None:

@@ -31,7 +31,7 @@ from std_msgs.msg import String
 from . import diagnostics, params
 from .alarm_policy import AlarmPolicy
 from .checkpoint import load_checkpoint
-from .clip_buffer import ClipBuffer
+from .clip_buffer import ClipBuffer, FinishError
 from .depth import COLOUR_ENCODINGS, DEPTH_ENCODINGS, decode_depth
 from .engine import EngineWorker, InferenceEngine
 from .errors import ConfigError, DepthActionError, DepthDecodeError
@@ -194,6 +194,9 @@ class RecognizerCore:
             frame = reduce_frame(img.array, self.spec)
             clip = src.buffer.add(frame, seconds(sec, nanosec), meta={
                 'stamp': {'sec': sec, 'nanosec': nanosec}, 't_recv': t_recv})
+        except FinishError as e:                       # counted by the buffer, frames and reset
+            self.get_logger().error(f'{topic}: {e}', throttle_duration_sec=5.0)
+            return
         except DepthDecodeError as e:
             (cam.dropped if src is None else src.dropped)[e.reason] += 1
             self.get_logger().warning(f'{topic}: frame dropped: {e}', throttle_duration_sec=5.0)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from depth_action_recognition.clip_buffer import ClipBuffer
+from depth_action_recognition.clip_buffer import ClipBuffer, FinishError
 from depth_action_recognition.errors import ConfigError
 
 
@@ -65,7 +65,7 @@ def test_bad_stamps_are_dropped_and_counted():
 def test_shape_change_inside_one_key_reallocates():
     buf = ClipBuffer(2, 1)
     push(buf, np.zeros((2, 3), np.float32), 1.0)
-    push(buf, np.zeros((4, 5), np.float32), 1.1)
+    assert push(buf, np.zeros((4, 5), np.float32), 1.1) is None     # a new ring of one frame: no clip yet
     clip = push(buf, np.zeros((4, 5), np.float32), 1.2)
     assert clip is not None and clip.frames.shape == (2, 4, 5)
 
@@ -105,7 +105,6 @@ def test_finished_in_batches_the_clips_are_those_of_finished_frames(clip_length,
     assert max(calls) <= 8
     if stride > 1:
         assert len(calls) < batched.accepted          # frames were finished several at a time
-    assert len(batched) <= clip_length + 8
 
 
 def test_a_failing_finish_drops_the_pending_frames_counted_and_starts_again():
@@ -118,8 +117,9 @@ def test_a_failing_finish_drops_the_pending_frames_counted_and_starts_again():
     for i in range(10):
         try:
             clip = push(buf, np.full((2, 3), i, np.float32), 1 + i * 0.1)
-        except ValueError:
+        except FinishError as e:
             errors += 1
+            assert e.frames == 2 and isinstance(e.__cause__, ValueError)
             continue
         if clip is not None:
             clips.append(clip)
@@ -127,3 +127,9 @@ def test_a_failing_finish_drops_the_pending_frames_counted_and_starts_again():
     # next clip is of frames 4-7 and none spans the hole
     assert errors == 1 and buf.dropped['finish_error'] == 2 and buf.resets['finish_error'] == 1
     assert clips[0].frames[:, 0, 0].tolist() == [40, 50, 60, 70]
+    # A failure with nothing in the ring yet still counts its reset (the waiting frames were the buffer).
+    first = ClipBuffer(4, 1, finish=finish, max_pending=2)
+    push(first, np.full((2, 3), 2, np.float32), 1.0)
+    with pytest.raises(FinishError):
+        push(first, np.full((2, 3), 3, np.float32), 1.1)
+    assert first.dropped['finish_error'] == 2 and first.resets['finish_error'] == 1 and len(first) == 0

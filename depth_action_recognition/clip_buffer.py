@@ -1,4 +1,5 @@
-"""Per-camera ring buffer that turns a stream of preprocessed frames into overlapping clips.
+"""Per-camera ring buffer that turns a stream of (preprocessed, or half-preprocessed and finished here) frames
+into overlapping clips.
 
 A clip is ``clip_length`` frames; after the first, a new clip is emitted every ``stride`` accepted
 frames. With ``target_fps`` set, frames are sampled from the stream at that rate by the same
@@ -49,7 +50,8 @@ class ClipBuffer:
     With ``finish`` (a function of a list of N added frames -> (N, H, W) float32), added frames are
     held back and finished together: when a clip is due, and whenever ``max_pending`` are waiting. The node
     adds frames half-preprocessed (preprocess.reduce_frame) and finishes them here in one pass over several
-    frames: the work per frame is small and the calls are what cost (docs/performance.md)."""
+    frames: the work per frame is small, and inside the receiving process each call costs several times what
+it costs in a loop (docs/performance.md, "Where the ingest gap is")."""
 
     def __init__(self, clip_length: int, stride: int, *, target_fps: Optional[float] = None,
                  max_gap_s: float = 1.0, finish: Optional[Callable[[list], np.ndarray]] = None,

@@ -107,7 +107,8 @@ def reduce_frame(raw: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """The first half of :func:`preprocess_frame`: the part of a (H0, W0) frame that the model's input shows,
     decimated to between two and four times the input size, as a contiguous array of the wire type (float
     readings that are not finite or not positive set to 0). The only step that reads the full-size frame:
-    the node runs it as a frame arrives and :func:`finish_frames` on several frames at once."""
+    the node runs it as a frame arrives and :func:`finish_frames` on several frames at once. Always a copy:
+    the clip buffer keeps it past the callback, and a caller may reuse its frame's memory."""
     rows, cols, out_rows, out_cols = fit_box(raw.shape[0], raw.shape[1], spec.height, spec.width, spec.crop)
     raw = raw[rows, cols]
     step = decimation_step(raw.shape[0], raw.shape[1], out_rows.stop - out_rows.start,
@@ -119,10 +120,10 @@ def reduce_frame(raw: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
         raw = raw[::step, ::step]
     if raw.dtype.kind == 'f':
         # NaN/inf would poison the area sums; negative readings mean nothing either.
-        return np.where(np.isfinite(raw) & (raw > 0), raw, 0).astype(np.float32)
-    # OpenCV wants each row to start on an element boundary; a view of an oddly padded buffer or a slice
-    # may not, so views are copied (the decimated copy of a large frame is small).
-    return np.ascontiguousarray(raw)
+        return np.where(np.isfinite(raw) & (raw > 0), raw, 0).astype(np.float32, copy=False)
+    # One copy, contiguous: OpenCV wants each row to start on an element boundary (a view of an oddly padded
+    # buffer or a slice may not), and the decimated copy of a large frame is small.
+    return np.array(raw, order='C', copy=True)
 
 
 def finish_frames(reduced, shape: tuple, scale: float, spec: PreprocessSpec) -> np.ndarray:
@@ -132,7 +133,7 @@ def finish_frames(reduced, shape: tuple, scale: float, spec: PreprocessSpec) -> 
     Four frames go through OpenCV as the four channels of one image (the rest one by one): the work per frame
     is small and the calls are what cost. Four channels and one give every frame exactly the single-frame
     result (OpenCV's area resize takes at most four channels at a scale that is not a whole number, and with
-    two or three it rounds float sums differently), so a frame is preprocessed the same whatever it is
+    two or three it can round differently by one unit: seen here for float and for uint16 frames), so a frame is preprocessed the same whatever it is
     batched with."""
     _, _, out_rows, out_cols = fit_box(shape[0], shape[1], spec.height, spec.width, spec.crop)
     n = len(reduced)

@@ -110,7 +110,7 @@ def test_frames_with_odd_row_padding_and_strided_views_work_at_every_size():
         np.testing.assert_array_equal(preprocess_frame(odd, 0.001, spec), ref)
 
 
-@pytest.mark.parametrize('shape', [(120, 160), (240, 424), (480, 640), (37, 53)])
+@pytest.mark.parametrize('shape', [(120, 160), (240, 424), (480, 640), (37, 53), (60, 80)])
 @pytest.mark.parametrize('dtype', [np.uint16, np.float32])
 @pytest.mark.parametrize('crop', ['pad', 'center', 'none'])
 def test_frames_finished_together_are_each_exactly_the_single_frame_result(shape, dtype, crop):
@@ -133,3 +133,13 @@ def test_frames_finished_together_are_each_exactly_the_single_frame_result(shape
         assert batch.dtype == np.float32 and batch.shape == (n, spec.height, spec.width)
         np.testing.assert_array_equal(batch, single[:n])
     np.testing.assert_array_equal(preprocess_clip(frames, scale, spec), single)
+
+
+@pytest.mark.parametrize('shape', [(60, 80), (120, 160), (480, 640)])
+def test_a_reduced_frame_owns_its_memory(shape):
+    # The clip buffer keeps reduced frames past the callback; a camera driver may reuse its frame buffer.
+    frame = np.full(shape, 1500, np.uint16)
+    reduced = reduce_frame(frame, PreprocessSpec())
+    assert not np.shares_memory(reduced, frame)
+    frame[:] = 0
+    assert reduced.min() == 1500

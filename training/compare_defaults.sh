@@ -5,6 +5,8 @@
 # `mix` counterpart", is derived from it).
 #
 #   bash training/compare_defaults.sh [KD_MODEL] [MIX_MODEL]     # about 8 minutes on the 2-core CPU
+#
+# Relative paths are taken from the repository root, wherever it is called from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=${PYTHON:-python3}
@@ -13,6 +15,10 @@ MIX=${2:-runs/default_mix/student.safetensors}
 OUT=${OUT:-runs/compare_defaults}
 CSV=${CSV:-training/results/default_scale.csv}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+for f in "$KD" "$MIX" data/synth4_test_subjects/dataset.json data/synth4_test_view/dataset.json data/synth4_400/dataset.json; do
+    [ -e "$f" ] || { echo "compare_defaults: $f not found (models/MODEL_CARD.md renders the test sets; training/make_default.sh" \
+                          "makes the mix model)" >&2; exit 2; }
+done
 mkdir -p "$OUT"
 SPLITS=("fresh_subjects data/synth4_test_subjects" "fresh_view data/synth4_test_view"
         "cross_subject data/synth4_400 --subjects 31-40 --views 0-3" "cross_view data/synth4_400 --subjects 1-30 --views 4")

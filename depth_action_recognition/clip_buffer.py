@@ -21,16 +21,8 @@ from typing import Callable, Hashable, Optional
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, FinishError
 from .sampling import FrameSampler
-
-
-class FinishError(RuntimeError):
-    """``finish`` failed: ``frames`` frames (the one just added among them) were dropped and the buffer reset."""
-
-    def __init__(self, frames: int, cause: Exception):
-        super().__init__(f'{frames} frames dropped and the buffer reset: preprocessing failed: {cause!r}')
-        self.frames = frames
 
 
 @dataclass
@@ -157,7 +149,8 @@ it costs in a loop (docs/performance.md, "Where the ingest gap is")."""
             # The frames are gone and the ring would skip them: counted, and the sequence starts again.
             self.dropped['finish_error'] += len(pending)
             self._reset('finish_error')
-            raise FinishError(len(pending), e) from e
+            raise FinishError(f'{len(pending)} frames dropped and the buffer reset: preprocessing failed: {e!r}',
+                              frames=len(pending)) from e
         self._pending = []
         self._store(frames, [t for _, t in pending])
 

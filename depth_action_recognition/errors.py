@@ -31,3 +31,15 @@ class ConfigError(DepthActionError):
 
 class EngineError(DepthActionError):
     """Inference failed (device unavailable, out of memory, wrong input shape)."""
+
+
+class FinishError(DepthActionError):
+    """A clip buffer could not finish its waiting frames: ``frames`` frames (the one just added among them)
+    were dropped, counted, and the buffer starts again."""
+
+    def __init__(self, message: str, frames: int = 0):
+        super().__init__(message)
+        self.frames = frames
+
+    def __reduce__(self):
+        return type(self), (self.args[0], self.frames)

@@ -133,8 +133,8 @@ def finish_frames(reduced, shape: tuple, scale: float, spec: PreprocessSpec) -> 
     Four frames go through OpenCV as the four channels of one image (the rest one by one): the work per frame
     is small and the calls are what cost. Four channels and one give every frame exactly the single-frame
     result (OpenCV's area resize takes at most four channels at a scale that is not a whole number, and with
-    two or three it can round differently by one unit: seen here for float and for uint16 frames), so a frame is preprocessed the same whatever it is
-    batched with."""
+    two or three it can round differently by one unit: seen here for float and for uint16 frames), so a
+    frame is preprocessed the same whatever it is batched with."""
     _, _, out_rows, out_cols = fit_box(shape[0], shape[1], spec.height, spec.width, spec.crop)
     n = len(reduced)
     out = np.zeros((n, spec.height, spec.width), np.float32)        # letterbox: the rest reads "no reading"

@@ -31,10 +31,10 @@ from std_msgs.msg import String
 from . import diagnostics, params
 from .alarm_policy import AlarmPolicy
 from .checkpoint import load_checkpoint
-from .clip_buffer import ClipBuffer, FinishError
+from .clip_buffer import ClipBuffer
 from .depth import COLOUR_ENCODINGS, DEPTH_ENCODINGS, decode_depth
 from .engine import EngineWorker, InferenceEngine
-from .errors import ConfigError, DepthActionError, DepthDecodeError
+from .errors import ConfigError, DepthActionError, DepthDecodeError, FinishError
 from .events import dumps, make_active_alarms, make_event
 from .node_main import spin_node
 from .params import PARAMS, RUNTIME_PARAMS  # noqa: F401 - the parameter table, importable from the node

@@ -7,9 +7,10 @@ A simulated depth camera (the camera simulator's :class:`ScenarioCamera`, a rand
 actions at ``--camera-fps``) is played frame by frame through what the recognizer node runs: its
 :class:`ClipBuffer` (the frame sampler, ``stride`` from the params file), its preprocessing in the same two
 halves (:func:`reduce_frame` per frame, :func:`finish_frames` a few at a time), the model in an
-:class:`InferenceEngine`, and its :class:`AlarmPolicy` with the params file's thresholds, the policy's clock advanced in 0.25 s steps as the node's housekeeping timer does. Frames the sampler
-will not keep are never rendered (the node does not decode them either), so 20 minutes of a 30 fps
-stream take a few minutes. Each seed is one camera: a subject from ``--subjects`` seen from a view of
+:class:`InferenceEngine`, and its :class:`AlarmPolicy` with the params file's thresholds, the policy's
+clock advanced in 0.25 s steps as the node's housekeeping timer does. Frames the sampler will not keep
+are never rendered (the node does not decode them either), so 20 minutes of a 30 fps stream take a few
+minutes. Each seed is one camera: a subject from ``--subjects`` seen from a view of
 ``--views`` (held-out subjects: 31-40 in views 0-3; the held-out view: subjects 1-30 in view 4).
 Scored by :class:`~depth_action_recognition.evaluation.OnlineEvaluator`, the scorer of the live
 ``depth-action-monitor --evaluate``.

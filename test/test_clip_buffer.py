@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from depth_action_recognition.clip_buffer import ClipBuffer, FinishError
-from depth_action_recognition.errors import ConfigError
+from depth_action_recognition.clip_buffer import ClipBuffer
+from depth_action_recognition.errors import ConfigError, FinishError
 
 
 def push(buf, frame, stamp, key='k'):
@@ -105,6 +105,7 @@ def test_finished_in_batches_the_clips_are_those_of_finished_frames(clip_length,
     assert max(calls) <= 8
     if stride > 1:
         assert len(calls) < batched.accepted          # frames were finished several at a time
+    assert len(batched) <= clip_length + 7            # the ring and at most max_pending - 1 waiting
 
 
 def test_a_failing_finish_drops_the_pending_frames_counted_and_starts_again():

@@ -119,6 +119,25 @@ def test_timestamp_chaos_resets_and_recovers(ros, checkpoint):
     assert buf.clips >= 2                                        # clips again after each reset
 
 
+def test_a_preprocessing_failure_in_the_buffer_is_counted_once_and_the_node_serves_on(ros, checkpoint):
+    node = start(ros, checkpoint, stride=1, target_fps=30.0)
+    frame = np.full((24, 32), 2000, np.uint16)
+    t0 = time.time() - 3
+    node.depth_callback(depth_msg(frame, t0), '/cam/depth')
+    (src,) = node.cameras['/cam/depth'].sources.values()
+    finish = src.buffer.finish
+    src.buffer.finish = lambda frames: 1 / 0                    # the next batch fails below the node
+    for i in range(1, 9):                                       # max_pending 8: the batch of 8 fails
+        node.depth_callback(depth_msg(frame, t0 + i / 30), '/cam/depth')
+    src.buffer.finish = finish
+    counts = node.cameras['/cam/depth'].counts()
+    assert counts['dropped_finish_error'] == 8 and counts['resets_finish_error'] == 1
+    assert counts['dropped_error'] == 0                         # not counted a second time by the node
+    for i in range(9, 9 + 20):                                  # and it goes on making clips
+        node.depth_callback(depth_msg(frame, t0 + i / 30), '/cam/depth')
+    assert src.buffer.clips >= 1
+
+
 def inference_status(diags):
     for arr in reversed(diags):
         for s in arr.status:

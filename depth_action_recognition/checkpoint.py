@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 
 from .errors import CheckpointError, ConfigError
+from .files import atomic_path
 from .models import DepthStudent, StudentConfig, build_student
 from .preprocess import PreprocessSpec
 
@@ -84,11 +84,9 @@ def save_checkpoint(path, model: DepthStudent, meta: ModelMeta) -> Path:
     if model.config != meta.student:
         raise CheckpointError('model config and metadata student config differ')
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + '.tmp')
-    save_file(tensors, str(tmp), metadata={META_KEY: meta.to_json()})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: meta.to_json()})
     return path
 
 

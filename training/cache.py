@@ -35,12 +35,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader
 
 from depth_action_recognition.checkpoint import file_sha256
+from depth_action_recognition.files import atomic_path
 from depth_action_recognition.preprocess import PreprocessSpec
 from training.benchmarks import BENCHMARKS, benchmark_help, benchmark_indices
-from training.data import DataError, Readable, RecordingWindows, open_sources, split_from_flags
+from training.data import DataError, RecordingWindows, open_sources, read_in_order, split_from_flags
 from training.errors import SkippedSample
 from training.teachers import TeacherError
 from training.train_teacher import load_teacher
@@ -93,13 +93,8 @@ def read_key(path: Path) -> str | None:
 
 def atomic_save(tensors: dict, path: Path, metadata: dict) -> None:
     from safetensors.torch import save_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp')
-    try:
+    with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @torch.inference_mode()
@@ -117,8 +112,8 @@ def teacher_pass(teacher, meta, source, indices, *, device, workers=0, batch_siz
     batch_size = windows * max(1, batch_size // windows)
     got, parts = {}, {}                 # (clip position, window) -> row of parts; output name -> list of batches
     rows = 0
-    loader = DataLoader(Readable(ds), batch_size=batch_size, num_workers=workers, collate_fn=_collate_readable)
-    for batch in loader:
+    for items in read_in_order(ds, workers, group=batch_size, per_batch=batch_size):
+        batch = _collate_readable(items)
         if batch is None:
             continue
         x = batch['rgb'].to(device)

@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from tqdm import tqdm
 
 from depth_action_recognition.checkpoint import ModelMeta, file_sha256, load_checkpoint, save_checkpoint
 from depth_action_recognition.errors import CheckpointError
+from depth_action_recognition.files import atomic_path
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
 from depth_action_recognition.preprocess import FITS, PreprocessSpec
 from training import cache as teacher_cache
@@ -499,11 +499,10 @@ def main(argv=None) -> int:
                   f'({time.time() - t_train:.0f} s)', flush=True)
             # Written beside and renamed: a run stopped during the save (a time limit, a kill) keeps the
             # previous epoch's state for --resume instead of a truncated file.
-            partial = state_path.with_suffix('.pt.partial')
-            torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-                        'scheduler': scheduler.state_dict(), 'generator': gen.get_state(),
-                        'history': json.dumps(history), 'epoch': epoch + 1, 'run': run_id}, partial)
-            os.replace(partial, state_path)
+            with atomic_path(state_path) as tmp:
+                torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                            'scheduler': scheduler.state_dict(), 'generator': gen.get_state(),
+                            'history': json.dumps(history), 'epoch': epoch + 1, 'run': run_id}, tmp)
     seconds_train = time.time() - t_train
     if rank != 0:
         dist.destroy_process_group()

@@ -35,10 +35,8 @@ processes that share the cache never read half a file.
 """
 from __future__ import annotations
 
-import os
 import re
 import sys
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -46,6 +44,7 @@ import cv2
 import numpy as np
 import yaml
 
+from depth_action_recognition.files import atomic_path
 from depth_action_recognition.resources import share_dir
 from depth_action_recognition.sampling import clip_positions, sampled_frames
 from training.errors import DataError, SkippedSample
@@ -281,11 +280,5 @@ class NTUSource:
 def write_npz_atomic(path: Path, **arrays) -> None:
     """np.savez under a name of this process's own, then a rename: readers see the whole file or none,
     and processes that write the same sample at once each write their own file (the last rename wins)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        np.savez(f, **arrays)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .actions import ALARM_LABELS, LABELS, OBJECT_LABELS
+from ..files import atomic_path
 from ..preprocess import decimation_step, fit_box
 from .scene import N_SUBJECTS, N_VIEWS, render_clip
 from .stream import CAMERA_MODES, render_window
@@ -149,9 +149,8 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
             'subjects': subjects, 'views': views, 'render_seconds': round(seconds, 2),
             **({'size': list(size)} if kind == 'clips' else {'modes': modes, 'model_size': list(model_size)})}
     # Written last and renamed into place: a folder with its dataset.json is a whole rendering.
-    partial = out / 'dataset.json.partial'
-    partial.write_text(json.dumps(info, indent=2))
-    os.replace(partial, out / 'dataset.json')
+    with atomic_path(out / 'dataset.json') as tmp:
+        tmp.write_text(json.dumps(info, indent=2))
     if progress:
         progress(f'wrote {len(records)} clips to {out} in {seconds:.1f} s '
                  f'({len(records) * frames / seconds:.0f} RGB-D frames/s)')

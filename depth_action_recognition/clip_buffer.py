@@ -148,6 +148,7 @@ it costs in a loop (docs/performance.md, "Where the ingest gap is")."""
         except Exception as e:
             # The frames are gone and the ring would skip them: counted, and the sequence starts again.
             self.dropped['finish_error'] += len(pending)
+            self.accepted -= len(pending)          # dropped, not sampled: counted once in /diagnostics
             self._reset('finish_error')
             raise FinishError(f'{len(pending)} frames dropped and the buffer reset: preprocessing failed: {e!r}',
                               frames=len(pending)) from e

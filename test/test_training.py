@@ -141,11 +141,15 @@ def test_a_run_stopped_while_saving_its_state_resumes_from_the_epoch_before(tiny
 def test_resume_refuses_the_state_of_a_run_on_other_clips_or_settings(tiny_data, teacher, tmp_path, capsys):
     assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '1') == 0
     saved = torch.load(tmp_path / 'last_state.pt', weights_only=True)['epoch']
+    config = (tmp_path / 'config.yaml').read_text()
+    cache_mtime = (tmp_path / 'teacher_cache.safetensors').stat().st_mtime_ns
     capsys.readouterr()
     for other in (['--train-views', '0'], ['--lr', '1e-2'], ['--method', 'none']):         # other clips, other settings
         assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '2', '--resume', *other) == 2
         assert 'other clips or settings' in capsys.readouterr().err, other
-    assert torch.load(tmp_path / 'last_state.pt', weights_only=True)['epoch'] == saved        # left as it was
+    assert torch.load(tmp_path / 'last_state.pt', weights_only=True)['epoch'] == saved        # left as it was,
+    assert (tmp_path / 'config.yaml').read_text() == config                                  # with what describes it
+    assert (tmp_path / 'teacher_cache.safetensors').stat().st_mtime_ns == cache_mtime       # and its cache
     assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '2', '--resume') == 0
     assert 'after epoch 1' in capsys.readouterr().out
 

@@ -35,12 +35,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.utils.data import DataLoader
 
 from depth_action_recognition.checkpoint import file_sha256
 from depth_action_recognition.files import atomic_path
 from depth_action_recognition.preprocess import PreprocessSpec
 from training.benchmarks import BENCHMARKS, benchmark_help, benchmark_indices
-from training.data import DataError, RecordingWindows, open_sources, read_in_order, split_from_flags
+from training.data import DataError, Readable, RecordingWindows, open_sources, split_from_flags
 from training.errors import SkippedSample
 from training.teachers import TeacherError
 from training.train_teacher import load_teacher
@@ -112,8 +113,9 @@ def teacher_pass(teacher, meta, source, indices, *, device, workers=0, batch_siz
     batch_size = windows * max(1, batch_size // windows)
     got, parts = {}, {}                 # (clip position, window) -> row of parts; output name -> list of batches
     rows = 0
-    for items in read_in_order(ds, workers, group=batch_size, per_batch=batch_size):
-        batch = _collate_readable(items)
+    # Batches stacked in the loader's workers (one tensor per batch to the process that drives the device).
+    loader = DataLoader(Readable(ds), batch_size=batch_size, num_workers=workers, collate_fn=_collate_readable)
+    for batch in loader:
         if batch is None:
             continue
         x = batch['rgb'].to(device)

@@ -312,6 +312,22 @@ def run_fingerprint(args, source, train_indices) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def resume_state(args, run_id: str, rank: int):
+    """The state to continue from (``--resume`` and ``--out/last_state.pt`` there), else None. A state of another
+    run (:func:`run_fingerprint`) is refused with a DataError."""
+    path = args.out / 'last_state.pt'
+    if not (args.resume and path.is_file()):
+        return None
+    st = torch.load(path, map_location='cpu', weights_only=True)
+    if st.get('run', run_id) != run_id:
+        raise DataError(f'--resume: {path} is the state of a run on other clips or settings (method, student, '
+                        'knobs, batch, learning rate, input, seed); remove it or give another --out')
+    if 'run' not in st and rank == 0:
+        print(f'distill: warning: {path} predates the check of its clips and settings: resumed unchecked',
+              file=sys.stderr)
+    return st
+
+
 def loaded(source, indices, spec: PreprocessSpec, data_key: str, workers: int = 0) -> InMemory:
     # Keyed by the clips' records and files (size, mtime) as the teacher cache is: a folder rendered again
     # under the same path between two runs of one process is decoded again, not served stale.
@@ -409,6 +425,9 @@ def main(argv=None) -> int:
             val_set = loaded(source, val_idx, spec, data_key, args.workers) if val_idx else None
         if not tr_idx:
             raise DataError('no training clips: check --train-subjects, --train-views and --per-class')
+        # Checked before anything is decoded, cached or written: a refused --resume leaves --out as it was.
+        run_id = run_fingerprint(args, source, tr_idx)          # of the clips planned, readable or not
+        state = resume_state(args, run_id, rank)
         windows = teacher_cache.windows_for(source, args.windows)
         # Unreadable clips are left out and counted, not replaced by zeros.
         x_train, y_train, tr_idx, train_skipped = loaded_windows(source, tr_idx, spec, data_key, windows, args.workers)
@@ -456,23 +475,13 @@ def main(argv=None) -> int:
     gen = torch.Generator().manual_seed(args.seed + 1000 * rank)
     history, start_epoch = [], 0
     state_path = args.out / 'last_state.pt'
-    run_id = run_fingerprint(args, source, tr_idx)
-    if args.resume and state_path.is_file():
-        st = torch.load(state_path, map_location='cpu', weights_only=True)
-        if st.get('run', run_id) != run_id:
-            print(f'distill: error: --resume: {state_path} is the state of a run on other clips or settings '
-                  f'(method, student, knobs, batch, learning rate, input, seed); remove it or give another --out',
-                  file=sys.stderr)
-            return 2
-        if 'run' not in st and rank == 0:
-            print(f'distill: warning: {state_path} predates the check of its clips and settings: resumed unchecked',
-                  file=sys.stderr)
-        model.load_state_dict(st['model'])
-        optimizer.load_state_dict(st['optimizer'])
-        scheduler.load_state_dict(st['scheduler'])
+    if state is not None:
+        model.load_state_dict(state['model'])
+        optimizer.load_state_dict(state['optimizer'])
+        scheduler.load_state_dict(state['scheduler'])
         scheduler.stretch(args.epochs * len(loader))
-        gen.set_state(st['generator'])
-        history, start_epoch = json.loads(st['history']), int(st['epoch'])
+        gen.set_state(state['generator'])
+        history, start_epoch = json.loads(state['history']), int(state['epoch'])
         if rank == 0:
             print(f'resumed from {state_path} after epoch {start_epoch}', flush=True)
     amp = device.type == 'cuda'

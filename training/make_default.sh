@@ -3,7 +3,7 @@
 # training folders, then distil the `tiny` student from the round-4 RGB teacher with `mix` and the knobs tuned
 # on the validation split (training/results/tune.csv, training/README.md), 40 epochs.
 #
-#   DEVICE=cuda JOBS=15 bash training/make_default.sh     # a GPU machine with 16 CPU cores: about 20 minutes
+#   DEVICE=cuda JOBS=15 bash training/make_default.sh     # one H100, 16 CPU cores: about 20 minutes (estimated from its parts; training/README.md)
 #   DEVICE=cpu JOBS=2 bash training/make_default.sh       # the 2-core CPU: 4.5-6.5 hours (40 epochs at 358-550 s and about 20 minutes of rendering and caching; training/README.md)
 #
 # Running it again continues where it stopped: a folder is rendered again unless its dataset.json (written

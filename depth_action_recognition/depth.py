@@ -118,3 +118,37 @@ def decode_depth(msg) -> DepthImage:
         # Big-endian on a little-endian host: one byte-swapping copy is unavoidable.
         array = array.astype(array.dtype.newbyteorder('<'))
     return DepthImage(array=array, scale=scale, encoding=encoding)
+
+
+class WireLayout:
+    """The byte layout of a source's frames, worked out once by :func:`decode_depth` on the first one.
+
+    A camera sends every frame with the same encoding, size, ``step`` and byte order, so a later frame of
+    the source that matches exactly (and is little-endian with rows on element boundaries, the usual case)
+    is viewed with one ``np.frombuffer`` and a reshape instead of being validated field by field again;
+    anything else — a frame that is truncated, oversized, differently padded or big-endian — goes through
+    :func:`decode_depth` and is refused or converted exactly as it would be without this. The caller
+    must only pass frames of the source (same encoding, height and width: the source's key).
+    """
+
+    __slots__ = ('step', 'shape', 'size', 'width', 'dtype', 'fast')
+
+    def __init__(self, msg, img: DepthImage):
+        height, width, step = img.array.shape[0], img.array.shape[1], int(msg.step)
+        self.dtype = DEPTH_ENCODINGS[img.encoding][0]
+        self.step, self.width = step, width
+        self.shape = (height, step // self.dtype.itemsize)
+        self.size = self.shape[0] * self.shape[1]
+        self.fast = _BRIDGE is None and not msg.is_bigendian and step % self.dtype.itemsize == 0
+
+    def view(self, msg) -> np.ndarray:
+        """The frame as (H, W) in the wire's type: a view on the message when it has this layout."""
+        if self.fast and msg.step == self.step and not msg.is_bigendian:
+            try:
+                flat = np.frombuffer(msg.data, self.dtype)
+            except ValueError:                  # a byte count that is not whole elements: decode_depth says so
+                flat = None
+            if flat is not None and flat.size == self.size and flat.flags.aligned:
+                array = flat.reshape(self.shape)
+                return array if self.shape[1] == self.width else array[:, :self.width]
+        return decode_depth(msg).array

@@ -32,7 +32,7 @@ from . import diagnostics, params
 from .alarm_policy import AlarmPolicy
 from .checkpoint import load_checkpoint
 from .clip_buffer import ClipBuffer
-from .depth import COLOUR_ENCODINGS, DEPTH_ENCODINGS, decode_depth
+from .depth import COLOUR_ENCODINGS, DEPTH_ENCODINGS, WireLayout, decode_depth
 from .engine import EngineWorker, InferenceEngine
 from .errors import ConfigError, DepthActionError, DepthDecodeError, FinishError
 from .events import dumps, make_active_alarms, make_event
@@ -180,18 +180,18 @@ class RecognizerCore:
             if src is None:
                 img = decode_depth(msg)                # a new source must at least be a valid depth image
                 src = self._add_source(cam, key, t_recv)
+                src.layout = WireLayout(msg, img)
             stamp = header.stamp
             sec, nanosec = stamp.sec, stamp.nanosec
             if not src.admit(seconds(sec, nanosec), t_recv):
                 return                                 # not sampled, or a stamp not to be believed
-            if img is None:
-                img = decode_depth(msg)
+            raw = src.layout.view(msg) if img is None else img.array
             if cam.reliability == 'best_effort' and not cam.warned_best_effort and len(msg.data) > LARGE_FRAME_BYTES:
                 cam.warned_best_effort = True
                 self.get_logger().warning(
                     f'{topic}: {len(msg.data) // 1024} KiB frames over a best-effort subscription; most such '
                     'frames are lost on this DDS stack. Publish reliable (or set reliability:=reliable).')
-            frame = reduce_frame(img.array, self.spec)
+            frame = reduce_frame(raw, self.spec)
             clip = src.buffer.add(frame, seconds(sec, nanosec), meta={
                 'stamp': {'sec': sec, 'nanosec': nanosec}, 't_recv': t_recv})
         except FinishError as e:                       # counted by the buffer, frames and reset

@@ -70,7 +70,7 @@ class Source:
     """One stream on a topic: its key (frame_id, encoding, height, width), buffer, clock and counters."""
 
     __slots__ = ('topic', 'key', 'buffer', 'clock', 'received', 'dropped', 'events', 'skipped', 'last_arrival',
-                 'evicted')
+                 'evicted', 'layout')
 
     def __init__(self, topic: str, key: tuple, buffer: ClipBuffer, clock: StreamClock):
         self.topic, self.key, self.buffer, self.clock = topic, key, buffer, clock
@@ -80,6 +80,7 @@ class Source:
         self.skipped = 0               # clips replaced before inference
         self.last_arrival = 0.0
         self.evicted = False
+        self.layout = None             # depth.WireLayout of its frames, set by whoever decodes the first one
 
     @property
     def frame_id(self) -> str:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from depth_action_recognition.depth import decode_depth, depth_to_metres
+from depth_action_recognition.depth import WireLayout, decode_depth, depth_to_metres
 from depth_action_recognition.errors import DepthDecodeError
 from ros_helpers import depth_msg
 
@@ -78,3 +78,40 @@ def test_row_padding_that_splits_an_element_works_at_every_frame_size(encoding, 
         np.testing.assert_array_equal(cv2.resize(img.array, (5, 4), interpolation=cv2.INTER_AREA),
                                       cv2.resize(raw, (5, 4), interpolation=cv2.INTER_AREA))
         np.testing.assert_array_equal(preprocess_frame(img.array, img.scale, spec), expected)
+
+
+@pytest.mark.parametrize('encoding,dtype', [('16UC1', np.uint16), ('32FC1', np.float32)])
+@pytest.mark.parametrize('first_pad,first_bigendian', [(0, False), (4, False), (3, False), (0, True)])
+def test_a_known_layout_decodes_every_later_frame_as_decode_depth_does(encoding, dtype, first_pad, first_bigendian):
+    """A source's WireLayout (from its first frame) views later frames of that layout without re-validating
+    them field by field; every other frame — damaged, padded differently, big-endian — gets exactly what
+    decode_depth gives it: the same array, or the same refusal."""
+    rng = np.random.default_rng(3)
+
+    def frame(**kw):
+        raw = (rng.integers(0, 8000, (6, 10)) if dtype == np.uint16 else rng.uniform(0, 8, (6, 10))).astype(dtype)
+        return raw, depth_msg(raw, 1.0, encoding=encoding, **kw)
+
+    _, first = frame(pad=first_pad, bigendian=first_bigendian)
+    layout = WireLayout(first, decode_depth(first))
+    assert layout.fast == (not first_bigendian and first_pad % np.dtype(dtype).itemsize == 0)
+    same = dict(pad=first_pad, bigendian=first_bigendian)
+    for kw in (same, dict(pad=0), dict(pad=4), dict(pad=3), dict(pad=first_pad, bigendian=not first_bigendian)):
+        raw, msg = frame(**kw)
+        np.testing.assert_array_equal(layout.view(msg), raw)
+        if kw == same and layout.fast:          # the fast path is a view on the message, as decode_depth's
+            assert np.shares_memory(layout.view(msg), np.frombuffer(msg.data, np.uint8))
+    row = 10 * np.dtype(dtype).itemsize + first_pad
+    for data, reason in ((bytes(6 * row - 1), 'truncated'), (bytes(6 * row + 1), 'oversized'),
+                         (bytes(6 * row + np.dtype(dtype).itemsize), 'oversized'), (b'', 'truncated'),
+                         (bytes(5 * row), 'truncated')):
+        _, msg = frame(**same)
+        msg.data = data
+        with pytest.raises(DepthDecodeError) as e:
+            layout.view(msg)
+        assert e.value.reason == reason
+    _, msg = frame(**same)
+    msg.step = 10 * np.dtype(dtype).itemsize - 1
+    with pytest.raises(DepthDecodeError) as e:
+        layout.view(msg)
+    assert e.value.reason == 'step'

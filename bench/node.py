@@ -1,7 +1,7 @@
 """Recognizer node overhead: per-frame work, ingest beside a bare subscriber on the same executor, many
 cameras at once, memory over 10k frames.
 
-    ROS_DOMAIN_ID=41 .venv/bin/python bench/node.py                          # ~15 minutes on 2 cores
+    ROS_DOMAIN_ID=41 .venv/bin/python bench/node.py                          # 14-15 minutes on 2 cores
     ROS_DOMAIN_ID=41 .venv/bin/python bench/node.py --baseline /tmp/before   # and an older checkout, same rounds
 
 Every receiver runs in a process of its own (the publishers too), so a node from another checkout
@@ -402,7 +402,7 @@ def main():
                 verdict = ('PASS' if ratio >= 0.85 else 'FAIL') if target else 'info'
                 print(f'ingest 640x480 16UC1 at {rate:g} frames/s, {mode} vs {ref}: {med[mode]["cpu_us"]:.0f} vs '
                       f'{med[ref]["cpu_us"]:.0f} us CPU per frame (capacity ratio {ratio:.3f}; single rounds '
-                      f'{rounds[0]:.2f}-{rounds[-1]:.2f})  target >= 0.85: {verdict}', flush=True)
+                      f'{rounds[0]:.3f}-{rounds[-1]:.3f})  target >= 0.85: {verdict}', flush=True)
             else:
                 ratio = med[mode]['rate'] / med[ref]['rate']
                 print(f'ingest 640x480 16UC1, {mode} vs {ref}: received {med[mode]["rate"]:.0f} vs '

@@ -121,32 +121,35 @@ def decode_depth(msg) -> DepthImage:
 
 
 class WireLayout:
-    """The byte layout of a source's frames, worked out once by :func:`decode_depth` on the first one.
+    """The byte layout of a source's frames, taken from its first frame once :func:`decode_depth` accepted it.
 
     A camera sends every frame with the same encoding, size, ``step`` and byte order, so a later frame of
     the source that matches exactly (and is little-endian with rows on element boundaries, the usual case)
     is viewed with one ``np.frombuffer`` and a reshape instead of being validated field by field again;
     anything else — a frame that is truncated, oversized, differently padded or big-endian — goes through
-    :func:`decode_depth` and is refused or converted exactly as it would be without this. The caller
-    must only pass frames of the source (same encoding, height and width: the source's key).
+    :func:`decode_depth` and is refused or converted exactly as it would be without this. ``decode_depth``
+    only looks at the layout (encoding, size, step, byte count, byte order), which is why matching it is
+    enough: a check added there that looks at anything else must be added to :meth:`view` too. The caller
+    passes only frames of the source (same encoding, height and width: the node's source key).
     """
 
-    __slots__ = ('step', 'shape', 'size', 'width', 'dtype', 'fast')
+    __slots__ = ('step', 'shape', 'size', 'width', 'dtype', 'viewable')
 
     def __init__(self, msg, img: DepthImage):
-        height, width, step = img.array.shape[0], img.array.shape[1], int(msg.step)
+        height, self.width, self.step = img.array.shape[0], img.array.shape[1], int(msg.step)
         self.dtype = DEPTH_ENCODINGS[img.encoding][0]
-        self.step, self.width = step, width
-        self.shape = (height, step // self.dtype.itemsize)
+        self.shape = (height, self.step // self.dtype.itemsize)     # rows of step bytes, padding included
         self.size = self.shape[0] * self.shape[1]
-        self.fast = _BRIDGE is None and not msg.is_bigendian and step % self.dtype.itemsize == 0
+        # What np.frombuffer can view as it is: no cv_bridge to defer to, little-endian, rows starting on an
+        # element boundary (decode_depth copies for the others, and so does every frame of such a source).
+        self.viewable = _BRIDGE is None and not msg.is_bigendian and self.step % self.dtype.itemsize == 0
 
     def view(self, msg) -> np.ndarray:
         """The frame as (H, W) in the wire's type: a view on the message when it has this layout."""
-        if self.fast and msg.step == self.step and not msg.is_bigendian:
+        if self.viewable and msg.step == self.step and not msg.is_bigendian:
             try:
                 flat = np.frombuffer(msg.data, self.dtype)
-            except ValueError:                  # a byte count that is not whole elements: decode_depth says so
+            except (TypeError, ValueError):     # not whole elements, not a buffer: decode_depth says what
                 flat = None
             if flat is not None and flat.size == self.size and flat.flags.aligned:
                 array = flat.reshape(self.shape)

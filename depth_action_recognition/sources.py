@@ -80,7 +80,7 @@ class Source:
         self.skipped = 0               # clips replaced before inference
         self.last_arrival = 0.0
         self.evicted = False
-        self.layout = None             # depth.WireLayout of its frames, set by whoever decodes the first one
+        self.layout = None             # depth.WireLayout of its frames: the node sets it from the first one
 
     @property
     def frame_id(self) -> str:

@@ -95,7 +95,7 @@ def test_fuzzed_messages_are_counted_and_the_node_keeps_serving(ros, checkpoint)
     cam = node.cameras['/cam/depth']
     assert cam.received == 200 and bad > 0
     assert set(dropped(cam)) <= {'colour', 'encoding', 'size', 'step', 'truncated', 'oversized'}
-    # Damaged frames of the known 12x16 source (its layout is known: no field-by-field check on its way in),
+    # Damaged frames of the known 12x16 source (viewed through its WireLayout, not decoded field by field),
     # stamped to be sampled: each is refused for what is wrong with it, on that source.
     src = cam.sources['cam', '16UC1', 12, 16]
     for i, (data, step, reason) in enumerate(((bytes(383), 32, 'truncated'), (bytes(386), 32, 'oversized'),

@@ -20,6 +20,9 @@ class DepthDecodeError(DepthActionError):
         super().__init__(message)
         self.reason = reason
 
+    def __reduce__(self):      # raised in loader worker processes too: it must cross back whole
+        return type(self), (self.reason, self.args[0])
+
 
 class CheckpointError(DepthActionError):
     """A model file is missing, corrupt, or inconsistent with itself."""

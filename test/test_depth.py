@@ -124,3 +124,13 @@ def test_a_known_layout_decodes_every_later_frame_as_decode_depth_does(encoding,
     with pytest.raises(DepthDecodeError) as e:
         layout.view(msg)
     assert e.value.reason == 'step'
+
+
+def test_decode_errors_cross_process_boundaries_whole():
+    """Loader workers decode in other processes: the error must come back with its reason and message."""
+    import pickle
+    from depth_action_recognition.errors import FinishError
+    e = pickle.loads(pickle.dumps(DepthDecodeError('truncated', 'data has 3 bytes')))
+    assert type(e) is DepthDecodeError and e.reason == 'truncated' and str(e) == 'data has 3 bytes'
+    f = pickle.loads(pickle.dumps(FinishError('4 frames dropped', frames=4)))
+    assert type(f) is FinishError and f.frames == 4 and str(f) == '4 frames dropped'

@@ -26,23 +26,27 @@ T=${TEACHER:-runs/r4_rgb20/teacher.safetensors}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 [ -f "$T" ] || { echo "make_default: teacher $T not found (see models/MODEL_CARD.md)" >&2; exit 2; }
 
-render() {   # render OUT PER_CLASS SEED ARGS...
-    local out=$1 per_class=$2 seed=$3; shift 3
+render() {   # render OUT PER_CLASS SEED SUBJECTS VIEWS
+    local out=$1 per_class=$2 seed=$3 subjects=$4 views=$5
     if [ -f "$out/dataset.json" ]; then
-        # A whole rendering (dataset.json is written last): kept if it is the one asked for, never deleted.
-        $P -c 'import json, sys; d = json.load(open(sys.argv[1]))
-sys.exit(0 if (d["count"], d["seed"]) == (len(d["labels"]) * int(sys.argv[2]), int(sys.argv[3])) else 1)' \
-            "$out/dataset.json" "$per_class" "$seed" && return 0
-        echo "make_default: $out holds another rendering than $per_class clips per class, seed $seed: move it" \
-             "away or set DATA" >&2
+        # A whole rendering (dataset.json is written last): kept if it is the one asked for (clips, seed, subjects
+        # and views), never deleted.
+        $P -c 'import json, sys
+from depth_action_recognition.synthetic.dataset import parse_range
+d, (per_class, seed, subjects, views) = json.load(open(sys.argv[1])), sys.argv[2:]
+sys.exit(0 if (d["count"], d["seed"], d["subjects"], d["views"]) == (len(d["labels"]) * int(per_class), int(seed),
+                                                                     parse_range(subjects), parse_range(views)) else 1)' \
+            "$out/dataset.json" "$per_class" "$seed" "$subjects" "$views" && return 0
+        echo "make_default: $out holds another rendering than $per_class clips per class, seed $seed, subjects" \
+             "$subjects, views $views: move it away or set DATA" >&2
         exit 2
     fi
     rm -rf "$out"      # cut short before its dataset.json
     $P -m depth_action_recognition.synthetic.dataset --out "$out" --workers "$J" --clips-per-class "$per_class" \
-        --seed "$seed" "$@"
+        --seed "$seed" --subjects "$subjects" --views "$views"
 }
-render "$DATA/synth4_400" $A 0
-render "$DATA/synth4_train_b" $B 7 --subjects 1-30 --views 0-3
+render "$DATA/synth4_400" $A 0 1-40 0-4
+render "$DATA/synth4_train_b" $B 7 1-30 0-3
 echo "make_default: data ready $(md5sum "$DATA/synth4_400/manifest.jsonl" "$DATA/synth4_train_b/manifest.jsonl" | cut -c1-12 | tr '\n' ' ')"
 
 RESUME=

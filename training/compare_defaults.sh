@@ -31,8 +31,9 @@ for role in kd mix; do
             --data "$@" | sed -n 1p
     done
 done
-$P - "$KD" "$MIX" "$OUT" "$CSV" <<'EOF'
-import csv, json, sys
+# The splits go to the table as they were evaluated: one list, above.
+SPLIT_LIST=$(printf '%s\n' "${SPLITS[@]}") $P - "$KD" "$MIX" "$OUT" "$CSV" <<'EOF'
+import csv, json, os, sys
 from pathlib import Path
 from depth_action_recognition.checkpoint import load_checkpoint
 kd, mix, out, path = sys.argv[1:]
@@ -44,8 +45,7 @@ for role, model in (('kd', kd), ('mix', mix)):
     prov = loaded.meta.provenance
     words = prov['command'].split()
     student = words[words.index('--student') + 1] if '--student' in words else loaded.meta.student.arch
-    for split, data in (('fresh_subjects', 'data/synth4_test_subjects'), ('fresh_view', 'data/synth4_test_view'),
-                        ('cross_subject', 'data/synth4_400'), ('cross_view', 'data/synth4_400')):
+    for split, data in (line.split()[:2] for line in os.environ['SPLIT_LIST'].splitlines()):
         m = json.loads((Path(out) / f'{role}_{split}.json').read_text())
         rows.append({'method': prov['method'], 'student': student,
                      'paired_per_class': 0, 'seed': prov['seed'], 'split': split, 'top1': round(m['top1'], 5),

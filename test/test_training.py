@@ -207,6 +207,16 @@ def test_several_data_folders_train_as_one(tiny_data, teacher, tmp_path, capsys)
     assert f'--data {extra}: labels' in capsys.readouterr().err
 
 
+def test_a_folder_spelt_another_way_gives_the_same_records(tiny_data, monkeypatch):
+    """Several --data folders: the records (hashed into the run's fingerprint for --resume) name each folder
+    one way, so `./data/x/` resumes a run started with `data/x`."""
+    from training.data import open_sources
+    monkeypatch.chdir(tiny_data.parent)
+    plain = open_sources([tiny_data.name, tiny_data.name]).records
+    assert open_sources([f'./{tiny_data.name}/', f'{tiny_data.name}//']).records == plain
+    assert plain[0]['path'].startswith(f'{tiny_data.name}/')
+
+
 def test_bad_input_names_the_flag_or_file(tiny_data, teacher, tmp_path, capsys):
     assert distill.main(['--data', str(tmp_path / 'nowhere'), '--method', 'none', '--out', str(tmp_path / 'o'), *SMALL]) == 2
     assert 'nowhere' in capsys.readouterr().err

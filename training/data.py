@@ -8,6 +8,7 @@ exactly what the recognizer will), the RGB half resized and normalised for the t
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 
 import cv2
@@ -96,7 +97,9 @@ class ConcatSource:
         self.recorded = any(getattr(s, 'recorded', False) for s in sources)
         self.records, self._where = [], []
         for s, name in zip(sources, names):
-            # Paths stay unique and readable in error messages: each names the folder it came from.
+            # Paths stay unique and readable in error messages: each names the folder it came from, spelt one
+            # way (`./data/x/` is `data/x`: the records are hashed into a run's fingerprint for --resume).
+            name = os.path.normpath(str(name))
             self.records += [{**r, 'path': f'{name}/{r.get("path", k)}'} for k, r in enumerate(s.records)]
             self._where += [(s, k) for k in range(len(s.records))]
 

@@ -138,6 +138,32 @@ def spin_receiver(executor, node, count, pub, seconds):
     return rate, cpu, count()
 
 
+def time_steps() -> dict:
+    """Wrap the steps of the node's depth callback with the thread's CPU clock: name -> ns summed over the
+    frames. Each wrapper adds a call of its own (~1 us warm), so the steps read a little high."""
+    from depth_action_recognition import recognizer_node
+    from depth_action_recognition.clip_buffer import ClipBuffer
+    from depth_action_recognition.sources import Source
+    steps = {}
+
+    def timed(name, fn):
+        def wrapper(*a, **kw):
+            t0 = time.thread_time_ns()
+            try:
+                return fn(*a, **kw)
+            finally:
+                steps[name] = steps.get(name, 0) + time.thread_time_ns() - t0
+        return wrapper
+    Source.admit = timed('stamp checks (Source.admit)', Source.admit)
+    recognizer_node.decode_depth = timed('decode_depth (first frame of a source)', recognizer_node.decode_depth)
+    if hasattr(recognizer_node, 'WireLayout'):
+        recognizer_node.WireLayout.view = timed('WireLayout.view', recognizer_node.WireLayout.view)
+    recognizer_node.reduce_frame = timed('reduce_frame', recognizer_node.reduce_frame)
+    ClipBuffer.add = timed('ClipBuffer.add (finishing included)', ClipBuffer.add)
+    ClipBuffer._flush = timed('of which finishing (ClipBuffer._flush)', ClipBuffer._flush)
+    return steps
+
+
 def ingest_main(args):
     import rclpy
     from depth_action_recognition.node_main import make_executor
@@ -185,6 +211,7 @@ def ingest_main(args):
                 us = (time.thread_time_ns() - t0) / 1e3
                 timed[sum(s.buffer.accepted for s in cam.sources.values()) > before].append(us)
             node.depth_callback = timer
+            steps = time_steps()
     executor = make_executor(args.executor)
     executor.add_node(node)
     pub = subprocess.Popen([sys.executable, str(THIS), '--publisher', str(args.seconds), '--rate', str(args.rate)],
@@ -198,6 +225,7 @@ def ingest_main(args):
     if args.receiver == 'node-timed':
         out.update({f'{k}_thread_us': float(np.median(timed[v])) if timed[v] else float('nan')
                     for k, v in (('sampled', True), ('unsampled', False))})
+        out['steps_us'] = {k: ns / 1e3 / max(got, 1) for k, ns in steps.items()}
     print(json.dumps(out), flush=True)
     executor.remove_node(node)
     node.destroy_node()
@@ -389,6 +417,10 @@ def main():
                   f'{np.median([r["sampled_thread_us"] for r in timed]):.0f} us, unsampled '
                   f'{np.median([r["unsampled_thread_us"] for r in timed]):.0f} us (called directly, above: '
                   f'{direct["sampled_us"]:.0f} and {direct["unsampled_us"]:.1f} us)  info', flush=True)
+            names = list(timed[0]['steps_us'])
+            print('  the callback\'s steps inside the receiving process, thread CPU per received frame (medians of the '
+                  'rounds): ' + ', '.join(f'{k} {np.median([r["steps_us"].get(k, 0.0) for r in timed]):.1f} us'
+                                          for k in names), flush=True)
         for mode, (who, ex, fps, tree, rate) in modes.items():
             if who != 'node':
                 continue

@@ -15,13 +15,14 @@ MIX=${2:-runs/default_mix/student.safetensors}
 OUT=${OUT:-runs/compare_defaults}
 CSV=${CSV:-training/results/default_scale.csv}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-for f in "$KD" "$MIX" data/synth4_test_subjects/dataset.json data/synth4_test_view/dataset.json data/synth4_400/dataset.json; do
+# name, data folder, evaluation options: the one list of splits (the table below takes its names from it)
+SPLITS=("fresh_subjects data/synth4_test_subjects" "fresh_view data/synth4_test_view"
+        "cross_subject data/synth4_400 --subjects 31-40 --views 0-3" "cross_view data/synth4_400 --subjects 1-30 --views 4")
+for f in "$KD" "$MIX" $(for s in "${SPLITS[@]}"; do set -- $s; echo "$2/dataset.json"; done); do
     [ -e "$f" ] || { echo "compare_defaults: $f not found (models/MODEL_CARD.md renders the test sets; training/make_default.sh" \
                           "makes the mix model)" >&2; exit 2; }
 done
 mkdir -p "$OUT"
-SPLITS=("fresh_subjects data/synth4_test_subjects" "fresh_view data/synth4_test_view"
-        "cross_subject data/synth4_400 --subjects 31-40 --views 0-3" "cross_view data/synth4_400 --subjects 1-30 --views 4")
 for role in kd mix; do
     [ $role = kd ] && model=$KD || model=$MIX
     for s in "${SPLITS[@]}"; do

@@ -6,9 +6,10 @@
 #   DEVICE=cuda JOBS=15 bash training/make_default.sh     # one H100, 16 CPU cores: about 20 minutes (estimated from its parts; training/README.md)
 #   DEVICE=cpu JOBS=2 bash training/make_default.sh       # the 2-core CPU: 4.5-6.5 hours (40 epochs at 358-550 s and about 20 minutes of rendering and caching; training/README.md)
 #
-# Running it again continues where it stopped: a folder is rendered again unless its dataset.json (written
-# last) says it holds the clips asked for, and training resumes from $RUN/last_state.pt, written after
-# every epoch. The teacher must exist (runs/r4_rgb20/teacher.safetensors, the model card's train_teacher
+# Running it again continues where it stopped: a folder whose dataset.json (written last) says it holds the
+# rendering asked for (clips per class, seed, subjects, views) is kept, one without a dataset.json is rendered
+# again, one holding another rendering stops the script; training resumes from $RUN/last_state.pt, written
+# after every epoch. The teacher must exist (runs/r4_rgb20/teacher.safetensors, the model card's train_teacher
 # command). SMOKE=1 renders 2 clips per class and trains one epoch, in folders of its own: a check of the
 # script, not a model. It runs from the repository root wherever it is called from: relative DATA, RUN,
 # TEACHER and PYTHON paths are taken from there.

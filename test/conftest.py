@@ -1,12 +1,21 @@
 """Test setup: DDS stays on loopback with a per-run domain; helpers build small real checkpoints."""
 import os
 import random
+import signal
 
 # Before anything imports rclpy: never the default SUBNET discovery (it multicasts on the network), and a
 # random domain per run so parallel runs on one machine cannot hear each other.
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ['ROS_DOMAIN_ID'] = os.environ.get('DAR_TEST_DOMAIN_ID') or str(random.SystemRandom().randint(1, 100))
 os.environ.setdefault('RCUTILS_LOGGING_BUFFERED_STREAM', '1')
+
+# A shell without job control starts a background job (`make test &`, some CI runners) with SIGINT ignored,
+# and every process the suite starts inherits that. `ros2 launch` then never hears the SIGINT a test sends it
+# (launch learns of signals through Python's handlers, and Python installs none for an ignored signal) and
+# runs on until killed. The tests stand for a user at a terminal, whose Ctrl-C reaches every process: give
+# the suite, and so its children (a Python handler becomes the default across exec), SIGINT's usual action.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -3,6 +3,8 @@ a bad model, SROS2 enclaves. Real processes, real DDS; the test process is the c
 import json
 import re
 import shlex
+import subprocess
+import sys
 import time
 
 import pytest
@@ -51,6 +53,15 @@ def node_enclaves(ros, names, timeout=60):
         return set(found) == want
     assert ros.wait_for(all_seen, timeout, period=0.5), f'nodes seen: {found}'
     return found
+
+
+def test_processes_the_suite_starts_take_sigint_as_a_terminal_does():
+    """The SIGINT tests below model Ctrl-C at a terminal. A suite started as a background job by a shell
+    without job control inherits SIGINT ignored, and so would `ros2 launch`, which then never stops
+    (conftest.py restores the usual action): the children must see SIGINT as deliverable."""
+    probe = ('import signal, sys; sys.exit(0 if signal.getsignal(signal.SIGINT) is signal.default_int_handler '
+             'else 1)')
+    assert subprocess.run([sys.executable, '-c', probe], timeout=60).returncode == 0
 
 
 def test_readme_section_is_what_the_tests_run():

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The shipped kd default against its `mix` counterpart (training/make_default.sh) on the same four held-out
+# The kd default of 2026-11-26 (default@5102b055: stage 1 of the shipped default, models/MODEL_CARD.md; the
+# file is `git show 5430dc9:models/default.safetensors`) against its `mix` counterpart (training/make_default.sh),
+# same recipe otherwise, on the same four held-out
 # sets: the fresh test sets of models/MODEL_CARD.md (seeds 11 and 13) and the held-out splits of the training
 # folder. Writes training/results/default_scale.csv (one row per model and split; training/README.md, "Its
 # `mix` counterpart", is derived from it).
@@ -10,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=${PYTHON:-python3}
-KD=${1:-models/default.safetensors}
+KD=${1:-runs/default_v6/student.safetensors}
 MIX=${2:-runs/default_mix/student.safetensors}
 OUT=${OUT:-runs/compare_defaults}
 CSV=${CSV:-training/results/default_scale.csv}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The shipped default model's recipe (models/MODEL_CARD.md, "How it was made") in one script: render its two
-# training folders, then distil the `tiny` student from the round-4 RGB teacher with `mix` and the knobs tuned
-# on the validation split (training/results/tune.csv, training/README.md), 40 epochs.
+# Stage 1 of the shipped default's recipe (models/MODEL_CARD.md, "How it was made") with the experiment's winner,
+# `mix`, in place of logit KD, in one script: render its two training folders, then distil the `tiny` student
+# from the round-4 RGB teacher with `mix` and the knobs tuned on the validation split (training/results/tune.csv,
+# training/README.md), 40 epochs. Its result (default@3b3eaa30) was behind the kd stage 1 and was not shipped.
 #
 #   DEVICE=cuda JOBS=15 bash training/make_default.sh     # one H100, 16 CPU cores: about 20 minutes (estimated from its parts; training/README.md)
 #   DEVICE=cpu JOBS=2 bash training/make_default.sh       # the 2-core CPU: 4.5-6.5 hours (40 epochs at 358-550 s and about 20 minutes of rendering and caching; training/README.md)
@@ -58,5 +59,6 @@ $P -m training.distill --data "$DATA/synth4_400" "$DATA/synth4_train_b" --teache
     --method mix --stage stage2 --direction both --alpha 1.0 --temperature 4.0 --w-kd 2.0 --w-mix 1.0 \
     --student tiny --epochs $EPOCHS --name default --device "$DEV" --workers $(( J > 8 ? 8 : J )) --out "$RUN" \
     $RESUME
-# Shipping is a separate, deliberate step once the model card's evaluations hold:
-#   python -m training.export $RUN/student.safetensors --name default --force
+# Shipping is a separate, deliberate step once the model card's evaluations hold (without --force, export keeps
+# the hand-written models/MODEL_CARD.md; --force would replace it with a stub):
+#   python -m training.export $RUN/student.safetensors --name default

@@ -179,8 +179,7 @@ class RecognizerCore:
             src = cam.sources.get(key)
             if src is None:
                 img = decode_depth(msg)                # a new source must at least be a valid depth image
-                src = self._add_source(cam, key, t_recv)
-                src.layout = WireLayout(msg, img)
+                src = self._add_source(cam, key, t_recv, WireLayout(msg, img))
             stamp = header.stamp
             sec, nanosec = stamp.sec, stamp.nanosec
             if not src.admit(seconds(sec, nanosec), t_recv):
@@ -209,8 +208,8 @@ class RecognizerCore:
         if clip is not None and self.worker is not None and self.worker.submit(src, clip):
             src.skipped += 1
 
-    def _add_source(self, cam: Topic, key: tuple, t_recv: float):
-        src, evicted = cam.source(key, t_recv)
+    def _add_source(self, cam: Topic, key: tuple, t_recv: float, layout: WireLayout):
+        src, evicted = cam.source(key, t_recv, layout)
         if evicted is not None:
             self.get_logger().warning(f'{cam.name}: source {evicted.name} evicted (silent longest; at most '
                                       f'{cam.max_sources} sources per topic)', throttle_duration_sec=5.0)

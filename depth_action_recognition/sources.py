@@ -80,7 +80,7 @@ class Source:
         self.skipped = 0               # clips replaced before inference
         self.last_arrival = 0.0
         self.evicted = False
-        self.layout = None             # depth.WireLayout of its frames: the node sets it from the first one
+        self.layout = None             # depth.WireLayout of its frames, from the first one (Topic.source)
 
     @property
     def frame_id(self) -> str:
@@ -133,8 +133,9 @@ class Topic:
         self.reliability = 'none'
         self.warned_best_effort = False
 
-    def source(self, key: tuple, arrival: float) -> tuple:
-        """The source for ``key``, made if new. Returns (source, evicted source or None)."""
+    def source(self, key: tuple, arrival: float, layout=None) -> tuple:
+        """The source for ``key``, made if new with ``layout`` (its frames' byte layout) set before anything
+        else can fail, so no source in :attr:`sources` is without it. Returns (source, evicted source or None)."""
         evicted = None
         if len(self.sources) >= self.max_sources:
             evicted = min(self.sources.values(), key=lambda s: s.last_arrival)
@@ -142,8 +143,9 @@ class Topic:
             evicted.evicted = True
             self.evictions += 1
             self.retired.update(evicted.counts())
-        src = self.sources[key] = Source(self.name, key, self.make_buffer(key), StreamClock(self.max_jump_s))
-        src.last_arrival = arrival
+        src = Source(self.name, key, self.make_buffer(key), StreamClock(self.max_jump_s))
+        src.layout, src.last_arrival = layout, arrival
+        self.sources[key] = src
         return src, evicted
 
     def reset(self) -> None:

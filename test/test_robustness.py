@@ -114,6 +114,28 @@ def test_fuzzed_messages_are_counted_and_the_node_keeps_serving(ros, checkpoint)
     assert ros.wait_for(lambda: len(events) >= 2, 10)
 
 
+def test_a_source_whose_arrival_failed_half_way_still_serves_its_later_frames(ros, checkpoint):
+    """A new source is stored before the rest of its arrival (evicting another, publishing the clearing of the
+    evicted one's alarms) runs; if that rest fails, the frame is counted as an error, and the source must
+    still be whole: its later frames sampled and buffered like any other's, not each dropped as an error."""
+    node = start(ros, checkpoint, stride=2, max_sources_per_topic=1)
+    cam, t0 = node.cameras['/cam/depth'], time.time()
+    frame = np.full((12, 16), 1500, np.uint16)
+    node.depth_callback(depth_msg(frame, t0, frame_id='a'), '/cam/depth')
+    publish = node._publish_alarms
+
+    def fail_once(transitions):
+        node._publish_alarms = publish
+        raise RuntimeError('publisher gone')
+    node._publish_alarms = fail_once            # the eviction of 'a' by 'b' fails after 'b' is stored
+    node.depth_callback(depth_msg(frame, t0 + 0.1, frame_id='b'), '/cam/depth')
+    assert cam.dropped == Counter({'error': 1}) and list(cam.sources) == [('b', '16UC1', 12, 16)]
+    for i in range(1, 40):
+        node.depth_callback(depth_msg(frame, t0 + 0.1 + i / 30, frame_id='b'), '/cam/depth')
+    b = cam.sources['b', '16UC1', 12, 16]
+    assert not b.dropped and b.received == 39 and b.buffer.accepted >= 12 and b.buffer.clips >= 1, b.counts()
+
+
 def test_timestamp_chaos_resets_and_recovers(ros, checkpoint):
     node = start(ros, checkpoint, stride=1, target_fps=30.0)
     frame = np.full((24, 32), 2000, np.uint16)

@@ -9,20 +9,29 @@ os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ['ROS_DOMAIN_ID'] = os.environ.get('DAR_TEST_DOMAIN_ID') or str(random.SystemRandom().randint(1, 100))
 os.environ.setdefault('RCUTILS_LOGGING_BUFFERED_STREAM', '1')
 
-# A shell without job control starts a background job (`make test &`, some CI runners) with SIGINT ignored,
-# and every process the suite starts inherits that. `ros2 launch` then never hears the SIGINT a test sends it
-# (launch learns of signals through Python's handlers, and Python installs none for an ignored signal) and
-# runs on until killed. The tests stand for a user at a terminal, whose Ctrl-C reaches every process: give
-# the suite, and so its children (a Python handler becomes the default across exec), SIGINT's usual action.
-if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from depth_action_recognition.checkpoint import ModelMeta, save_checkpoint  # noqa: E402
 from depth_action_recognition.models import StudentConfig, build_student  # noqa: E402
 from depth_action_recognition.preprocess import PreprocessSpec  # noqa: E402
+
+
+def restore_terminal_signals() -> None:
+    """A shell without job control starts a background job (`make test &`, some CI runners) with SIGINT and
+    SIGQUIT ignored, and every process the suite starts inherits that. `ros2 launch` then never hears the
+    SIGINT a test sends it (launch learns of signals through Python's handlers, and Python installs none for
+    an ignored signal) and runs on until killed. The tests stand for a user at a terminal, whose Ctrl-C and
+    Ctrl-\\ reach every process: give the suite, and so its children (a Python handler becomes the default
+    across exec), the usual actions."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) is signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
+restore_terminal_signals()
+
 
 LABELS = ['walking', 'sitting_down', 'waving', 'falling_down', 'punching']
 ALARMS = ['falling_down', 'punching']

@@ -6,6 +6,7 @@ import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from std_msgs.msg import String
@@ -57,11 +58,21 @@ def node_enclaves(ros, names, timeout=60):
 
 def test_processes_the_suite_starts_take_sigint_as_a_terminal_does():
     """The SIGINT tests below model Ctrl-C at a terminal. A suite started as a background job by a shell
-    without job control inherits SIGINT ignored, and so would `ros2 launch`, which then never stops
-    (conftest.py restores the usual action): the children must see SIGINT as deliverable."""
+    without job control inherits SIGINT and SIGQUIT ignored, and so would `ros2 launch`, which then never
+    stops; conftest.restore_terminal_signals gives them back their usual actions. Checked in this suite and
+    in a process that starts with both ignored, as such a suite does."""
     probe = ('import signal, sys; sys.exit(0 if signal.getsignal(signal.SIGINT) is signal.default_int_handler '
-             'else 1)')
+             'and signal.getsignal(signal.SIGQUIT) is signal.SIG_DFL else 1)')
     assert subprocess.run([sys.executable, '-c', probe], timeout=60).returncode == 0
+    started_ignoring = (
+        'import signal, subprocess, sys\n'
+        'signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGQUIT, signal.SIG_IGN)\n'
+        'sys.path.insert(0, sys.argv[1])\n'
+        'from conftest import restore_terminal_signals\n'
+        'restore_terminal_signals()\n'
+        'sys.exit(subprocess.run([sys.executable, "-c", sys.argv[2]]).returncode)\n')
+    here = str(Path(__file__).resolve().parent)
+    assert subprocess.run([sys.executable, '-c', started_ignoring, here, probe], timeout=120).returncode == 0
 
 
 def test_readme_section_is_what_the_tests_run():

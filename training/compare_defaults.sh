@@ -15,6 +15,10 @@ P=${PYTHON:-python3}
 KD=${1:-runs/default_v6/student.safetensors}
 MIX=${2:-runs/default_mix/student.safetensors}
 OUT=${OUT:-runs/compare_defaults}
+if [ ! -f "$KD" ] && [ "$KD" = runs/default_v6/student.safetensors ]; then
+    # stage 1's file, exactly as shipped until 2026-11-27 (retraining it gives another file)
+    mkdir -p runs/default_v6 && git show 5430dc9:models/default.safetensors > "$KD"
+fi
 CSV=${CSV:-training/results/default_scale.csv}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 # name, data folder, evaluation options: the one list of splits (the table below takes its names from it)

@@ -2,7 +2,7 @@
 # The model card's evaluations of the shipped default (run after `python -m training.export ... --name default`); outputs to $R
 set -u
 cd "$(dirname "$0")/../../../.."
-R=bench/results/cpu_2026-11-27/default_400f3007
+R=${OUT:-runs/eval_default}     # the outputs of 2026-11-27 are beside this script
 mkdir -p $R
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=61
 M=models/default.safetensors

@@ -133,7 +133,7 @@ class Topic:
         self.reliability = 'none'
         self.warned_best_effort = False
 
-    def source(self, key: tuple, arrival: float, layout=None) -> tuple:
+    def source(self, key: tuple, arrival: float, layout) -> tuple:
         """The source for ``key``, made if new with ``layout`` (its frames' byte layout) set before anything
         else can fail, so no source in :attr:`sources` is without it. Returns (source, evicted source or None)."""
         evicted = None

@@ -122,14 +122,14 @@ def test_a_source_whose_arrival_failed_half_way_still_serves_its_later_frames(ro
     cam, t0 = node.cameras['/cam/depth'], time.time()
     frame = np.full((12, 16), 1500, np.uint16)
     node.depth_callback(depth_msg(frame, t0, frame_id='a'), '/cam/depth')
-    publish = node._publish_alarms
+    forget = node.policy.forget                 # called on eviction only (the timer never reaches it)
 
-    def fail_once(transitions):
-        node._publish_alarms = publish
-        raise RuntimeError('publisher gone')
-    node._publish_alarms = fail_once            # the eviction of 'a' by 'b' fails after 'b' is stored
+    def fail_once(*args):
+        node.policy.forget = forget
+        raise RuntimeError('alarm state gone')
+    node.policy.forget = fail_once              # the eviction of 'a' by 'b' fails after 'b' is stored
     node.depth_callback(depth_msg(frame, t0 + 0.1, frame_id='b'), '/cam/depth')
-    assert cam.dropped == Counter({'error': 1}) and list(cam.sources) == [('b', '16UC1', 12, 16)]
+    assert cam.dropped == Counter({'error': 1}) and node.policy.forget == forget
     for i in range(1, 40):
         node.depth_callback(depth_msg(frame, t0 + 0.1 + i / 30, frame_id='b'), '/cam/depth')
     b = cam.sources['b', '16UC1', 12, 16]

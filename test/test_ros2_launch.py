@@ -68,8 +68,7 @@ def test_processes_the_suite_starts_take_sigint_as_a_terminal_does():
         'import signal, subprocess, sys\n'
         'signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGQUIT, signal.SIG_IGN)\n'
         'sys.path.insert(0, sys.argv[1])\n'
-        'from conftest import restore_terminal_signals\n'
-        'restore_terminal_signals()\n'
+        'import conftest\n'               # what pytest does first: the reset must come with the import
         'sys.exit(subprocess.run([sys.executable, "-c", sys.argv[2]]).returncode)\n')
     here = str(Path(__file__).resolve().parent)
     assert subprocess.run([sys.executable, '-c', started_ignoring, here, probe], timeout=120).returncode == 0

@@ -19,7 +19,7 @@ def topic(max_sources=4, clip_length=4, stride=1):
 def deliver(t, key, stamp, arrival):
     """What the node does with a frame's header; returns a clip when one is due."""
     t.received += 1
-    src = t.sources.get(key) or t.source(key, arrival)[0]
+    src = t.sources.get(key) or t.source(key, arrival, layout=None)[0]     # these frames are never viewed
     return src.buffer.add(np.zeros((2, 2), np.float32), stamp) if src.admit(stamp, arrival) else None
 
 
@@ -43,7 +43,7 @@ def test_a_new_source_evicts_the_longest_silent_and_totals_survive():
         deliver(t, GENUINE, 100 + i / 10, i / 10)
     deliver(t, ('other', '16UC1', 48, 64), 100.0, 1.0)
     deliver(t, GENUINE, 101.0, 1.05)
-    src, evicted = t.source(('third', '16UC1', 48, 64), 1.1)
+    src, evicted = t.source(('third', '16UC1', 48, 64), 1.1, layout=None)
     assert evicted.key == ('other', '16UC1', 48, 64) and evicted.evicted
     assert set(t.sources) == {GENUINE, ('third', '16UC1', 48, 64)} and t.evictions == 1
     assert t.counts()['frames_received'] == 12 and t.clips == 8       # the evicted source's counts are kept

@@ -15,9 +15,16 @@ P=${PYTHON:-python3}
 KD=${1:-runs/default_v6/student.safetensors}
 MIX=${2:-runs/default_mix/student.safetensors}
 OUT=${OUT:-runs/compare_defaults}
-if [ ! -f "$KD" ] && [ "$KD" = runs/default_v6/student.safetensors ]; then
-    # stage 1's file, exactly as shipped until 2026-11-27 (retraining it gives another file)
-    mkdir -p runs/default_v6 && git show 5430dc9:models/default.safetensors > "$KD"
+if [ "$KD" = runs/default_v6/student.safetensors ]; then
+    # The default: stage 1's file exactly as shipped until 2026-11-27, fetched from git when missing (written
+    # whole or not at all). A retrained stage 1 is another file: refused here, compared when named as KD_MODEL.
+    if [ ! -f "$KD" ]; then
+        mkdir -p runs/default_v6
+        git show 5430dc9:models/default.safetensors > "$KD.part" && mv "$KD.part" "$KD"
+    fi
+    id=$($P -c 'import sys; from depth_action_recognition.checkpoint import load_checkpoint
+print(load_checkpoint(sys.argv[1]).short_id)' "$KD")
+    [ "$id" = default@5102b055 ] || { echo "compare_defaults: $KD is $id, not default@5102b055: pass the kd model to compare as the first argument" >&2; exit 2; }
 fi
 CSV=${CSV:-training/results/default_scale.csv}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}

@@ -72,15 +72,15 @@ class Source:
     __slots__ = ('topic', 'key', 'buffer', 'clock', 'received', 'dropped', 'events', 'skipped', 'last_arrival',
                  'evicted', 'layout')
 
-    def __init__(self, topic: str, key: tuple, buffer: ClipBuffer, clock: StreamClock):
+    def __init__(self, topic: str, key: tuple, buffer: ClipBuffer, clock: StreamClock, layout):
         self.topic, self.key, self.buffer, self.clock = topic, key, buffer, clock
+        self.layout = layout           # depth.WireLayout of its frames, from the first one
         self.received = 0
         self.dropped = Counter()       # reason -> frames dropped here (stamps, decoding, processing)
         self.events = 0
         self.skipped = 0               # clips replaced before inference
         self.last_arrival = 0.0
         self.evicted = False
-        self.layout = None             # depth.WireLayout of its frames, from the first one (Topic.source)
 
     @property
     def frame_id(self) -> str:
@@ -143,8 +143,8 @@ class Topic:
             evicted.evicted = True
             self.evictions += 1
             self.retired.update(evicted.counts())
-        src = Source(self.name, key, self.make_buffer(key), StreamClock(self.max_jump_s))
-        src.layout, src.last_arrival = layout, arrival
+        src = Source(self.name, key, self.make_buffer(key), StreamClock(self.max_jump_s), layout)
+        src.last_arrival = arrival
         self.sources[key] = src
         return src, evicted
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The kd default of 2026-11-26 (default@5102b055: stage 1 of the shipped default, models/MODEL_CARD.md; the
-# file is `git show 5430dc9:models/default.safetensors`) against its `mix` counterpart (training/make_default.sh),
+# file is what training/previous_default.sh fetches) against its `mix` counterpart (training/make_default.sh),
 # same recipe otherwise, on the same four held-out
 # sets: the fresh test sets of models/MODEL_CARD.md (seeds 11 and 13) and the held-out splits of the training
 # folder. Writes training/results/default_scale.csv (one row per model and split; training/README.md, "Its
@@ -12,20 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=${PYTHON:-python3}
-KD=${1:-runs/default_v6/student.safetensors}
+KD=${1:-$(bash training/previous_default.sh)}     # by default the exact file, checked
 MIX=${2:-runs/default_mix/student.safetensors}
 OUT=${OUT:-runs/compare_defaults}
-if [ "$KD" = runs/default_v6/student.safetensors ]; then
-    # The default: stage 1's file exactly as shipped until 2026-11-27, fetched from git when missing (written
-    # whole or not at all). A retrained stage 1 is another file: refused here, compared when named as KD_MODEL.
-    if [ ! -f "$KD" ]; then
-        mkdir -p runs/default_v6
-        git show 5430dc9:models/default.safetensors > "$KD.part" && mv "$KD.part" "$KD"
-    fi
-    id=$($P -c 'import sys; from depth_action_recognition.checkpoint import load_checkpoint
-print(load_checkpoint(sys.argv[1]).short_id)' "$KD")
-    [ "$id" = default@5102b055 ] || { echo "compare_defaults: $KD is $id, not default@5102b055: pass the kd model to compare as the first argument" >&2; exit 2; }
-fi
 CSV=${CSV:-training/results/default_scale.csv}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 # name, data folder, evaluation options: the one list of splits (the table below takes its names from it)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The model card's evaluations of the shipped default (run after `python -m training.export ... --name default`); outputs to $R
-set -u
+set -eu
 cd "$(dirname "$0")/../../../.."
 R=${OUT:-runs/eval_default}     # the outputs of 2026-11-27 are beside this script
 mkdir -p $R

@@ -135,7 +135,10 @@ class Topic:
 
     def source(self, key: tuple, arrival: float, layout) -> tuple:
         """The source for ``key``, made if new with ``layout`` (its frames' byte layout) set before anything
-        else can fail, so no source in :attr:`sources` is without it. Returns (source, evicted source or None)."""
+        else can fail, so no source in :attr:`sources` is without it. Returns (source, evicted source or None).
+        The new source is built before the oldest is evicted: if building fails, nothing is lost."""
+        src = Source(self.name, key, self.make_buffer(key), StreamClock(self.max_jump_s), layout)
+        src.last_arrival = arrival
         evicted = None
         if len(self.sources) >= self.max_sources:
             evicted = min(self.sources.values(), key=lambda s: s.last_arrival)
@@ -143,8 +146,6 @@ class Topic:
             evicted.evicted = True
             self.evictions += 1
             self.retired.update(evicted.counts())
-        src = Source(self.name, key, self.make_buffer(key), StreamClock(self.max_jump_s), layout)
-        src.last_arrival = arrival
         self.sources[key] = src
         return src, evicted
 

@@ -49,6 +49,23 @@ def test_a_new_source_evicts_the_longest_silent_and_totals_survive():
     assert t.counts()['frames_received'] == 12 and t.clips == 8       # the evicted source's counts are kept
 
 
+def test_a_source_that_cannot_be_made_evicts_nothing():
+    """The new source is built before the oldest is evicted: if building it fails, the topic keeps every source
+    it had (their buffers, clocks and, in the node, alarms), instead of losing one for nothing."""
+    def make_buffer(key):
+        if key[0] == 'broken':
+            raise MemoryError('no room for a ring')
+        return ClipBuffer(4, 1, max_gap_s=1.0)
+    t = Topic('/t', make_buffer, max_jump_s=5.0, max_sources=1)
+    deliver(t, GENUINE, 100.0, 0.0)
+    with pytest.raises(MemoryError):
+        t.source(('broken', '16UC1', 48, 64), 1.0, layout=None)
+    assert list(t.sources) == [GENUINE] and not t.sources[GENUINE].evicted and t.evictions == 0
+    assert not t.retired                  # nothing counted twice (retired and still live)
+    src, evicted = t.source(('next', '16UC1', 48, 64), 2.0, layout=None)
+    assert evicted.key == GENUINE and list(t.sources) == [('next', '16UC1', 48, 64)] and t.evictions == 1
+
+
 def test_clock_drops_stamps_far_from_the_stream_but_not_the_stream():
     c = StreamClock(max_jump_s=5.0)
     assert c.check(1000.0, 0.0) is None

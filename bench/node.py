@@ -3,6 +3,7 @@ cameras at once, memory over 10k frames.
 
     ROS_DOMAIN_ID=41 .venv/bin/python bench/node.py                          # 14-15 minutes on 2 cores
     ROS_DOMAIN_ID=41 .venv/bin/python bench/node.py --baseline /tmp/before   # and an older checkout, same rounds
+    ROS_DOMAIN_ID=41 .venv/bin/python bench/node.py --ingest-only --rounds 24  # the verdict's rounds alone, ~9 min
 
 Every receiver runs in a process of its own (the publishers too), so a node from another checkout
 (``--baseline DIR``, e.g. ``git archive <commit> | tar -x -C DIR``) is measured in the same interleaved
@@ -17,7 +18,8 @@ rounds as this one: before/after figures side by side, under the same machine lo
    that no clip is ever inferred), each spun by the same executor. Paced at ``--rate`` frames/s every
    frame arrives, the node samples exactly one in three, and CPU per frame of the receiving process
    (DDS threads included) compares like with like: the verdict is bare / node, medians of interleaved
-   rounds. As fast as possible (info): frames/s received; frames are then lost to keep-last, and a
+   rounds, with each round's own ratio and a 95% interval for their median (order statistics, no
+   assumption about the spread). As fast as possible (info): frames/s received; frames are then lost to keep-last, and a
    receiver that falls behind sees frames further apart in time and samples more of them. With ``--where``,
    two more receivers join the rounds: the node with a callback that only counts (its subscription,
    executor and timers), and the node with its callback's thread CPU timed inside the process, sampled and
@@ -30,6 +32,7 @@ rounds as this one: before/after figures side by side, under the same machine lo
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -331,6 +334,19 @@ def revision(tree: Path) -> str:
     return (rev or 'unknown commit') + ('+changes' if dirty else '')
 
 
+def median_interval(values, confidence=0.95) -> tuple:
+    """A distribution-free interval for the median of ``values`` (sorted): the order statistics k and n+1-k,
+    k the largest with P(Binomial(n, 1/2) < k) <= (1 - confidence) / 2. (None, None) when n is too small
+    for any (fewer than 6 values at 95%)."""
+    n, tail, k, cdf = len(values), (1 - confidence) / 2, 0, 0.0
+    while k < n // 2:
+        cdf_next = cdf + math.comb(n, k) / 2 ** n          # P(Binomial(n, 1/2) <= k)
+        if cdf_next > tail:
+            break
+        cdf, k = cdf_next, k + 1
+    return (values[k - 1], values[n - k]) if k >= 1 else (None, None)
+
+
 def run(*argv) -> dict:
     r = subprocess.run([sys.executable, str(THIS), *map(str, argv)], capture_output=True, text=True)
     if r.returncode != 0:
@@ -349,6 +365,9 @@ def main():
     p.add_argument('--cameras', type=int, default=16, help='cameras of the many-cameras run (0: skip it)')
     p.add_argument('--camera-seconds', type=float, default=30.0, help='length of the many-cameras run')
     p.add_argument('--skip-memory', action='store_true')
+    p.add_argument('--ingest-only', action='store_true',
+                   help='only the paced rounds of the verdict (bare and node on the events executor, and the '
+                        'baseline): more rounds in the same time, for a tighter interval')
     p.add_argument('--where', action='store_true',
                    help='also ingest rounds with the callback replaced by a counter, and with the callback timed '
                         '(its thread CPU inside the receiving process, sampled and unsampled frames)')
@@ -376,7 +395,7 @@ def main():
           + (f', baseline node = {args.baseline} at {revision(args.baseline)}' if args.baseline else ''), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         model = make_student_file(Path(tmp) / 'tiny.safetensors')
-        for name, tree in trees.items():
+        for name, tree in ({} if args.ingest_only else trees).items():
             r = run('--role', 'per-frame', '--tree', tree, '--model', model)
             if name == 'node':
                 direct = r
@@ -391,19 +410,21 @@ def main():
         modes = {'bare (events executor)': ('bare', 'events', 0.0, ROOT, args.rate)}
         for name, tree in trees.items():
             modes[f'{name} (events executor, 10 fps sampling)'] = ('node', 'events', 0.0, tree, args.rate)
-        modes['node (events executor, every frame sampled)'] = ('node', 'events', 1000.0, ROOT, args.rate)
-        if args.where:
+        if not args.ingest_only:
+            modes['node (events executor, every frame sampled)'] = ('node', 'events', 1000.0, ROOT, args.rate)
+        if args.where and not args.ingest_only:
             modes['node, callback only counting (events executor)'] = ('node-counter', 'events', 0.0, ROOT, args.rate)
             modes['node, callback timed (events executor, 10 fps sampling)'] = ('node-timed', 'events', 0.0, ROOT,
                                                                                  args.rate)
             modes['node, callback steps timed (events executor, 10 fps sampling)'] = ('node-steps', 'events', 0.0,
                                                                                        ROOT, args.rate)
-        modes['bare (single executor)'] = ('bare', 'single', 0.0, ROOT, args.rate)
-        modes['node (single executor, 10 fps sampling)'] = ('node', 'single', 0.0, ROOT, args.rate)
-        modes['bare (events executor), as fast as possible'] = ('bare', 'events', 0.0, ROOT, 0.0)
-        for name, tree in trees.items():
-            modes[f'{name} (events executor, 10 fps sampling), as fast as possible'] = \
-                ('node', 'events', 0.0, tree, 0.0)
+        if not args.ingest_only:
+            modes['bare (single executor)'] = ('bare', 'single', 0.0, ROOT, args.rate)
+            modes['node (single executor, 10 fps sampling)'] = ('node', 'single', 0.0, ROOT, args.rate)
+            modes['bare (events executor), as fast as possible'] = ('bare', 'events', 0.0, ROOT, 0.0)
+            for name, tree in trees.items():
+                modes[f'{name} (events executor, 10 fps sampling), as fast as possible'] = \
+                    ('node', 'events', 0.0, tree, 0.0)
         results = {m: [] for m in modes}
         for r in range(args.rounds):
             for mode, (who, ex, fps, tree, rate) in modes.items():
@@ -414,7 +435,7 @@ def main():
                       f'received ({res["got"]} of {res["sent"]} sent)', flush=True)
         med = {m: {k: float(np.median([x[k] for x in v])) for k in ('cpu_us', 'rate')} for m, v in results.items()}
         ref0 = 'bare (events executor)'
-        if args.where:
+        if args.where and not args.ingest_only:
             counting = med['node, callback only counting (events executor)']['cpu_us']
             timed = results['node, callback timed (events executor, 10 fps sampling)']
             print(f'where the node\'s extra CPU goes, 640x480 at {args.rate:g} frames/s: bare {med[ref0]["cpu_us"]:.0f}, '
@@ -437,17 +458,21 @@ def main():
                 # Each round's own ratio too: the rounds scatter by a few hundred us per frame, and the spread
                 # says how much one run's median ratio can be trusted.
                 rounds = sorted(b['cpu_us'] / n['cpu_us'] for b, n in zip(results[ref], results[mode]))
+                lo, hi = median_interval(rounds)
+                interval = (f'; 95% interval of the median single-round ratio {lo:.3f}-{hi:.3f}'
+                            if lo is not None else '')
                 target = ex == 'events' and fps == 0.0
                 verdict = ('PASS' if ratio >= 0.85 else 'FAIL') if target else 'info'
                 print(f'ingest 640x480 16UC1 at {rate:g} frames/s, {mode} vs {ref}: {med[mode]["cpu_us"]:.0f} vs '
                       f'{med[ref]["cpu_us"]:.0f} us CPU per frame (capacity ratio {ratio:.3f}; single rounds '
-                      f'{rounds[0]:.3f}-{rounds[-1]:.3f})  target >= 0.85: {verdict}', flush=True)
+                      f'{rounds[0]:.3f}-{rounds[-1]:.3f}, median {np.median(rounds):.3f}{interval})  '
+                      f'target >= 0.85: {verdict}', flush=True)
             else:
                 ratio = med[mode]['rate'] / med[ref]['rate']
                 print(f'ingest 640x480 16UC1, {mode} vs {ref}: received {med[mode]["rate"]:.0f} vs '
                       f'{med[ref]["rate"]:.0f} frames/s (ratio {ratio:.3f})  info', flush=True)
 
-        if args.cameras:
+        if args.cameras and not args.ingest_only:
             for name, tree in trees.items():
                 c = run('--role', 'cameras', '--cameras', args.cameras, '--seconds', args.camera_seconds,
                         '--tree', tree, '--model', ROOT / 'models' / 'default.safetensors')
@@ -464,7 +489,7 @@ def main():
                       f'sizes {c["batches"]}; receiver CPU {c["cpu_s"] / args.camera_seconds:.2f} cores  '
                       f'target 0 skipped: {"PASS" if ok else "FAIL"}', flush=True)
 
-        if not args.skip_memory:
+        if not (args.skip_memory or args.ingest_only):
             m = run('--role', 'memory', '--model', model)
             before, after = m['rss']
             print(f'memory over 10,000 frames (320x240, real CPU inference, {m["events"]} events): RSS {before:.1f} MB '

@@ -25,6 +25,7 @@ import torch
 
 from .checkpoint import LoadedModel, load_checkpoint
 from .errors import ConfigError, EngineError
+from .preprocess import max_input_width
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class InferenceEngine:
         self.model = loaded.model.to(self.device).eval()
         spec = loaded.meta.preprocess
         self.clip_shape = (clip_length or spec.frames, spec.height, spec.width)
+        self.max_width = max_input_width(spec)          # wider inputs for wider frames under fit 'extend'
         # fp32 on every device (PyTorch's default, TF32 convolutions on recent GPUs). bf16 autocast changed no
         # prediction of the default model on one H100 but made it slower (1.78 vs 1.32 ms a batch of 1, 1.88 vs
         # 1.72 ms a batch of 32): a network this small is bound by kernel launches, and autocast adds cast
@@ -84,9 +86,12 @@ class InferenceEngine:
 
     @torch.inference_mode()
     def infer(self, clips: np.ndarray) -> np.ndarray:
-        if clips.ndim != 4 or tuple(clips.shape[1:]) != self.clip_shape:
+        if clips.ndim != 4 or tuple(clips.shape[1:3]) != self.clip_shape[:2] \
+                or not self.clip_shape[2] <= clips.shape[3] <= self.max_width:
+            width = (f'{self.clip_shape[2]}' if self.max_width == self.clip_shape[2]
+                     else f'{self.clip_shape[2]}..{self.max_width}')
             raise EngineError(f'clip batch shape {tuple(clips.shape)} does not match the model input '
-                              f'(N, {", ".join(map(str, self.clip_shape))})')
+                              f'(N, {self.clip_shape[0]}, {self.clip_shape[1]}, {width})')
         out = []
         for i in range(0, len(clips), self.max_batch):
             x = torch.from_numpy(np.ascontiguousarray(clips[i:i + self.max_batch]))
@@ -181,24 +186,32 @@ class EngineWorker:
                 if self._stop:
                     return
                 work, self._pending = self._pending, {}
-            cameras = list(work)
+            # One batch per clip shape: under fit 'extend' a 16:9 camera's clips are wider than a 4:3 one's, and
+            # a clip the model refuses must not take the other cameras' clips down with it.
+            batches: dict = {}
+            for cam, clip in work.items():
+                batches.setdefault(np.shape(clip.frames), []).append(cam)
+            for cameras in batches.values():
+                self._infer(cameras, work)
+
+    def _infer(self, cameras: list, work: dict) -> None:
+        try:
+            t0 = time.perf_counter()
+            probs = self.engine.infer(np.stack([work[c].frames for c in cameras]))
+            infer_ms = (time.perf_counter() - t0) * 1000.0
+        except Exception as e:  # noqa: BLE001 - the worker must outlive any single bad batch
+            self.errors += 1
+            self.on_error(e)
+            if self.cpu_fallback and not self.fell_back and is_device_fault(e):
+                self._fall_back(e)
+            return
+        self.batches += 1
+        for cam, p in zip(cameras, probs):
             try:
-                t0 = time.perf_counter()
-                probs = self.engine.infer(np.stack([work[c].frames for c in cameras]))
-                infer_ms = (time.perf_counter() - t0) * 1000.0
-            except Exception as e:  # noqa: BLE001 - the worker must outlive any single bad batch
+                self.on_result(BatchResult(cam, work[cam], p, infer_ms, len(cameras)))
+            except Exception as e:  # noqa: BLE001
                 self.errors += 1
                 self.on_error(e)
-                if self.cpu_fallback and not self.fell_back and is_device_fault(e):
-                    self._fall_back(e)
-                continue
-            self.batches += 1
-            for cam, p in zip(cameras, probs):
-                try:
-                    self.on_result(BatchResult(cam, work[cam], p, infer_ms, len(cameras)))
-                except Exception as e:  # noqa: BLE001
-                    self.errors += 1
-                    self.on_error(e)
 
     def _fall_back(self, fault: Exception) -> None:
         try:

@@ -16,6 +16,16 @@ and no body is stretched, and a model trained across aspect ratios sees the same
 resolution. ``'center'`` crops to the model's aspect (loses the sides), ``'none'`` stretches (the
 behaviour of models made before ``'pad'``, which saw only 4:3 frames). :func:`fit_box` is the geometry;
 the RGB teacher's input is fitted by the same box (training/data.py), so RGB and depth stay aligned.
+
+``'extend'`` keeps the scale of ``'pad'`` without its bands: a frame wider than the model's aspect widens
+the input instead (same height, width following the frame's aspect, at most :data:`MAX_EXTEND` times the
+model's: a 16:9 frame in front of an 80x60 model becomes a 106x60 input), and a frame of the model's aspect
+or narrower is letterboxed exactly as by ``'pad'``. The network ends in a global average pool, so it takes
+any width; letterboxed into 80x60, a 16:9 frame becomes 80x45, a quarter of the input is bands and all it
+shows is 0.75 times the size that 'extend' gives it (docs/streaming.md measures what that cost).
+:func:`input_size` says which input a frame size gets. Training batches need one input size, so training fits by ``'pad'`` and a model is served
+with ``'extend'`` by its checkpoint (``training.export --fit extend``); on frames of the model's aspect or
+narrower the two are the same.
 """
 from __future__ import annotations
 
@@ -27,7 +37,11 @@ import numpy as np
 
 from .errors import ConfigError
 
-FITS = ('pad', 'center', 'none')
+FITS = ('pad', 'center', 'none', 'extend')
+TRAIN_FITS = ('pad', 'center', 'none')         # the fits that give every frame the same input size
+# An 'extend' input is at most this many times as wide as the model's own (2:1 in front of a 4:3 model);
+# a frame wider still is letterboxed in that.
+MAX_EXTEND = 2.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +54,8 @@ class PreprocessSpec:
     fps: float = 10.0         # frames are sampled at this rate from the camera stream
     min_depth_m: float = 0.3
     max_depth_m: float = 8.0
-    crop: str = 'none'        # fitting another aspect: 'pad' (letterbox), 'center' (crop) or 'none' (stretch)
+    crop: str = 'none'        # fitting another aspect: 'pad' (letterbox), 'center' (crop), 'none' (stretch) or
+                              # 'extend' (wider input for a wider frame)
 
     def __post_init__(self):
         if self.height < 8 or self.width < 8:
@@ -70,9 +85,10 @@ class PreprocessSpec:
 def fit_box(h0: int, w0: int, height: int, width: int, crop: str) -> tuple:
     """Where a (h0, w0) frame goes in a (height, width) input: (source rows, source cols, target rows, target
     cols) as slices. ``'pad'`` scales the whole frame into a centred box; ``'center'`` takes the centred
-    part of the frame with the input's aspect; ``'none'`` maps the whole frame onto the whole input."""
+    part of the frame with the input's aspect; ``'none'`` maps the whole frame onto the whole input.
+    ``'extend'`` is ``'pad'`` here: (height, width) is then already the input :func:`input_size` chose."""
     full_src, full_dst = (slice(0, h0), slice(0, w0)), (slice(0, height), slice(0, width))
-    if crop == 'pad':
+    if crop in ('pad', 'extend'):
         scale = min(height / h0, width / w0)
         bh, bw = min(height, max(1, round(h0 * scale))), min(width, max(1, round(w0 * scale)))
         y, x = (height - bh) // 2, (width - bw) // 2
@@ -87,6 +103,20 @@ def fit_box(h0: int, w0: int, height: int, width: int, crop: str) -> tuple:
         y0 = (h0 - ch) // 2
         return (slice(y0, y0 + ch), slice(0, w0)) + full_dst
     return full_src + full_dst
+
+
+def max_input_width(spec: PreprocessSpec) -> int:
+    """The widest input a frame may get: the model's width, or under ``'extend'`` :data:`MAX_EXTEND` times it."""
+    return int(MAX_EXTEND * spec.width) if spec.crop == 'extend' else spec.width
+
+
+def input_size(h0: int, w0: int, spec: PreprocessSpec) -> tuple:
+    """(height, width) of the input a (h0, w0) frame is fitted into: the model's own, except under ``'extend'``
+    for a frame wider than the model's aspect, whose input keeps the model's height and takes the frame's aspect
+    (rounded to whole pixels, at most :func:`max_input_width`)."""
+    if spec.crop != 'extend' or w0 * spec.height <= h0 * spec.width:
+        return spec.height, spec.width
+    return spec.height, min(max_input_width(spec), round(spec.height * w0 / h0))
 
 
 def decimation_step(h0: int, w0: int, h: int, w: int) -> int:
@@ -109,7 +139,7 @@ def reduce_frame(raw: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     readings that are not finite or not positive set to 0). The only step that reads the full-size frame:
     the node runs it as a frame arrives and :func:`finish_frames` on several frames at once. Always a copy:
     the clip buffer keeps it past the callback, and a caller may reuse its frame's memory."""
-    rows, cols, out_rows, out_cols = fit_box(raw.shape[0], raw.shape[1], spec.height, spec.width, spec.crop)
+    rows, cols, out_rows, out_cols = fit_box(raw.shape[0], raw.shape[1], *input_size(*raw.shape[:2], spec), spec.crop)
     raw = raw[rows, cols]
     step = decimation_step(raw.shape[0], raw.shape[1], out_rows.stop - out_rows.start,
                            out_cols.stop - out_cols.start)
@@ -128,16 +158,18 @@ def reduce_frame(raw: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
 
 def finish_frames(reduced, shape: tuple, scale: float, spec: PreprocessSpec) -> np.ndarray:
     """The second half of :func:`preprocess_frame`, for N frames of one camera at once: a sequence of
-    :func:`reduce_frame` results of frames of ``shape`` (H0, W0) -> float32 (N, height, width).
+    :func:`reduce_frame` results of frames of ``shape`` (H0, W0) -> float32 (N, height, width), the input
+    :func:`input_size` gives that shape.
 
     Four frames go through OpenCV as the four channels of one image (the rest one by one): the work per frame
     is small and the calls are what cost. Four channels and one give every frame exactly the single-frame
     result (OpenCV's area resize takes at most four channels at a scale that is not a whole number, and with
     two or three it can round differently by one unit: seen here for float and for uint16 frames), so a
     frame is preprocessed the same whatever it is batched with."""
-    _, _, out_rows, out_cols = fit_box(shape[0], shape[1], spec.height, spec.width, spec.crop)
+    height, width = input_size(shape[0], shape[1], spec)
+    _, _, out_rows, out_cols = fit_box(shape[0], shape[1], height, width, spec.crop)
     n = len(reduced)
-    out = np.zeros((n, spec.height, spec.width), np.float32)        # letterbox: the rest reads "no reading"
+    out = np.zeros((n, height, width), np.float32)                  # letterbox: the rest reads "no reading"
     fours = n - n % 4
     for a, b in [(i, i + 4) for i in range(0, fours, 4)] + [(i, i + 1) for i in range(fours, n)]:
         if b - a == 1:

@@ -10,7 +10,9 @@ import torch
 from depth_action_recognition.checkpoint import load_checkpoint
 from depth_action_recognition.clip_buffer import Clip
 from depth_action_recognition.engine import EngineWorker, InferenceEngine, is_device_fault, resolve_device
+from depth_action_recognition.preprocess import PreprocessSpec
 from depth_action_recognition.errors import ConfigError, EngineError
+from conftest import make_checkpoint
 from fault_injection import CUDA_FAULT, FaultedModel
 
 
@@ -50,6 +52,51 @@ def test_wrong_shape_is_an_engine_error(checkpoint):
     engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu')
     with pytest.raises(EngineError, match='does not match'):
         engine.infer(np.zeros((1, 8, 10, 10), np.float32))
+
+
+def test_extend_models_take_wider_clips_up_to_twice_their_width(tmp_path):
+    loaded = load_checkpoint(make_checkpoint(tmp_path / 'wide.safetensors', spec=PreprocessSpec(
+        height=24, width=32, frames=8, fps=10.0, crop='extend')))
+    engine = InferenceEngine(loaded, 'cpu')
+    x = np.random.default_rng(0).random((2, 8, 24, 43), dtype=np.float32)       # a 16:9 camera's clips
+    probs = engine.infer(x)
+    assert probs.shape == (2, len(loaded.meta.labels)) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert not np.allclose(probs, engine.infer(x[:, :, :, :32]), atol=1e-4)  # the extra columns are seen
+    for bad in [(1, 8, 24, 31), (1, 8, 24, 65), (1, 8, 23, 43), (1, 7, 24, 43)]:
+        with pytest.raises(EngineError, match=r'\(N, 8, 24, 32\.\.64\)'):
+            engine.infer(np.zeros(bad, np.float32))
+    pad = InferenceEngine(load_checkpoint(make_checkpoint(tmp_path / 'pad.safetensors')), 'cpu')
+    with pytest.raises(EngineError, match=r'\(N, 8, 24, 32\)'):
+        pad.infer(x)
+
+
+def test_worker_batches_clips_of_each_shape_apart_and_a_refused_one_fails_alone(tmp_path):
+    """Cameras of two aspects under 'extend' give clips of two widths: one batch each, nobody's clip lost; a clip
+    the model refuses fails by itself."""
+    loaded = load_checkpoint(make_checkpoint(tmp_path / 'wide.safetensors', spec=PreprocessSpec(
+        height=24, width=32, frames=8, fps=10.0, crop='extend')))
+    engine = InferenceEngine(loaded, 'cpu')
+    gate = threading.Event()
+    infer = engine.infer
+    engine.infer = lambda x: (gate.wait(5), infer(x))[1]      # holds the worker busy, computes for real
+    errors, results = [], []
+    worker = EngineWorker(engine, results.append, errors.append).start()
+    worker.submit('first', clip())
+    time.sleep(0.2)
+    rng = np.random.default_rng(1)
+    wide = {c: Clip(frames=rng.random((8, 24, 43), dtype=np.float32), start_stamp=1.0, end_stamp=2.0)
+            for c in ('w1', 'w2')}
+    for c, cl in wide.items():
+        worker.submit(c, cl)
+    worker.submit('n1', clip(0.3))
+    worker.submit('bad', Clip(frames=np.zeros((8, 24, 99), np.float32), start_stamp=1.0, end_stamp=2.0))
+    gate.set()
+    assert wait(lambda: len(results) >= 4 and errors, 5)
+    worker.stop()
+    by_cam = {r.camera: r for r in results}
+    assert set(by_cam) == {'first', 'w1', 'w2', 'n1'} and len(errors) == 1 and isinstance(errors[0], EngineError)
+    assert by_cam['w1'].batch_size == by_cam['w2'].batch_size == 2 and by_cam['n1'].batch_size == 1
+    np.testing.assert_allclose(by_cam['w2'].probs, infer(wide['w2'].frames[None])[0], atol=1e-5)
 
 
 def test_device_validation():

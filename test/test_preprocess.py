@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from depth_action_recognition.errors import ConfigError
-from depth_action_recognition.preprocess import (PreprocessSpec, finish_frames, preprocess_clip, preprocess_frame,
-                                                  reduce_frame)
+from depth_action_recognition.preprocess import (PreprocessSpec, finish_frames, input_size, preprocess_clip,
+                                                  preprocess_frame, reduce_frame)
 
 
 def test_range_mapping_near_is_one_far_and_missing_are_zero():
@@ -99,6 +99,39 @@ def test_pad_fits_any_aspect_whole_and_undistorted():
     np.testing.assert_array_equal(preprocess_frame(four_three, 0.001, spec),
                                   preprocess_frame(four_three, 0.001, PreprocessSpec(height=60, width=80, min_depth_m=0.0,
                                                                                      max_depth_m=4.0)))
+
+
+def test_extend_gives_wider_frames_a_wider_input_at_the_scale_of_the_model_height():
+    """'extend': a frame wider than 4:3 keeps the input's height and scale and widens the input (no bands); a 4:3
+    or narrower frame is fitted exactly as 'pad' fits it; the widest input is twice the model's."""
+    spec = PreprocessSpec(height=60, width=80, min_depth_m=0.0, max_depth_m=4.0, crop='extend')
+    pad = PreprocessSpec(height=60, width=80, min_depth_m=0.0, max_depth_m=4.0, crop='pad')
+    assert input_size(240, 424, spec) == input_size(480, 848, spec) == (60, 106)
+    assert input_size(480, 640, spec) == input_size(576, 640, spec) == input_size(424, 512, spec) == (60, 80)
+    assert input_size(720, 2560, spec) == (60, 160)                 # 32:9, past the limit: letterboxed in 160x60
+    assert input_size(240, 424, pad) == (60, 80)
+    rng = np.random.default_rng(3)
+    for h0, w0 in [(480, 640), (576, 640), (424, 512), (120, 160)]:
+        frame = rng.integers(500, 3900, (h0, w0)).astype(np.uint16)
+        np.testing.assert_array_equal(preprocess_frame(frame, 0.001, spec), preprocess_frame(frame, 0.001, pad))
+    for h0, w0, width in [(240, 424, 106), (480, 848, 106), (720, 2560, 160)]:
+        frame = np.full((h0, w0), 3000, np.uint16)
+        side = h0 // 2                                      # a square near object in the middle, half the height
+        y, x = (h0 - side) // 2, (w0 - side) // 2
+        frame[y:y + side, x:x + side] = 1000
+        out = preprocess_frame(frame, 0.001, spec)
+        assert out.shape == (60, width)
+        rows, cols = np.nonzero(out > 0)
+        content_w = min(width, round(60 * w0 / h0))
+        assert cols.max() - cols.min() + 1 == content_w          # no bands at the sides but beyond the limit
+        near = out > 0.6
+        sh, sw = np.ptp(np.nonzero(near)[0]) + 1, np.ptp(np.nonzero(near)[1]) + 1
+        scale = min(60 / h0, width / w0)
+        assert abs(sh - sw) <= 1 and abs(sh - side * scale) <= 1.5, (h0, w0, sh, sw)
+        if width == 106:                                    # the height of a 4:3 frame's square: same scale
+            assert abs(sh - 30) <= 1
+    clip = np.stack([np.full((240, 424), 2000, np.uint16)] * 3)
+    assert preprocess_clip(clip, 0.001, spec).shape == (3, 60, 106)
 
 
 def test_frames_with_odd_row_padding_and_strided_views_work_at_every_size():

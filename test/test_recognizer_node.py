@@ -124,6 +124,32 @@ def test_two_cameras_share_batches(ros, checkpoint):
     assert ros.wait_for(lambda: any(size >= 2 for size in node.batch_sizes), 5), dict(node.batch_sizes)
 
 
+def test_an_extend_model_serves_a_4_3_and_a_16_9_camera_side_by_side(ros, tmp_path):
+    """Under fit 'extend' the 16:9 camera's clips are wider than the 4:3 one's: each camera gets its events, the
+    wide clips reach the model at the frame's aspect, and no batch fails for mixing the two."""
+    from depth_action_recognition.preprocess import PreprocessSpec
+    model = make_checkpoint(tmp_path / 'wide.safetensors',
+                            spec=PreprocessSpec(height=24, width=32, frames=8, fps=10.0, crop='extend'))
+    node = start_recognizer(ros, model, depth_topics=['/a/depth', '/b/depth'], stride=1)
+    events = ros.collect(String, '/action_events')
+    pa = ros.probe.create_publisher(Image, '/a/depth', reliable_qos())
+    pb = ros.probe.create_publisher(Image, '/b/depth', reliable_qos())
+    ros.wait_matched(pa)
+    ros.wait_matched(pb)
+    shapes = []
+    infer = node.engine.infer
+    node.engine.infer = lambda clips: (shapes.append(clips.shape[1:]), time.sleep(0.05), infer(clips))[2]
+    t0 = time.time()
+    four_three, wide = person_frames(45), person_frames(45, h=45, w=80, seed=1)     # 4:3 and 16:9
+    for i in range(45):
+        pa.publish(depth_msg(four_three[i], t0 + i / 30))
+        pb.publish(depth_msg(wide[i], t0 + i / 30))
+        time.sleep(1 / 30)
+    assert ros.wait_for(lambda: {json.loads(e.data)['camera'] for e in events} == {'/a/depth', '/b/depth'}, 10)
+    assert {(8, 24, 32), (8, 24, 43)} <= set(shapes)
+    assert node.infer_errors == 0 and not node.last_error
+
+
 def test_malformed_frames_are_counted_while_serving(ros, checkpoint):
     start_recognizer(ros, checkpoint, depth_topics=['/cam0/depth'], stride=2, diagnostics_period_s=0.2)
     events = ros.collect(String, '/action_events')

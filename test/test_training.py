@@ -304,3 +304,34 @@ def test_a_device_that_cannot_be_had_is_one_line_and_status_2(tiny_data, teacher
     with pytest.raises(SystemExit) as e:
         run_distill(tiny_data, teacher, tmp_path, '--method', 'none', '--device', 'cuda')
     assert e.value.code == 2 and 'CUDA is not available' in capsys.readouterr().err
+
+
+def test_export_fit_extend_serves_the_same_weights_and_evaluate_batches_clips_by_width(tmp_path):
+    """A letterbox-trained student exported with --fit extend: same weights, a new model id, the fit it was trained
+    with kept in its provenance; training.evaluate reads a folder of 4:3 and 16:9 windows (two input widths)."""
+    from conftest import make_checkpoint
+    from depth_action_recognition.preprocess import PreprocessSpec
+    from training.utils import same_shape_batches
+    labels = ['waving', 'falling_down']
+    root = write_dataset(tmp_path / 's', clips_per_class=3, subjects=[1], views=[0], frames=8, seed=4, kind='stream',
+                         modes=['sim160', 'd4xx-424'], labels=labels)
+    trained = make_checkpoint(tmp_path / 'pad.safetensors', labels=labels, alarms=['falling_down'],
+                              spec=PreprocessSpec(height=60, width=80, frames=8, fps=10.0, crop='pad'))
+    assert export.main([str(trained), '--name', 'wide', '--models-dir', str(tmp_path / 'models'), '--fit', 'extend']) == 0
+    pad, wide = load_checkpoint(trained), load_checkpoint(tmp_path / 'models' / 'wide.safetensors')
+    assert wide.meta.preprocess.crop == 'extend' and wide.short_id != pad.short_id
+    assert wide.meta.provenance['trained_fit'] == 'pad' and wide.meta.provenance['served_from'] == pad.short_id
+    for k, v in pad.model.state_dict().items():
+        assert torch.equal(v, wide.model.state_dict()[k]), k
+
+    from training.data import InMemory, PairedClips, open_source
+    ds = InMemory(PairedClips(open_source(str(root)), range(6), wide.meta.preprocess, modalities=('depth',)))
+    widths = [ds[i]['depth'].shape[-1] for i in range(len(ds))]
+    assert set(widths) == {80, 106}
+    batches = same_shape_batches(ds, 2, 'depth')
+    assert sorted(i for b in batches for i in b) == list(range(6)) and all(len(b) <= 2 for b in batches)
+    assert all(len({widths[i] for i in b}) == 1 for b in batches)
+    out = tmp_path / 'metrics.json'
+    assert evaluate.main(['--model', str(tmp_path / 'models' / 'wide.safetensors'), '--data', str(root),
+                          '--device', 'cpu', '--json', str(out)]) == 0
+    assert json.loads(out.read_text())['n'] == 6

@@ -34,7 +34,7 @@ from depth_action_recognition.checkpoint import ModelMeta, file_sha256, load_che
 from depth_action_recognition.errors import CheckpointError
 from depth_action_recognition.files import atomic_path
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
-from depth_action_recognition.preprocess import FITS, PreprocessSpec
+from depth_action_recognition.preprocess import TRAIN_FITS, PreprocessSpec
 from training import cache as teacher_cache
 from training.benchmarks import BENCHMARKS, benchmark_help, benchmark_indices
 from training.data import (DataError, InMemory, PairedClips, RecordingWindows, SkippedSample, open_sources,
@@ -70,8 +70,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--frames', type=int, default=16, help='clip length T')
     p.add_argument('--height', type=int, default=60, help='student input height')
     p.add_argument('--width', type=int, default=80, help='student input width')
-    p.add_argument('--fit', default='pad', choices=FITS,
-                   help="frames of another aspect than the input: 'pad' (letterbox), 'center' (crop), 'none' (stretch)")
+    p.add_argument('--fit', default='pad', choices=TRAIN_FITS,
+                   help="frames of another aspect than the input: 'pad' (letterbox), 'center' (crop), 'none' (stretch); "
+                        "a batch needs one input size, so 'extend' (wider inputs for wider frames) is set when "
+                        "serving: training.export --fit extend")
     p.add_argument('--train-subjects', default='1-30', help='training subjects')
     p.add_argument('--train-views', default='0-3', help='training camera views')
     p.add_argument('--test-subjects', default='31-40', help='held-out subjects (cross-subject test, training views)')

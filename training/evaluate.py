@@ -17,7 +17,7 @@ import torch
 from depth_action_recognition.checkpoint import load_checkpoint
 from depth_action_recognition.errors import CheckpointError
 from training.data import DataError, InMemory, PairedClips, open_source, split_from_flags
-from training.utils import classification_metrics, pick_device, predict, write_json
+from training.utils import classification_metrics, pick_device, predict, same_shape_batches, write_json
 
 
 def get_args_parser():
@@ -58,7 +58,8 @@ def main(argv=None) -> int:
         def forward(x, bf16=precision == 'bf16'):
             with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 return model(x)
-        logits, y = predict(forward, DataLoader(ds, batch_size=32), device, 'depth')
+        # Batches of one input size: under fit 'extend' clips of wider cameras are wider (grouped, in order).
+        logits, y = predict(forward, DataLoader(ds, batch_sampler=same_shape_batches(ds, 32, 'depth')), device, 'depth')
         runs[precision] = (logits, classification_metrics(logits, y, source.labels))
     for precision, (logits, m) in runs.items():
         print(f'{loaded.short_id} on {len(idx)} clips ({precision}): top-1 {m["top1"]:.4f}  top-5 {m["top5"]:.4f}')

@@ -1,17 +1,24 @@
 """Copy a trained student into models/ (the packaged model directory) with a model card stub.
 
-    python -m training.export runs/default/student.safetensors --name default
+    python -m training.export runs/default/student.safetensors --name default [--fit extend]
+
+``--fit`` serves the same weights with another fit of frames to the input than the one they were trained
+with (the checkpoint's ``preprocess.crop``; its model id changes with it, and its provenance keeps the fit it
+was trained with). Training fits every clip to one input size; ``extend`` (depth_action_recognition/preprocess.py)
+gives wider frames wider inputs and only exists when serving.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
 
-from depth_action_recognition.checkpoint import load_checkpoint
+from depth_action_recognition.checkpoint import load_checkpoint, save_checkpoint
 from depth_action_recognition.errors import CheckpointError
 from depth_action_recognition.models import count_flops
+from depth_action_recognition.preprocess import FITS
 from depth_action_recognition.resources import share_dir
 
 # Where the recognizer looks for models (a checkout's models/, or the installed share directory):
@@ -51,15 +58,24 @@ def main(argv=None) -> int:
     p.add_argument('--name', default='default', help='file name in models/ (without extension)')
     p.add_argument('--models-dir', type=Path, default=MODELS, help='destination folder')
     p.add_argument('--force', action='store_true', help='overwrite an existing model card')
+    p.add_argument('--fit', choices=FITS, default=None,
+                   help="serve with this fit of frames to the input instead of the trained one (e.g. 'extend')")
     args = p.parse_args(argv)
     try:
-        load_checkpoint(args.checkpoint)          # refuse to ship a file the recognizer would refuse
+        loaded = load_checkpoint(args.checkpoint)          # refuse to ship a file the recognizer would refuse
     except CheckpointError as e:
         print(f'export: error: {e}', file=sys.stderr)
         return 2
     args.models_dir.mkdir(parents=True, exist_ok=True)
     dest = args.models_dir / f'{args.name}.safetensors'
-    shutil.copyfile(args.checkpoint, dest)
+    meta = loaded.meta
+    if args.fit is not None and args.fit != meta.preprocess.crop:
+        trained = meta.provenance.get('trained_fit', meta.preprocess.crop)
+        meta = dataclasses.replace(meta, preprocess=dataclasses.replace(meta.preprocess, crop=args.fit),
+                                   provenance={**meta.provenance, 'trained_fit': trained, 'served_from': loaded.short_id})
+        save_checkpoint(dest, loaded.model, meta)
+    else:
+        shutil.copyfile(args.checkpoint, dest)
     card = args.models_dir / ('MODEL_CARD.md' if args.name == 'default' else f'{args.name}.md')
     if args.force or not card.exists():
         card.write_text(card_stub(load_checkpoint(dest), args.name))

@@ -22,7 +22,7 @@ from training.data import DataError, InMemory, PairedClips, open_sources, per_cl
 from training.teachers import TEACHERS, Teacher, TeacherError, build_teacher
 from training.utils import (apply_yaml_defaults, classification_metrics, pick_device, predict, save_config,
                             seed_everything, write_json)
-from depth_action_recognition.preprocess import FITS, PreprocessSpec
+from depth_action_recognition.preprocess import TRAIN_FITS, PreprocessSpec
 
 FORMAT = 'depth_action_recognition/teacher/1'
 
@@ -40,7 +40,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--per-class', type=int, default=0, help='at most this many training clips per class (0 = all)')
     p.add_argument('--rgb-size', default='60x80', help='teacher input HEIGHTxWIDTH (112x112 for Kinetics r3d_18)')
     p.add_argument('--rgb-frame-step', type=int, default=2, help='teacher sees every Nth frame of a clip')
-    p.add_argument('--fit', default='pad', choices=FITS,
+    p.add_argument('--fit', default='pad', choices=TRAIN_FITS,
                    help="frames of another aspect: 'pad' (letterbox), 'center' (crop) or 'none' (stretch); "
                         'students distilled at feature maps need the same fit')
     p.add_argument('--epochs', type=int, default=8, help='passes over the training clips')

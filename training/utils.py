@@ -71,6 +71,16 @@ def predict(forward, loader, device, key: str) -> tuple:
     return torch.cat(logits).numpy(), torch.cat(labels).numpy()
 
 
+def same_shape_batches(ds, batch_size: int, key: str) -> list:
+    """Index batches of ``ds`` (at most ``batch_size`` each) whose ``key`` tensors share one shape, in order of
+    first appearance: clips fitted by 'extend' take the width of their camera's aspect, and a batch is one
+    tensor. With one shape, the plain consecutive batches."""
+    groups: dict = {}
+    for i in range(len(ds)):
+        groups.setdefault(tuple(ds[i][key].shape), []).append(i)
+    return [ix[s:s + batch_size] for ix in groups.values() for s in range(0, len(ix), batch_size)]
+
+
 def classification_metrics(logits: np.ndarray, labels: np.ndarray, names: list) -> dict:
     pred = logits.argmax(1)
     k = min(5, logits.shape[1])

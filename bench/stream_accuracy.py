@@ -1,13 +1,18 @@
 """Streaming accuracy across camera sizes and held-out splits, one table (issue: streaming accuracy).
 
     .venv/bin/python bench/stream_accuracy.py [--model FILE] [--minutes 3] [--seeds 0 1 2] [--jobs 2] \
-        [--sizes 120x160 240x320 240x424 480x640 480x848] [--out runs/stream_eval]
+        [--sizes 120x160 240x320 240x424 480x640 480x848] [--hfov DEGREES | --hfov nominal] [--out runs/stream_eval]
 
 Runs ``depth_action_recognition.stream_eval`` (random scenarios played through the node's clip buffer,
 preprocessing, model and alarm policy, offline) for every camera size on the held-out subjects (31-40,
 views 0-3) and on the held-out view (4, subjects 1-30), each with every seed, and prints per setting:
 top-1 on windows wholly inside one action, accuracy over all windows, the weakest class, and alarms with
 labels matched; then the alarms pooled over everything. Reports go to ``--out`` as JSON, one per setting.
+
+The cameras' horizontal field of view is the simulator's 55-65 degrees at every size unless ``--hfov`` sets
+one (degrees), or ``--hfov nominal`` gives each size the field of view of the real camera mode with that
+size (``synthetic.stream.CAMERA_MODES``: 87 degrees at 424x240 and 848x480, as a stereo camera's 16:9
+modes; the training windows draw within 5 degrees of these).
 """
 import argparse
 import json
@@ -26,14 +31,30 @@ def run(args, size, split) -> dict:
     subjects, views = SPLITS[split]
     seeds = '-'.join(map(str, args.seeds))
     # A report is reused only for the same model file, stream length and seeds (an interrupted table resumes).
-    out = args.out / f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}.json'
+    hfov = hfov_of(args.hfov, size)
+    fov = '' if hfov is None else f'_hfov{hfov:g}'
+    out = args.out / f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}.json'
     if not out.is_file():
         cmd = [sys.executable, '-m', 'depth_action_recognition.stream_eval', '--minutes', str(args.minutes),
                '--seeds', *map(str, args.seeds), '--size', size, '--subjects', subjects, '--views', views,
-               '--report-json', str(out), '--model', str(args.model)]
+               '--report-json', str(out), '--model', str(args.model)] + ([] if hfov is None else ['--hfov', str(hfov)])
         env = {**os.environ, 'OMP_NUM_THREADS': '1'}
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
+
+
+def hfov_of(arg, size: str):
+    """The field of view (degrees) of a ``HxW`` camera: None (the simulator's), a number, or 'nominal'."""
+    if arg is None:
+        return None
+    if arg != 'nominal':
+        return float(arg)
+    from depth_action_recognition.synthetic.stream import CAMERA_MODES
+    h, w = map(int, size.split('x'))
+    nominal = {(mh, mw): fov for mw, mh, fov in CAMERA_MODES.values()}
+    if (h, w) not in nominal:
+        raise SystemExit(f'--hfov nominal: no camera mode of size {size} (have {sorted(nominal)})')
+    return nominal[(h, w)]
 
 
 def pct(v):
@@ -47,6 +68,8 @@ def main():
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--sizes', nargs='+', default=['120x160', '240x320', '240x424', '480x640', '480x848'])
     p.add_argument('--splits', nargs='+', default=list(SPLITS), choices=list(SPLITS))
+    p.add_argument('--hfov', default=None, help="cameras' horizontal field of view in degrees, or 'nominal' "
+                                                "(each size's real camera mode); default: the simulator's 55-65")
     p.add_argument('--jobs', type=int, default=2, help='settings evaluated side by side (one core each)')
     p.add_argument('--out', type=Path, default=Path('runs/stream_eval'))
     args = p.parse_args()
@@ -59,7 +82,10 @@ def main():
     settings = [(size, split) for split in args.splits for size in args.sizes]
     with ThreadPoolExecutor(args.jobs) as pool:
         reports = list(pool.map(lambda s: run(args, *s), settings))
-    print(f'model {args.model_id} ({args.model}); {len(args.seeds)} seeds x {args.minutes:g} min per setting')
+    fov = ("the simulator's 55-65 degrees" if args.hfov is None else 'each size\'s nominal' if args.hfov == 'nominal'
+           else f'{float(args.hfov):g} degrees')
+    print(f'model {args.model_id} ({args.model}); {len(args.seeds)} seeds x {args.minutes:g} min per setting; '
+          f'horizontal field of view {fov}')
     print('| split | camera (HxW) | top-1, windows inside one action | accuracy, all windows | weakest class '
           '(inside) | alarm recall | alarm precision | false alarms / h |')
     print('|---|---|---|---|---|---|---|---|')

@@ -19,6 +19,23 @@ def atomic_path(path) -> Iterator[Path]:
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
     try:
         yield tmp
+        # The permissions any new file gets (0666 less the umask), whatever the writer chose: safetensors makes
+        # its files 0600, a model that only the account that trained it could read.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask can only be read by setting it, which races with
+    other threads creating files)."""
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

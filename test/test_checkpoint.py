@@ -22,6 +22,19 @@ def test_round_trip_keeps_weights_and_metadata(checkpoint):
     assert loaded.short_id == f'test-student@{loaded.sha256[:8]}'
 
 
+def test_a_saved_checkpoint_is_readable_as_any_new_file_is(tmp_path):
+    """0666 less the umask, as open() gives, not safetensors' 0600: a model trained by one account is installed and
+    served by another."""
+    import os
+    import stat
+    old = os.umask(0o022)
+    try:
+        mode = stat.S_IMODE(make_checkpoint(tmp_path / 'shared.safetensors').stat().st_mode)
+    finally:
+        os.umask(old)
+    assert mode == 0o644, oct(mode)
+
+
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(CheckpointError, match='nope.safetensors: model file not found'):
         load_checkpoint(tmp_path / 'nope.safetensors')

@@ -161,8 +161,8 @@ def finish_frames(reduced, shape: tuple, scale: float, spec: PreprocessSpec) -> 
     :func:`reduce_frame` results of frames of ``shape`` (H0, W0) -> float32 (N, height, width), the input
     :func:`input_size` gives that shape.
 
-    Four frames go through OpenCV as the four channels of one image (the rest one by one): the work per frame
-    is small and the calls are what cost. Four channels and one give every frame exactly the single-frame
+    Four integer frames go through OpenCV as the four channels of one image (the rest, and float frames, one
+    by one): the work per frame is small and the calls are what cost. Four channels and one give every frame exactly the single-frame
     result (OpenCV's area resize takes at most four channels at a scale that is not a whole number, and with
     two or three it can round differently by one unit: seen here for float and for uint16 frames), so a
     frame is preprocessed the same whatever it is batched with."""
@@ -170,7 +170,10 @@ def finish_frames(reduced, shape: tuple, scale: float, spec: PreprocessSpec) -> 
     _, _, out_rows, out_cols = fit_box(shape[0], shape[1], height, width, spec.crop)
     n = len(reduced)
     out = np.zeros((n, height, width), np.float32)                  # letterbox: the rest reads "no reading"
-    fours = n - n % 4
+    # Float frames (32FC1) one by one: at a whole-number scale OpenCV's area sums of four float channels can
+    # differ from one channel's in the last bit at the right edge (seen at 212 -> 106 columns, a 16:9 frame's
+    # 'extend' input); integer sums are exact at every scale.
+    fours = n - n % 4 if n and reduced[0].dtype.kind != 'f' else 0
     for a, b in [(i, i + 4) for i in range(0, fours, 4)] + [(i, i + 1) for i in range(fours, n)]:
         if b - a == 1:
             out[a, out_rows, out_cols] = _finish(reduced[a], out_rows, out_cols, scale, spec)

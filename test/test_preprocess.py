@@ -145,7 +145,7 @@ def test_frames_with_odd_row_padding_and_strided_views_work_at_every_size():
 
 @pytest.mark.parametrize('shape', [(120, 160), (240, 424), (480, 640), (37, 53), (60, 80)])
 @pytest.mark.parametrize('dtype', [np.uint16, np.float32])
-@pytest.mark.parametrize('crop', ['pad', 'center', 'none'])
+@pytest.mark.parametrize('crop', ['pad', 'center', 'none', 'extend'])
 def test_frames_finished_together_are_each_exactly_the_single_frame_result(shape, dtype, crop):
     # The node reduces each frame as it arrives and finishes a few at once; training preprocesses a clip in
     # one call. Every frame must come out bit for bit as preprocess_frame makes it alone, whatever else is in
@@ -163,7 +163,7 @@ def test_frames_finished_together_are_each_exactly_the_single_frame_result(shape
     single = np.stack([preprocess_frame(f, scale, spec) for f in frames])
     for n in range(1, 10):
         batch = finish_frames([reduce_frame(f, spec) for f in frames[:n]], shape, scale, spec)
-        assert batch.dtype == np.float32 and batch.shape == (n, spec.height, spec.width)
+        assert batch.dtype == np.float32 and batch.shape == (n,) + input_size(*shape, spec)
         np.testing.assert_array_equal(batch, single[:n])
     np.testing.assert_array_equal(preprocess_clip(frames, scale, spec), single)
 

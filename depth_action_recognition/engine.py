@@ -63,8 +63,10 @@ class InferenceEngine:
 
     def warmup(self) -> None:
         """First calls pay for kernel selection and allocation; pay it at startup, not on the first person."""
+        widths = {self.clip_shape[2], self.max_width}        # under 'extend' the widest input too
         for n in (1, 2):
-            self.infer(np.zeros((n,) + self.clip_shape, dtype=np.float32))
+            for w in widths:
+                self.infer(np.zeros((n,) + self.clip_shape[:2] + (w,), dtype=np.float32))
 
     def fall_back_to_cpu(self) -> None:
         """Serve from a fresh CPU copy of the model, read from its file (see the module docstring).

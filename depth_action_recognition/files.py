@@ -1,6 +1,7 @@
 """Writing a file so that readers see the whole of it or none of it."""
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from contextlib import contextmanager
@@ -21,7 +22,10 @@ def atomic_path(path) -> Iterator[Path]:
         yield tmp
         # The permissions any new file gets (0666 less the umask), whatever the writer chose: safetensors makes
         # its files 0600, a model that only the account that trained it could read.
-        os.chmod(tmp, 0o666 & ~_umask())
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())
+        except OSError as e:        # a filesystem without modes (vfat, some network mounts): the file is still whole
+            logging.getLogger(__name__).warning('%s: permissions not set (%s)', path, e)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -137,6 +137,8 @@ class Topic:
         """The source for ``key``, made if new with ``layout`` (its frames' byte layout) set before anything
         else can fail, so no source in :attr:`sources` is without it. Returns (source, evicted source or None).
         The new source is built before the oldest is evicted: if building fails, nothing is lost."""
+        if key in self.sources:
+            return self.sources[key], None
         src = Source(self.name, key, self.make_buffer(key), StreamClock(self.max_jump_s), layout)
         src.last_arrival = arrival
         evicted = None

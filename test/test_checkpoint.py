@@ -27,12 +27,14 @@ def test_a_saved_checkpoint_is_readable_as_any_new_file_is(tmp_path):
     served by another."""
     import os
     import stat
-    old = os.umask(0o022)
-    try:
-        mode = stat.S_IMODE(make_checkpoint(tmp_path / 'shared.safetensors').stat().st_mode)
-    finally:
-        os.umask(old)
-    assert mode == 0o644, oct(mode)
+    modes = {}
+    for umask in (0o022, 0o077, 0o002):
+        old = os.umask(umask)
+        try:
+            modes[umask] = stat.S_IMODE(make_checkpoint(tmp_path / f'{umask:o}.safetensors').stat().st_mode)
+        finally:
+            os.umask(old)
+    assert modes == {0o022: 0o644, 0o077: 0o600, 0o002: 0o664}, {oct(k): oct(v) for k, v in modes.items()}
 
 
 def test_missing_file_names_it(tmp_path):

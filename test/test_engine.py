@@ -62,6 +62,7 @@ def test_extend_models_take_wider_clips_up_to_twice_their_width(tmp_path):
     probs = engine.infer(x)
     assert probs.shape == (2, len(loaded.meta.labels)) and np.allclose(probs.sum(1), 1, atol=1e-5)
     assert not np.allclose(probs, engine.infer(x[:, :, :, :32]), atol=1e-4)  # the extra columns are seen
+    assert engine.infer(np.zeros((1, 8, 24, 64), np.float32)).shape == (1, len(loaded.meta.labels))   # 2x: the limit
     for bad in [(1, 8, 24, 31), (1, 8, 24, 65), (1, 8, 23, 43), (1, 7, 24, 43)]:
         with pytest.raises(EngineError, match=r'\(N, 8, 24, 32\.\.64\)'):
             engine.infer(np.zeros(bad, np.float32))

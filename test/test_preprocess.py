@@ -109,6 +109,7 @@ def test_extend_gives_wider_frames_a_wider_input_at_the_scale_of_the_model_heigh
     assert input_size(240, 424, spec) == input_size(480, 848, spec) == (60, 106)
     assert input_size(480, 640, spec) == input_size(576, 640, spec) == input_size(424, 512, spec) == (60, 80)
     assert input_size(720, 2560, spec) == (60, 160)                 # 32:9, past the limit: letterboxed in 160x60
+    assert input_size(720, 1280, spec) == input_size(360, 640, spec) == (60, 107)     # 16:9 is 106.7 columns
     assert input_size(240, 424, pad) == (60, 80)
     rng = np.random.default_rng(3)
     for h0, w0 in [(480, 640), (576, 640), (424, 512), (120, 160)]:
@@ -143,7 +144,8 @@ def test_frames_with_odd_row_padding_and_strided_views_work_at_every_size():
         np.testing.assert_array_equal(preprocess_frame(odd, 0.001, spec), ref)
 
 
-@pytest.mark.parametrize('shape', [(120, 160), (240, 424), (480, 640), (37, 53), (60, 80)])
+@pytest.mark.parametrize('shape', [(120, 160), (240, 424), (480, 640), (37, 53), (60, 80), (720, 1280), (360, 640),
+                                   (100, 320)])
 @pytest.mark.parametrize('dtype', [np.uint16, np.float32])
 @pytest.mark.parametrize('crop', ['pad', 'center', 'none', 'extend'])
 def test_frames_finished_together_are_each_exactly_the_single_frame_result(shape, dtype, crop):

@@ -323,6 +323,16 @@ def test_export_fit_extend_serves_the_same_weights_and_evaluate_batches_clips_by
     assert wide.meta.provenance['trained_fit'] == 'pad' and wide.meta.provenance['served_from'] == pad.short_id
     for k, v in pad.model.state_dict().items():
         assert torch.equal(v, wide.model.state_dict()[k]), k
+    # Only pad and extend share a geometry: a stretched (or cropped) model is not letterboxed behind its back.
+    stretched = make_checkpoint(tmp_path / 'none.safetensors', labels=labels, alarms=['falling_down'],
+                                spec=PreprocessSpec(height=60, width=80, frames=8, fps=10.0, crop='none'))
+    assert export.main([str(stretched), '--name', 'bad', '--models-dir', str(tmp_path / 'models'), '--fit', 'extend']) == 2
+    assert not (tmp_path / 'models' / 'bad.safetensors').exists()
+    # and training never takes 'extend' (a batch is one input size), not even from a --config file
+    cfg = tmp_path / 'fit.yaml'
+    cfg.write_text('fit: extend\n')
+    with pytest.raises(SystemExit, match="fit: 'extend' is not one of"):
+        distill.main(['--config', str(cfg), '--data', str(root), '--out', str(tmp_path / 'never')])
 
     from training.data import InMemory, PairedClips, open_source
     ds = InMemory(PairedClips(open_source(str(root)), range(6), wide.meta.preprocess, modalities=('depth',)))

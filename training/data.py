@@ -189,6 +189,10 @@ class PairedClips(Dataset):
 
     def __init__(self, source, indices, spec: PreprocessSpec, *, rgb_size=(60, 80), modalities=('depth', 'rgb'),
                  augment=False, seed=0, rgb_frame_step=1, window: tuple | None = None):
+        if 'rgb' in modalities and spec.crop == 'extend':
+            # The teacher's input has one size: a 16:9 frame's RGB would be letterboxed while its depth is not.
+            raise DataError("RGB with fit 'extend' would not line up with the depth (a wider depth input, a "
+                            "letterboxed RGB one): train with --fit pad")
         self.source, self.indices, self.spec, self.window = source, list(indices), spec, window
         self.rgb_frame_step = rgb_frame_step
         self.depth_frame_step = 1

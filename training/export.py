@@ -36,7 +36,7 @@ def card_stub(loaded, name: str) -> str:
 
 - File: `models/{name}.safetensors` (sha256 `{loaded.sha256[:16]}...`), {loaded.path.stat().st_size / 1e6:.2f} MB
 - Architecture: {m.student.arch} student, widths {list(m.student.widths)}, {flops:.2f} GFLOPs per clip
-- Input: {spec.frames} depth frames at {spec.fps:g} fps, {spec.height}x{spec.width}, depth range {spec.min_depth_m}-{spec.max_depth_m} m
+- Input: {spec.frames} depth frames at {spec.fps:g} fps, {spec.height}x{spec.width}, depth range {spec.min_depth_m}-{spec.max_depth_m} m, fit `{spec.crop}` (trained with `{m.provenance.get('trained_fit', spec.crop)}`; the metrics below were measured with the fit it was trained with)
 - Labels ({len(m.labels)}): {', '.join(m.labels)}
 - Alarm classes: {', '.join(m.alarm_labels)}
 - Trained with: `{m.provenance.get('command', '?')}`
@@ -71,6 +71,13 @@ def main(argv=None) -> int:
     meta = loaded.meta
     if args.fit is not None and args.fit != meta.preprocess.crop:
         trained = meta.provenance.get('trained_fit', meta.preprocess.crop)
+        # 'extend' is 'pad' with a wider input for a wider frame: between the two, every frame keeps the geometry
+        # the weights were trained on. Any other change (a stretched or cropped model letterboxed, say) changes
+        # what the model sees of a 16:9 or 10:9 camera: retrain with that --fit instead.
+        if not {trained, args.fit} <= {'pad', 'extend'}:
+            print(f'export: error: --fit {args.fit}: {args.checkpoint} was trained with fit {trained!r}; only pad and '
+                  'extend share a geometry (retrain with training.distill --fit to change it)', file=sys.stderr)
+            return 2
         meta = dataclasses.replace(meta, preprocess=dataclasses.replace(meta.preprocess, crop=args.fit),
                                    provenance={**meta.provenance, 'trained_fit': trained, 'served_from': loaded.short_id})
         save_checkpoint(dest, loaded.model, meta)

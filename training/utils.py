@@ -48,10 +48,15 @@ def apply_yaml_defaults(parser, argv) -> None:
     pre, _ = parser.parse_known_args(argv)
     if getattr(pre, 'config', None):
         doc = yaml.safe_load(Path(pre.config).read_text()) or {}
-        known = {a.dest for a in parser._actions}
-        unknown = [k for k in doc if k.replace('-', '_') not in known]
+        actions = {a.dest: a for a in parser._actions}
+        unknown = [k for k in doc if k.replace('-', '_') not in actions]
         if unknown:
             raise SystemExit(f'--config {pre.config}: unknown keys {unknown}')
+        # argparse checks `choices` only for values given on the command line, never for defaults.
+        for k, v in doc.items():
+            choices = actions[k.replace('-', '_')].choices
+            if choices is not None and v not in choices:
+                raise SystemExit(f'--config {pre.config}: {k}: {v!r} is not one of {list(choices)}')
         parser.set_defaults(**{k.replace('-', '_'): v for k, v in doc.items()})
 
 

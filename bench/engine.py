@@ -1,10 +1,11 @@
 """Student vs teacher: latency and throughput at several batch sizes, GFLOPs per clip, ratios; on CUDA also
 the execution variants side by side (each against fp32 eager of the same model and batch, in one run).
 
-    .venv/bin/python bench/engine.py [--device cpu|cuda] [--batches 1 8 32] [--student models/default.safetensors]
+    .venv/bin/python bench/engine.py [--device cpu|cuda] [--batches 1 8 32] [--student models/default.safetensors] [--camera 240x424]
 
 The teacher is torchvision's r3d_18 on RGB 3x16x112x112 (the Kinetics teacher the paper's setting
-would use); the student is the shipped default model at its own input. The first table runs both through
+would use); the student is the shipped default model at its own input (or, with `--camera HxW`, at the input
+a camera of that size gets). The first table runs both through
 the recognizer's own path (InferenceEngine's settings: inference_mode, fp32). On CUDA a
 second table times, per model and batch: fp32 eager, fp32 replayed from a CUDA graph captured at that fixed
 batch shape, bf16 autocast, bf16 with channels_last_3d, and bf16 from a CUDA graph. The variants of one
@@ -19,6 +20,7 @@ import torch
 
 from depth_action_recognition.checkpoint import load_checkpoint
 from depth_action_recognition.models import count_flops
+from depth_action_recognition.preprocess import input_size
 from depth_action_recognition.resources import default_model_path
 
 VARIANTS = ('fp32', 'fp32+graph', 'bf16', 'bf16+channels_last', 'bf16+graph')
@@ -70,6 +72,9 @@ def main():
     p.add_argument('--batches', nargs='+', type=int, default=[1, 8, 32])
     p.add_argument('--student', default=str(default_model_path()))
     p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--camera', default=None, metavar='HxW',
+                   help="time the student's input for a camera of this size (under fit 'extend' a 16:9 camera's "
+                        "input is wider than the model's own); default: the model's own input")
     args = p.parse_args()
     import torchvision
     device = torch.device(args.device)
@@ -78,7 +83,8 @@ def main():
     spec = loaded.meta.preprocess
     student = loaded.model.eval()
     teacher = torchvision.models.video.r3d_18(weights=None, num_classes=len(loaded.meta.labels)).eval()
-    s_shape, t_shape = (1, spec.frames, spec.height, spec.width), (3, 16, 112, 112)
+    size = (spec.height, spec.width) if args.camera is None else input_size(*map(int, args.camera.split('x')), spec)
+    s_shape, t_shape = (1, spec.frames) + tuple(size), (3, 16, 112, 112)
     fs = count_flops(student, s_shape) / 1e9
     ft = count_flops(teacher, t_shape) / 1e9
     student, teacher = student.to(device), teacher.to(device)

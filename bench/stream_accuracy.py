@@ -31,7 +31,7 @@ def run(args, size, split) -> dict:
     subjects, views = SPLITS[split]
     seeds = '-'.join(map(str, args.seeds))
     # A report is reused only for the same model file, stream length and seeds (an interrupted table resumes).
-    hfov = hfov_of(args.hfov, size)
+    hfov = args.hfovs[size]
     fov = '' if hfov is None else f'_hfov{hfov:g}'
     out = args.out / f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}.json'
     if not out.is_file():
@@ -51,7 +51,8 @@ def hfov_of(arg, size: str):
         return float(arg)
     from depth_action_recognition.synthetic.stream import CAMERA_MODES
     h, w = map(int, size.split('x'))
-    nominal = {(mh, mw): fov for mw, mh, fov in CAMERA_MODES.values()}
+    # sim160 is the simulator's own camera: its training windows draw 55-65 degrees, as the default does.
+    nominal = {(mh, mw): None if mode == 'sim160' else fov for mode, (mw, mh, fov) in CAMERA_MODES.items()}
     if (h, w) not in nominal:
         raise SystemExit(f'--hfov nominal: no camera mode of size {size} (have {sorted(nominal)})')
     return nominal[(h, w)]
@@ -79,6 +80,10 @@ def main():
     args.model_id = load_checkpoint(args.model).short_id.replace('@', '-')
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
+    try:                                    # every size's field of view before the first (minutes-long) setting
+        args.hfovs = {size: hfov_of(args.hfov, size) for size in args.sizes}
+    except ValueError:
+        p.error(f"--hfov must be degrees or 'nominal', got {args.hfov!r}")
     settings = [(size, split) for split in args.splits for size in args.sizes]
     with ThreadPoolExecutor(args.jobs) as pool:
         reports = list(pool.map(lambda s: run(args, *s), settings))

@@ -69,7 +69,18 @@ def worker(rank, world, init, out, method, wrap):
 
 
 def reference(method):
-    """One process, both halves of every step, gradients averaged: what DDP must compute."""
+    """One process, both halves of every step, gradients averaged: what DDP must compute. On one thread, as each
+    rank runs: a convolution's backward sums in another order on two threads, and Adam's first steps turn
+    such last-bit differences of a near-zero gradient into differences of up to the step size."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _reference(method)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _reference(method):
     model, targets = build(method)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     model.train()

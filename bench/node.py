@@ -4,6 +4,7 @@ cameras at once, memory over 10k frames.
     ROS_DOMAIN_ID=41 .venv/bin/python bench/node.py                          # 14-15 minutes on 2 cores
     ROS_DOMAIN_ID=41 .venv/bin/python bench/node.py --baseline /tmp/before   # and an older checkout, same rounds
     ROS_DOMAIN_ID=41 .venv/bin/python bench/node.py --ingest-only --rounds 24  # the verdict's rounds alone, ~11 min
+    ROS_DOMAIN_ID=41 .venv/bin/python bench/node.py --rounds 0 --skip-memory --wide-cameras 8   # 8 of 16 at 16:9
 
 Every receiver runs in a process of its own (the publishers too), so a node from another checkout
 (``--baseline DIR``, e.g. ``git archive <commit> | tar -x -C DIR``) is measured in the same interleaved
@@ -85,9 +86,10 @@ def recognizer(tree: Path, model, topics, **params):
 
 
 # ------------------------------------------------------------------------------------- subprocesses
-def publisher_main(seconds, cameras, fps, rate):
+def publisher_main(seconds, cameras, fps, rate, wide=0):
     """cameras 0: one topic at ``rate`` frames/s (0: as fast as it can), stamped 1/30 s apart as one camera
-    stamps them. cameras N: N topics, each paced at ``fps`` with real-time stamps."""
+    stamps them. cameras N: N topics, each paced at ``fps`` with real-time stamps, the first ``wide`` of them
+    848x480 (16:9), the rest 640x480."""
     import rclpy
     from sensor_msgs.msg import Image
     rclpy.init()
@@ -99,6 +101,7 @@ def publisher_main(seconds, cameras, fps, rate):
         time.sleep(0.01)
     time.sleep(0.5)
     msg = frame_msg(0.0)            # one message, restamped: the publisher's own cost stays small
+    wide_msg = frame_msg(0.0, 480, 848)
     sent, t0 = 0, time.time()
     end = t0 + seconds
     try:
@@ -113,8 +116,9 @@ def publisher_main(seconds, cameras, fps, rate):
             tick = 0
             while time.time() < end:
                 set_stamp(msg, t0 + tick / fps)
-                for p in pubs:
-                    p.publish(msg)
+                set_stamp(wide_msg, t0 + tick / fps)
+                for i, p in enumerate(pubs):
+                    p.publish(wide_msg if i < wide else msg)
                 sent += len(pubs)
                 tick += 1
                 time.sleep(max(0.0, t0 + tick / fps - time.time()))
@@ -286,7 +290,8 @@ def cameras_main(args):
     executor = make_executor('events')
     executor.add_node(node)
     pub = subprocess.Popen([sys.executable, str(THIS), '--publisher', str(args.seconds), '--publish-cameras',
-                            str(args.cameras)], stdout=subprocess.PIPE, text=True)
+                            str(args.cameras), '--wide-cameras', str(args.wide_cameras)], stdout=subprocess.PIPE,
+                           text=True)
     cpu0 = time.process_time()
     rate, cpu, got = spin_receiver(executor, node, lambda: sum(node.cameras[t].received for t in topics), pub,
                                    args.seconds)
@@ -365,6 +370,9 @@ def main():
     p.add_argument('--baseline', type=Path, default=None, help='another checkout whose node joins the same rounds')
     p.add_argument('--cameras', type=int, default=16, help='cameras of the many-cameras run (0: skip it)')
     p.add_argument('--camera-seconds', type=float, default=30.0, help='length of the many-cameras run')
+    p.add_argument('--wide-cameras', type=int, default=0,
+                   help='of the many cameras, this many send 848x480 (16:9: under the default model\'s fit '
+                        '"extend" their clips are wider, inferred in batches of their own)')
     p.add_argument('--skip-memory', action='store_true')
     p.add_argument('--ingest-only', action='store_true',
                    help='only the paced rounds of the verdict (bare and node on the events executor, and the '
@@ -383,7 +391,7 @@ def main():
     p.add_argument('--model', default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.publisher is not None:
-        return publisher_main(args.publisher, args.publish_cameras, 30.0, args.rate)
+        return publisher_main(args.publisher, args.publish_cameras, 30.0, args.rate, args.wide_cameras)
     if args.role:
         sys.path.insert(0, args.tree)          # before anything imports the package: this checkout or the baseline
         return {'ingest': ingest_main, 'per-frame': per_frame_main, 'cameras': cameras_main,
@@ -484,12 +492,15 @@ def main():
         if args.cameras and not args.ingest_only:
             for name, tree in trees.items():
                 c = run('--role', 'cameras', '--cameras', args.cameras, '--seconds', args.camera_seconds,
-                        '--tree', tree, '--model', ROOT / 'models' / 'default.safetensors')
+                        '--tree', tree, '--model', ROOT / 'models' / 'default.safetensors',
+                        '--wide-cameras', args.wide_cameras)
                 # The target is the worker's: every clip cut is inferred (none replaced while waiting). Frames
                 # DDS could not deliver (keep-last, a busy receiver) are printed beside it, not hidden in it.
                 ok = c['skipped'] == 0 and c['events'] == c['clips']
                 expected = args.cameras * ((args.camera_seconds * 10 - 16) // 5 + 1)
-                print(f'{args.cameras} cameras x 30 fps 640x480 16UC1, {name}, shipped model on the CPU, '
+                sizes = ('640x480' if not args.wide_cameras else
+                         f'({args.wide_cameras} of them 848x480, the rest 640x480)')
+                print(f'{args.cameras} cameras x 30 fps {sizes} 16UC1, {name}, shipped model on the CPU, '
                       f'{args.camera_seconds:g} s: received {c["received"]} of {c["sent"]} frames '
                       f'({100 * c["received"] / c["sent"]:.0f}%), dropped by the node {c["dropped"]}, clips '
                       f'{c["clips"]} (all frames: {expected:.0f}), skipped {c["skipped"]}, events {c["events"]} '

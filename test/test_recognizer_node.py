@@ -40,6 +40,14 @@ def person_frames(n, h=48, w=64, seed=0):
     return frames
 
 
+def matched_publishers(ros, *topics):
+    """Reliable depth publishers on ``topics``, each matched by the recognizer's subscription."""
+    pubs = [ros.probe.create_publisher(Image, t, reliable_qos()) for t in topics]
+    for pub in pubs:
+        ros.wait_matched(pub)
+    return pubs
+
+
 def publish_stream(ros, pub, frames, *, fps=30.0, t0=None, frame_id='cam', realtime=True, encoding='16UC1'):
     t0 = time.time() if t0 is None else t0
     for i, f in enumerate(frames):
@@ -107,10 +115,7 @@ def test_alarm_raised_and_cleared(ros, tmp_path):
 def test_two_cameras_share_batches(ros, checkpoint):
     node = start_recognizer(ros, checkpoint, depth_topics=['/a/depth', '/b/depth'], stride=1)
     events = ros.collect(String, '/action_events')
-    pa = ros.probe.create_publisher(Image, '/a/depth', reliable_qos())
-    pb = ros.probe.create_publisher(Image, '/b/depth', reliable_qos())
-    ros.wait_matched(pa)
-    ros.wait_matched(pb)
+    pa, pb = matched_publishers(ros, '/a/depth', '/b/depth')
     # Slow the engine down so both cameras' clips are pending when the worker wakes up.
     infer = node.engine.infer
     node.engine.infer = lambda clips: (time.sleep(0.05), infer(clips))[1]
@@ -132,10 +137,7 @@ def test_an_extend_model_serves_a_4_3_and_a_16_9_camera_side_by_side(ros, tmp_pa
                             spec=PreprocessSpec(height=24, width=32, frames=8, fps=10.0, crop='extend'))
     node = start_recognizer(ros, model, depth_topics=['/a/depth', '/b/depth'], stride=1)
     events = ros.collect(String, '/action_events')
-    pa = ros.probe.create_publisher(Image, '/a/depth', reliable_qos())
-    pb = ros.probe.create_publisher(Image, '/b/depth', reliable_qos())
-    ros.wait_matched(pa)
-    ros.wait_matched(pb)
+    pa, pb = matched_publishers(ros, '/a/depth', '/b/depth')
     shapes = []
     infer = node.engine.infer
     node.engine.infer = lambda clips: (shapes.append(clips.shape[1:]), time.sleep(0.05), infer(clips))[2]

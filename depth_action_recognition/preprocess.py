@@ -119,6 +119,14 @@ def input_size(h0: int, w0: int, spec: PreprocessSpec) -> tuple:
     return spec.height, min(max_input_width(spec), round(spec.height * w0 / h0))
 
 
+@functools.lru_cache(maxsize=64)        # a camera sends one size: worked out once per size
+def frame_box(h0: int, w0: int, spec: PreprocessSpec) -> tuple:
+    """Where a (h0, w0) frame goes in the input :func:`input_size` gives it: (source rows, source cols, target
+    rows, target cols, (height, width)), the first four as :func:`fit_box` gives them."""
+    size = input_size(h0, w0, spec)
+    return fit_box(h0, w0, *size, spec.crop) + (size,)
+
+
 def decimation_step(h0: int, w0: int, h: int, w: int) -> int:
     """Every how many pixels a (h0, w0) region is sampled before the area average down to (h, w): the
     largest power of two that leaves at least twice the target size in both directions."""
@@ -139,7 +147,7 @@ def reduce_frame(raw: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     readings that are not finite or not positive set to 0). The only step that reads the full-size frame:
     the node runs it as a frame arrives and :func:`finish_frames` on several frames at once. Always a copy:
     the clip buffer keeps it past the callback, and a caller may reuse its frame's memory."""
-    rows, cols, out_rows, out_cols = fit_box(raw.shape[0], raw.shape[1], *input_size(*raw.shape[:2], spec), spec.crop)
+    rows, cols, out_rows, out_cols, _ = frame_box(raw.shape[0], raw.shape[1], spec)
     raw = raw[rows, cols]
     step = decimation_step(raw.shape[0], raw.shape[1], out_rows.stop - out_rows.start,
                            out_cols.stop - out_cols.start)
@@ -166,8 +174,7 @@ def finish_frames(reduced, shape: tuple, scale: float, spec: PreprocessSpec) -> 
     result (OpenCV's area resize takes at most four channels at a scale that is not a whole number, and with
     two or three it can round differently by one unit: seen here for float and for uint16 frames), so a
     frame is preprocessed the same whatever it is batched with."""
-    height, width = input_size(shape[0], shape[1], spec)
-    _, _, out_rows, out_cols = fit_box(shape[0], shape[1], height, width, spec.crop)
+    _, _, out_rows, out_cols, (height, width) = frame_box(shape[0], shape[1], spec)
     n = len(reduced)
     out = np.zeros((n, height, width), np.float32)                  # letterbox: the rest reads "no reading"
     # Float frames (32FC1) one by one: at a whole-number scale OpenCV's area sums of four float channels can

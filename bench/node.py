@@ -397,6 +397,8 @@ def main():
         return {'ingest': ingest_main, 'per-frame': per_frame_main, 'cameras': cameras_main,
                 'memory': memory_main}[args.role](args)
 
+    if args.ingest_only:            # the verdict's rounds alone: none of the other parts
+        args.where, args.cameras, args.skip_memory = False, 0, True
     trees = {'node': ROOT}
     if args.baseline is not None:
         trees['baseline node'] = args.baseline.resolve()
@@ -421,7 +423,7 @@ def main():
             modes[f'{name} (events executor, 10 fps sampling)'] = ('node', 'events', 0.0, tree, args.rate)
         if not args.ingest_only:
             modes['node (events executor, every frame sampled)'] = ('node', 'events', 1000.0, ROOT, args.rate)
-        if args.where and not args.ingest_only:
+        if args.where:
             modes['node, callback only counting (events executor)'] = ('node-counter', 'events', 0.0, ROOT, args.rate)
             modes['node, callback timed (events executor, 10 fps sampling)'] = ('node-timed', 'events', 0.0, ROOT,
                                                                                  args.rate)
@@ -445,7 +447,7 @@ def main():
         med = {m: {k: float(np.median([x[k] for x in v])) for k in ('cpu_us', 'rate')} for m, v in results.items()
                if v}     # --rounds 0: no ingest figures (the per-frame, cameras and memory parts still run)
         ref0 = 'bare (events executor)'
-        if args.where and not args.ingest_only and args.rounds:
+        if args.where and args.rounds:
             counting = med['node, callback only counting (events executor)']['cpu_us']
             timed = results['node, callback timed (events executor, 10 fps sampling)']
             print(f'where the node\'s extra CPU goes, 640x480 at {args.rate:g} frames/s: bare {med[ref0]["cpu_us"]:.0f}, '
@@ -489,7 +491,7 @@ def main():
                 print(f'ingest 640x480 16UC1, {mode} vs {ref}: received {med[mode]["rate"]:.0f} vs '
                       f'{med[ref]["rate"]:.0f} frames/s (ratio {ratio:.3f})  info', flush=True)
 
-        if args.cameras and not args.ingest_only:
+        if args.cameras:
             for name, tree in trees.items():
                 c = run('--role', 'cameras', '--cameras', args.cameras, '--seconds', args.camera_seconds,
                         '--tree', tree, '--model', ROOT / 'models' / 'default.safetensors',
@@ -509,7 +511,7 @@ def main():
                       f'sizes {c["batches"]}; receiver CPU {c["cpu_s"] / args.camera_seconds:.2f} cores  '
                       f'target 0 skipped: {"PASS" if ok else "FAIL"}', flush=True)
 
-        if not (args.skip_memory or args.ingest_only):
+        if not args.skip_memory:
             m = run('--role', 'memory', '--model', model)
             before, after = m['rss']
             print(f'memory over 10,000 frames (320x240, real CPU inference, {m["events"]} events): RSS {before:.1f} MB '

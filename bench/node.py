@@ -493,8 +493,9 @@ def main():
 
         if args.cameras:
             for name, tree in trees.items():
+                # Each checkout with its own shipped model: an older one may not read today's (a newer fit).
                 c = run('--role', 'cameras', '--cameras', args.cameras, '--seconds', args.camera_seconds,
-                        '--tree', tree, '--model', ROOT / 'models' / 'default.safetensors',
+                        '--tree', tree, '--model', Path(tree) / 'models' / 'default.safetensors',
                         '--wide-cameras', args.wide_cameras)
                 # The target is the worker's: every clip cut is inferred (none replaced while waiting). Frames
                 # DDS could not deliver (keep-last, a busy receiver) are printed beside it, not hidden in it.

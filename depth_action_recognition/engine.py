@@ -25,7 +25,7 @@ import torch
 
 from .checkpoint import LoadedModel, load_checkpoint
 from .errors import ConfigError, EngineError
-from .preprocess import max_input_width
+from .preprocess import input_size, max_input_width
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,10 @@ class InferenceEngine:
 
     def warmup(self) -> None:
         """First calls pay for kernel selection and allocation; pay it at startup, not on the first person."""
-        widths = {self.clip_shape[2], self.max_width}        # under 'extend' the widest input too
+        # Under 'extend' also the inputs of the common 16:9 modes (848x480 and 424x240: 106; 1280x720: 107) and the
+        # widest: the first clip of a new shape pays for its own first call.
+        spec = self.loaded.meta.preprocess
+        widths = {self.clip_shape[2], self.max_width} | {input_size(h, w, spec)[1] for h, w in ((480, 848), (720, 1280))}
         for n in (1, 2):
             for w in widths:
                 self.infer(np.zeros((n,) + self.clip_shape[:2] + (w,), dtype=np.float32))

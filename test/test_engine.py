@@ -83,7 +83,7 @@ def test_worker_batches_clips_of_each_shape_apart_and_a_refused_one_fails_alone(
     errors, results = [], []
     worker = EngineWorker(engine, results.append, errors.append).start()
     worker.submit('first', clip())
-    time.sleep(0.2)
+    assert wait(lambda: not worker._pending, 5)                 # taken: the worker now waits at the gate
     rng = np.random.default_rng(1)
     wide = {c: Clip(frames=rng.random((8, 24, 43), dtype=np.float32), start_stamp=1.0, end_stamp=2.0)
             for c in ('w1', 'w2')}

@@ -345,3 +345,16 @@ def test_export_fit_extend_serves_the_same_weights_and_evaluate_batches_clips_by
     assert evaluate.main(['--model', str(tmp_path / 'models' / 'wide.safetensors'), '--data', str(root),
                           '--device', 'cpu', '--json', str(out)]) == 0
     assert json.loads(out.read_text())['n'] == 6
+
+
+def test_a_runs_own_config_is_accepted_back(tmp_path):
+    """config.yaml holds every flag, `benchmark: null` among them: the choices check of --config passes a flag's own
+    default and the values a run wrote, and still refuses a value outside the choices."""
+    from training.utils import apply_yaml_defaults, save_config
+    args = distill.get_args_parser().parse_args(['--data', 'd', '--out', str(tmp_path), '--fit', 'center'])
+    save_config(args, tmp_path)
+    parser = distill.get_args_parser()
+    argv = ['--config', str(tmp_path / 'config.yaml'), '--data', 'd', '--out', str(tmp_path)]
+    apply_yaml_defaults(parser, argv)                # as distill.main does
+    again = parser.parse_args(argv)
+    assert again.fit == 'center' and again.benchmark is None and again.method == args.method

@@ -52,11 +52,12 @@ def apply_yaml_defaults(parser, argv) -> None:
         unknown = [k for k in doc if k.replace('-', '_') not in actions]
         if unknown:
             raise SystemExit(f'--config {pre.config}: unknown keys {unknown}')
-        # argparse checks `choices` only for values given on the command line, never for defaults.
+        # argparse checks `choices` only for values given on the command line, never for defaults. A flag's own
+        # default passes (a run's written config.yaml holds every flag, `benchmark: null` among them).
         for k, v in doc.items():
-            choices = actions[k.replace('-', '_')].choices
-            if choices is not None and v not in choices:
-                raise SystemExit(f'--config {pre.config}: {k}: {v!r} is not one of {list(choices)}')
+            action = actions[k.replace('-', '_')]
+            if action.choices is not None and v != action.default and v not in action.choices:
+                raise SystemExit(f'--config {pre.config}: {k}: {v!r} is not one of {list(action.choices)}')
         parser.set_defaults(**{k.replace('-', '_'): v for k, v in doc.items()})
 
 

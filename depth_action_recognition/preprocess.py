@@ -23,9 +23,10 @@ model's: a 16:9 frame in front of an 80x60 model becomes a 106x60 input), and a 
 or narrower is letterboxed exactly as by ``'pad'``. The network ends in a global average pool, so it takes
 any width; letterboxed into 80x60, a 16:9 frame becomes 80x45, a quarter of the input is bands and all it
 shows is 0.75 times the size that 'extend' gives it (docs/streaming.md measures what that cost).
-:func:`input_size` says which input a frame size gets. Training batches need one input size, so training fits by ``'pad'`` and a model is served
-with ``'extend'`` by its checkpoint (``training.export --fit extend``); on frames of the model's aspect or
-narrower the two are the same.
+:func:`input_size` says which input a frame size gets. A student trains with ``'extend'`` by drawing each batch
+from clips of one width (training/distill.py); a letterbox-trained one can be served with ``'extend'``
+(``training.export --fit extend``): on frames of the model's aspect or narrower the two are the same. The
+RGB teacher letterboxes (:data:`TRAIN_FITS`): its RGB input must line up with a depth box of one size.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ import numpy as np
 from .errors import ConfigError
 
 FITS = ('pad', 'center', 'none', 'extend')
-TRAIN_FITS = ('pad', 'center', 'none')         # the fits that give every frame the same input size
+TRAIN_FITS = ('pad', 'center', 'none')         # the fits that give every frame the same input size (the teacher's)
 # An 'extend' input is at most this many times as wide as the model's own (2:1 in front of a 4:3 model);
 # a frame wider still is letterboxed in that.
 MAX_EXTEND = 2.0

@@ -296,7 +296,7 @@ def test_every_window_of_a_sample_comes_from_one_decode(tmp_path):
         write_sample(tmp_path / 'ntu', name, n=40, rgb=name != names[2])    # the third has no video
     spec = PreprocessSpec(frames=8, height=24, width=32)
     src = NTUSource(tmp_path / 'ntu', frames=8)
-    x, y, kept, skipped = distill.loaded_windows(src, [0, 1, 2, 3], spec, 'ntu-windows', 3)
+    x, y, kept, skipped, widths = distill.loaded_windows(src, [0, 1, 2, 3], spec, 'ntu-windows', 3)
     assert src.decoded == 3 and skipped == 1           # one decode per readable sample, not one per window
     assert kept == [0, 1, 3] and x.shape == (3, 3, 1, 8, 24, 32)
     # and they are the windows a sample gives one by one, in order (a fresh source: nothing kept from above)

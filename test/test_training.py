@@ -328,10 +328,10 @@ def test_export_fit_extend_serves_the_same_weights_and_evaluate_batches_clips_by
                                 spec=PreprocessSpec(height=60, width=80, frames=8, fps=10.0, crop='none'))
     assert export.main([str(stretched), '--name', 'bad', '--models-dir', str(tmp_path / 'models'), '--fit', 'extend']) == 2
     assert not (tmp_path / 'models' / 'bad.safetensors').exists()
-    # and training never takes 'extend' (a batch is one input size), not even from a --config file
-    cfg = tmp_path / 'fit.yaml'
-    cfg.write_text('fit: extend\n')
-    with pytest.raises(SystemExit, match="fit: 'extend' is not one of"):
+    # a --config value outside a flag's choices is refused, naming it
+    cfg = tmp_path / 'method.yaml'
+    cfg.write_text('method: distil\n')
+    with pytest.raises(SystemExit, match="method: 'distil' is not one of"):
         distill.main(['--config', str(cfg), '--data', str(root), '--out', str(tmp_path / 'never')])
 
     from training.data import InMemory, PairedClips, open_source
@@ -358,3 +358,67 @@ def test_a_runs_own_config_is_accepted_back(tmp_path):
     apply_yaml_defaults(parser, argv)                # as distill.main does
     again = parser.parse_args(argv)
     assert again.fit == 'center' and again.benchmark is None and again.method == args.method
+
+
+def test_width_batches_keep_one_width_per_batch_and_share_the_batches_between_ranks():
+    """Fit 'extend' trains 4:3 and 16:9 clips at two input widths: every batch is of one width, the ranks of a DDP
+    run take disjoint batches, as many each, from one order, and a width's remainder sits the epoch out."""
+    widths = torch.tensor([80] * 11 + [106] * 7 + [160] * 2)
+    ranks = [distill.WidthBatches(widths, 3, seed=5, rank=r, world=2) for r in range(2)]
+    orders = []
+    for epoch in range(3):
+        got = []
+        for s in ranks:
+            s.set_epoch(epoch)
+            got.append(list(s))
+            assert len(got[-1]) == len(s) == (3 + 2 + 0) // 2
+            assert all(len(b) == 3 and len({int(widths[i]) for i in b}) == 1 for b in got[-1])
+        seen = [i for r in got for b in r for i in b]
+        assert len(seen) == len(set(seen))                              # no clip twice in an epoch
+        orders.append(got)
+    assert orders[0] != orders[1]                                        # reshuffled every epoch
+    again = distill.WidthBatches(widths, 3, seed=5, rank=0, world=2)
+    again.set_epoch(1)
+    assert list(again) == orders[1][0]                                   # a function of seed and epoch only
+    one = distill.WidthBatches(widths, 3, seed=5)                        # one process takes every full batch
+    assert len(one) == len(list(one)) == 5 and sorted(len(b) for b in one) == [3] * 5
+
+
+def test_fit_extend_trains_16_9_windows_at_their_own_width(teacher, tmp_path, monkeypatch, capsys):
+    """--fit extend: 16:9 windows train as wide inputs (not letterboxed), each batch of one width, each clip its own
+    columns of the padded store; the checkpoint is served with 'extend'. Feature-map methods are refused."""
+    from depth_action_recognition.preprocess import PreprocessSpec
+    from training.data import PairedClips, open_source
+    root = write_dataset(tmp_path / 's', clips_per_class=1, subjects=[1, 2], views=[0, 1], frames=8, seed=6,
+                         kind='stream', modes=['sim160', 'd4xx-424'])
+    spec = PreprocessSpec(height=24, width=32, frames=8, fps=10.0, crop='extend')
+    source = open_source(str(root))
+    x, y, kept, skipped, widths = distill.loaded_windows(source, range(len(source.records)), spec, 'extend-test', 1)
+    assert skipped == 0 and set(widths.tolist()) == {32, 42} and x.shape[-1] == 42
+    draws = distill.WindowDraws(x, y, 0, widths)
+    clips = PairedClips(source, kept, spec, modalities=('depth',))
+    for j in range(len(kept)):
+        clip = draws[j][0]
+        assert clip.shape[-1] == widths[j]
+        assert torch.allclose(clip.float(), clips[j]['depth'], atol=1e-3)   # the clip as served, not letterboxed
+        assert (x[j, 0, ..., int(widths[j]):] == 0).all()
+
+    shapes = []
+    real_step = distill.train_step
+    monkeypatch.setattr(distill, 'train_step', lambda model, batch, *a: shapes.append(tuple(batch[0].shape))
+                        or real_step(model, batch, *a))
+    out = tmp_path / 'run'
+    assert distill.main(['--data', str(root), '--teacher-checkpoint', str(teacher), '--train-subjects', '1-2',
+                         '--train-views', '0-1', '--method', 'kd', '--fit', 'extend', '--epochs', '2',
+                         '--frames', '8', '--height', '24', '--width', '32', '--batch-size', '2',
+                         '--device', 'cpu', '--out', str(out)]) == 0
+    assert {s[-1] for s in shapes} == {32, 42} and all(s[0] == 2 for s in shapes)
+    ckpt = load_checkpoint(out / 'student.safetensors')
+    assert ckpt.meta.preprocess.crop == 'extend'
+    m = json.loads((out / 'metrics.json').read_text())
+    assert m['val']['n'] == len(source.records[::10])            # every 10th window validates, both widths
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        distill.main(['--data', str(root), '--teacher-checkpoint', str(teacher), '--method', 'mix', '--fit', 'extend',
+                      '--out', str(tmp_path / 'never')])
+    assert e.value.code == 2 and '--fit extend with --method mix' in capsys.readouterr().err

@@ -194,8 +194,9 @@ def test_a_recordings_windows_are_read_by_one_worker_and_the_workers_share_the_r
 
 def test_an_unreadable_recording_is_left_out_of_every_window_and_the_rest_keep_their_rows():
     spec = PreprocessSpec(frames=4, height=12, width=16, min_depth_m=0.0, max_depth_m=4.0)
-    x, y, kept, skipped = distill.loaded_windows(Recordings(), [0, 1, 2, 3], spec, 'key', 3)
+    x, y, kept, skipped, widths = distill.loaded_windows(Recordings(), [0, 1, 2, 3], spec, 'key', 3)
     assert kept == [0, 2, 3] and skipped == 1 and x.shape == (3, 3, 1, 4, 12, 16) and y.tolist() == [0, 0, 1]
+    assert widths is None                           # one camera size: no per-clip widths
     for row, i in enumerate(kept):
         for k in range(3):
             want = 1 - (1000 + 300 * i + 100 * k) / 4000          # near -> 1, far (4 m) -> 0

@@ -34,7 +34,7 @@ from depth_action_recognition.checkpoint import ModelMeta, file_sha256, load_che
 from depth_action_recognition.errors import CheckpointError
 from depth_action_recognition.files import atomic_path
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
-from depth_action_recognition.preprocess import TRAIN_FITS, PreprocessSpec
+from depth_action_recognition.preprocess import FITS, PreprocessSpec
 from training import cache as teacher_cache
 from training.benchmarks import BENCHMARKS, benchmark_help, benchmark_indices
 from training.data import (DataError, InMemory, PairedClips, RecordingWindows, SkippedSample, open_sources,
@@ -43,7 +43,7 @@ from training.losses import DIRECTIONS, METHODS, build_distill
 from training.teachers import TeacherError
 from training.train_teacher import load_teacher
 from training.utils import (apply_yaml_defaults, classification_metrics, ddp_setup, pick_device, plot_confusion,
-                            plot_curves, predict, save_config, seed_everything, write_json)
+                            plot_curves, predict, same_shape_batches, save_config, seed_everything, write_json)
 
 STAGES = {'embedding': 0, 'stage2': 2, 'stage3': 3}
 
@@ -70,10 +70,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--frames', type=int, default=16, help='clip length T')
     p.add_argument('--height', type=int, default=60, help='student input height')
     p.add_argument('--width', type=int, default=80, help='student input width')
-    p.add_argument('--fit', default='pad', choices=TRAIN_FITS,
-                   help="frames of another aspect than the input: 'pad' (letterbox), 'center' (crop), 'none' (stretch); "
-                        "a batch needs one input size, so 'extend' (wider inputs for wider frames) is set when "
-                        "serving: training.export --fit extend")
+    p.add_argument('--fit', default='pad', choices=FITS,
+                   help="frames of another aspect than the input: 'pad' (letterbox), 'center' (crop), 'none' (stretch) "
+                        "or 'extend' (a wider input for a wider frame, as served: a 16:9 clip trains at 60x106; each "
+                        "batch is drawn from clips of one width; not with feature maps, whose teacher letterboxes)")
     p.add_argument('--train-subjects', default='1-30', help='training subjects')
     p.add_argument('--train-views', default='0-3', help='training camera views')
     p.add_argument('--test-subjects', default='31-40', help='held-out subjects (cross-subject test, training views)')
@@ -202,10 +202,11 @@ class WindowDraws(Dataset):
     takes one window per clip, each clip going through its K windows in every K epochs from a random start
     (so every phase comes up, in no fixed order across clips). Items are (clip, label, cache row, window), so
     the teacher targets are of the window taken. The draws depend on the seed and the epoch only: every DDP
-    rank takes the same."""
+    rank takes the same. ``widths`` (fit 'extend'): each clip's own input width, its columns from the left of
+    ``x`` (which is as wide as the widest); None when all are as wide as ``x``."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, seed: int):
-        self.x, self.y, self.seed = x, y, seed          # x: (N, K, 1, T, H, W)
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, seed: int, widths: torch.Tensor | None = None):
+        self.x, self.y, self.seed, self.widths = x, y, seed, widths      # x: (N, K, 1, T, H, W)
         self.start = torch.randint(x.shape[1], (len(y),), generator=torch.Generator().manual_seed(seed * 100_003))
         self.set_epoch(0)
 
@@ -217,7 +218,40 @@ class WindowDraws(Dataset):
 
     def __getitem__(self, j: int) -> tuple:
         w = self.drawn[j]
-        return self.x[j, w], self.y[j], j, w
+        clip = self.x[j, w] if self.widths is None else self.x[j, w, ..., :int(self.widths[j])]
+        return clip, self.y[j], j, w
+
+
+class WidthBatches:
+    """Batches of clips of one input width (fit 'extend': a 16:9 clip is wider than a 4:3 one, and a batch is one
+    tensor), for a DataLoader's ``batch_sampler``. Every epoch, each width's clips are shuffled and cut into full
+    batches (a width's remainder sits the epoch out, as ``drop_last`` does), and the batches of all widths are
+    shuffled together, so a step's width is drawn in proportion to the clips of that width. Under DDP each rank
+    takes every ``world``-th batch of the same order, all ranks the same number, so their steps stay in lockstep.
+    The order depends on the seed and the epoch only (:meth:`set_epoch`)."""
+
+    def __init__(self, widths, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        self.groups: dict = {}
+        for i, w in enumerate(map(int, widths)):
+            self.groups.setdefault(w, []).append(i)
+        self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return sum(len(ix) // self.batch_size for ix in self.groups.values()) // self.world
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        batches = []
+        for w in sorted(self.groups):
+            ix = torch.tensor(self.groups[w])[torch.randperm(len(self.groups[w]), generator=g)].tolist()
+            batches += [ix[s:s + self.batch_size] for s in range(0, len(ix) - self.batch_size + 1, self.batch_size)]
+        order = torch.randperm(len(batches), generator=g).tolist()
+        mine = [batches[k] for k in order][self.rank::self.world]
+        return iter(mine[:len(self)])
 
 
 def train_step(model, batch, targets_of, optimizer, weights, gen, device, amp=False) -> tuple:
@@ -259,7 +293,9 @@ def train_one_epoch(model, loader, targets_of, optimizer, scheduler, weights, de
 
 def evaluate(model, dataset, device, labels) -> dict:
     model.eval()
-    logits, y = predict(model, DataLoader(dataset, batch_size=32), device, 'depth')
+    # batches of one input width (fit 'extend' gives wide cameras wider clips)
+    logits, y = predict(model, DataLoader(dataset, batch_sampler=same_shape_batches(dataset, 32, 'depth')), device,
+                        'depth')
     return classification_metrics(logits, y, labels)
 
 
@@ -339,19 +375,35 @@ def loaded(source, indices, spec: PreprocessSpec, data_key: str, workers: int = 
     return _LOADED[key]
 
 
+def stack_padded(clips: list) -> tuple:
+    """Clips (1, T, H, W_i) -> ((N, 1, T, H, max W) zero-padded on the right, widths (N,) or None if all are one
+    width). Under fit 'extend' a 16:9 clip is wider than a 4:3 one; :class:`WindowDraws` cuts each back."""
+    widths = torch.tensor([c.shape[-1] for c in clips])
+    wide = int(widths.max())
+    if bool((widths == wide).all()):
+        return torch.stack(clips), None
+    return torch.stack([F.pad(c, (0, wide - c.shape[-1])) for c in clips]), widths
+
+
 def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows: int, workers: int = 0) -> tuple:
     """The training clips, each window decoded once: (x (N, K, 1, T, H, W) float16, labels, kept source indices,
-    unreadable count). A recording is kept when all its windows could be read. One window is the memoised
+    unreadable count, widths). A recording is kept when all its windows could be read. One window is the memoised
     set (experiments reuse it); several are read recording by recording (all windows of one, then the next:
     one decode of an NTU sample for all its windows) into one preallocated tensor, so the memory is K clips
-    per recording, not a second copy of everything. ``workers`` processes decode, a recording's windows in one."""
+    per recording, not a second copy of everything. ``workers`` processes decode, a recording's windows in one.
+    ``widths`` (N,) is each recording's input width when they differ (fit 'extend': ``x`` is then as wide as the
+    widest, the others padded on the right), else None."""
     indices = list(indices)
     if windows == 1:
         ds = loaded(source, indices, spec, data_key, workers)
-        x = torch.stack([it['depth'] for it in ds.items]).unsqueeze(1) if ds.items else torch.zeros(0)
-        return x, torch.tensor([it['label'] for it in ds.items]), list(ds.indices), len(indices) - len(ds.indices)
+        if not ds.items:
+            return torch.zeros(0), torch.zeros(0, dtype=torch.long), [], len(indices), None
+        x, widths = stack_padded([it['depth'] for it in ds.items])
+        return (x.unsqueeze(1), torch.tensor([it['label'] for it in ds.items]), list(ds.indices),
+                len(indices) - len(ds.indices), widths)
     ds = RecordingWindows(source, indices, spec, windows, modalities=('depth',))
     x, y, readable = None, torch.full((len(indices),), -1, dtype=torch.long), [True] * len(indices)
+    widths = torch.zeros(len(indices), dtype=torch.long)
     skipped = []
     for k, group in enumerate(read_in_order(ds, workers, group=windows)):
         for item in group:
@@ -359,26 +411,31 @@ def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows
                 readable[k] = False    # one unreadable window leaves the whole recording out
                 skipped.append(str(item))
                 break
+            clip = item['depth']
             if x is None:
-                x = torch.empty((len(indices), windows, *item['depth'].shape), dtype=torch.float16)
-            x[k, item['window']] = item['depth']
+                x = torch.zeros((len(indices), windows, *clip.shape), dtype=torch.float16)
+            elif clip.shape[-1] > x.shape[-1]:
+                # A wider camera than any before (fit 'extend'): widened once, the earlier ones padded.
+                x = F.pad(x, (0, clip.shape[-1] - x.shape[-1]))
+            x[k, item['window'], ..., :clip.shape[-1]] = clip
+            widths[k] = clip.shape[-1]
             y[k] = item['label']
     if skipped:
         print(f'data: {len(skipped)} of {len(indices)} recordings skipped as unreadable (first: {skipped[0]})',
               flush=True)
     kept = [i for i, ok in zip(indices, readable) if ok]
     if x is None:
-        return torch.zeros(0), torch.zeros(0, dtype=torch.long), [], len(indices)
-    if len(kept) == len(indices):
-        return x, y, kept, 0
-    # Unreadable recordings out, in place: moving the kept rows forward needs no second tensor.
-    n = 0
-    for k, ok in enumerate(readable):
-        if ok:
-            if k != n:
-                x[n], y[n] = x[k], y[k]
-            n += 1
-    return x[:n], y[:n], kept, len(indices) - len(kept)
+        return torch.zeros(0), torch.zeros(0, dtype=torch.long), [], len(indices), None
+    if len(kept) < len(indices):
+        # Unreadable recordings out, in place: moving the kept rows forward needs no second tensor.
+        n = 0
+        for k, ok in enumerate(readable):
+            if ok:
+                if k != n:
+                    x[n], y[n], widths[n] = x[k], y[k], widths[k]
+                n += 1
+        x, y, widths = x[:n], y[:n], widths[:n]
+    return x, y, kept, len(indices) - len(kept), None if bool((widths == x.shape[-1]).all()) else widths
 
 
 def main(argv=None) -> int:
@@ -397,6 +454,9 @@ def main(argv=None) -> int:
         parser.error('--method mix needs --stage stage2 or stage3: mixing pooled embeddings in front of a linear '
                      'head is the same as mixing the logits (training/README.md)')
     stage = STAGES[args.stage] if args.method in ('feat', 'mix') else 0
+    if args.fit == 'extend' and stage:
+        parser.error(f'--fit extend with --method {args.method} --stage {args.stage}: a wide clip\'s feature maps would '
+                     'not line up with the letterboxed RGB teacher\'s; use --method kd or none (or feat --stage embedding)')
     device = pick_device(args.device)
     rank, world = ddp_setup(device)
     seed_everything(args.seed + rank)
@@ -432,7 +492,8 @@ def main(argv=None) -> int:
         state = resume_state(args, run_id, rank)
         windows = teacher_cache.windows_for(source, args.windows)
         # Unreadable clips are left out and counted, not replaced by zeros.
-        x_train, y_train, tr_idx, train_skipped = loaded_windows(source, tr_idx, spec, data_key, windows, args.workers)
+        x_train, y_train, tr_idx, train_skipped, widths = loaded_windows(source, tr_idx, spec, data_key, windows,
+                                                                         args.workers)
         if not tr_idx:
             raise DataError('no readable training clips')
         tests = {name: ds for name, ds in
@@ -463,11 +524,20 @@ def main(argv=None) -> int:
     t_cache = time.time() - t_start
     if rank == 0:
         save_config(args, args.out)
-    data = WindowDraws(x_train, y_train, args.seed)                  # float16 in memory; float per batch
+    data = WindowDraws(x_train, y_train, args.seed, widths)          # float16 in memory; float per batch
     if rank == 0 and windows > 1:
         print(f'training on {windows} windows per recording ({len(tr_idx)} recordings), one drawn per epoch', flush=True)
-    sampler = DistributedSampler(data, seed=args.seed) if world > 1 else None
-    loader = DataLoader(data, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True)
+    if widths is not None:
+        # fit 'extend' on cameras of several aspects: each batch is of one input width
+        sampler = WidthBatches(widths, args.batch_size, args.seed, rank, world)
+        loader = DataLoader(data, batch_sampler=sampler)
+        if rank == 0:
+            counts = torch.bincount(widths)
+            print('training at input widths ' + ', '.join(f'{w} ({int(counts[w])} clips)' for w in counts.nonzero().flatten().tolist()),
+                  flush=True)
+    else:
+        sampler = DistributedSampler(data, seed=args.seed) if world > 1 else None
+        loader = DataLoader(data, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True)
     model = DistillModel(student, distill, stage).to(device)
     trained = DistributedDataParallel(model) if world > 1 else model
     params = [p for p in model.parameters() if p.requires_grad]

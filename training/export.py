@@ -4,8 +4,9 @@
 
 ``--fit`` serves the same weights with another fit of frames to the input than the one they were trained
 with (the checkpoint's ``preprocess.crop``; its model id changes with it, and its provenance keeps the fit it
-was trained with). Training fits every clip to one input size; ``extend`` (depth_action_recognition/preprocess.py)
-gives wider frames wider inputs and only exists when serving.
+was trained with): a letterbox-trained student (``pad``) can be served with ``extend``
+(depth_action_recognition/preprocess.py), which gives wider frames wider inputs; the two agree on frames of the
+model's aspect or narrower.
 """
 from __future__ import annotations
 

@@ -7,9 +7,8 @@
 #   DEVICE=cuda JOBS=15 bash training/make_default.sh     # one H100, 16 CPU cores: about 20 minutes (estimated from its parts; training/README.md)
 #   DEVICE=cpu JOBS=2 bash training/make_default.sh       # the 2-core CPU: 4.5-6.5 hours (40 epochs at 358-550 s and about 20 minutes of rendering and caching; training/README.md)
 #
-# Running it again continues where it stopped: a folder whose dataset.json (written last) says it holds the
-# rendering asked for (clips per class, seed, subjects, views) is kept, one without a dataset.json is rendered
-# again, one holding another rendering stops the script; training resumes from $RUN/last_state.pt, written
+# Running it again continues where it stopped: a folder that holds the rendering asked for is kept
+# (training/render.sh); training resumes from $RUN/last_state.pt, written
 # after every epoch. The teacher must exist (runs/r4_rgb20/teacher.safetensors, the model card's train_teacher
 # command). SMOKE=1 renders 2 clips per class and trains one epoch, in folders of its own: a check of the
 # script, not a model. It runs from the repository root wherever it is called from: relative DATA, RUN,
@@ -28,25 +27,7 @@ T=${TEACHER:-runs/r4_rgb20/teacher.safetensors}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 [ -f "$T" ] || { echo "make_default: teacher $T not found (see models/MODEL_CARD.md)" >&2; exit 2; }
 
-render() {   # render OUT PER_CLASS SEED SUBJECTS VIEWS
-    local out=$1 per_class=$2 seed=$3 subjects=$4 views=$5
-    if [ -f "$out/dataset.json" ]; then
-        # A whole rendering (dataset.json is written last): kept if it is the one asked for (clips, seed, subjects
-        # and views), never deleted.
-        $P -c 'import json, sys
-from depth_action_recognition.synthetic.dataset import parse_range
-d, (per_class, seed, subjects, views) = json.load(open(sys.argv[1])), sys.argv[2:]
-sys.exit(0 if (d["count"], d["seed"], d["subjects"], d["views"]) == (len(d["labels"]) * int(per_class), int(seed),
-                                                                     parse_range(subjects), parse_range(views)) else 1)' \
-            "$out/dataset.json" "$per_class" "$seed" "$subjects" "$views" && return 0
-        echo "make_default: $out holds another rendering than $per_class clips per class, seed $seed, subjects" \
-             "$subjects, views $views: move it away or set DATA" >&2
-        exit 2
-    fi
-    rm -rf "$out"      # cut short before its dataset.json
-    $P -m depth_action_recognition.synthetic.dataset --out "$out" --workers "$J" --clips-per-class "$per_class" \
-        --seed "$seed" --subjects "$subjects" --views "$views"
-}
+. training/render.sh
 render "$DATA/synth4_400" $A 0 1-40 0-4
 render "$DATA/synth4_train_b" $B 7 1-30 0-3
 echo "make_default: data ready $(md5sum "$DATA/synth4_400/manifest.jsonl" "$DATA/synth4_train_b/manifest.jsonl" | cut -c1-12 | tr '\n' ' ')"

@@ -22,16 +22,25 @@ def test_round_trip_keeps_weights_and_metadata(checkpoint):
     assert loaded.short_id == f'test-student@{loaded.sha256[:8]}'
 
 
-def test_a_saved_checkpoint_is_readable_as_any_new_file_is(tmp_path):
+@pytest.mark.parametrize('writer', ['student', 'teacher'])
+def test_a_saved_checkpoint_is_readable_as_any_new_file_is(tmp_path, writer):
     """0666 less the umask, as open() gives, not safetensors' 0600: a model trained by one account is installed and
-    served by another."""
+    served by another, and a teacher trained by one account distils students in another's runs."""
     import os
     import stat
+    from training.teachers import build_teacher
+    from training.train_teacher import save_teacher
+
+    def write(path):
+        if writer == 'student':
+            return make_checkpoint(path)
+        save_teacher(path, build_teacher('rgb_small', num_classes=3), {'labels': ['a', 'b', 'c']})
+        return path
     modes = {}
     for umask in (0o022, 0o077, 0o002):
         old = os.umask(umask)
         try:
-            modes[umask] = stat.S_IMODE(make_checkpoint(tmp_path / f'{umask:o}.safetensors').stat().st_mode)
+            modes[umask] = stat.S_IMODE(write(tmp_path / f'{umask:o}.safetensors').stat().st_mode)
         finally:
             os.umask(old)
     assert modes == {0o022: 0o644, 0o077: 0o600, 0o002: 0o664}, {oct(k): oct(v) for k, v in modes.items()}

@@ -22,6 +22,7 @@ from training.data import DataError, InMemory, PairedClips, open_sources, per_cl
 from training.teachers import TEACHERS, Teacher, TeacherError, build_teacher
 from training.utils import (apply_yaml_defaults, classification_metrics, pick_device, predict, save_config,
                             seed_everything, write_json)
+from depth_action_recognition.files import atomic_path
 from depth_action_recognition.preprocess import TRAIN_FITS, PreprocessSpec
 
 FORMAT = 'depth_action_recognition/teacher/1'
@@ -89,7 +90,9 @@ class _Keyed(torch.utils.data.Dataset):
 def save_teacher(path: Path, teacher: Teacher, meta: dict) -> None:
     from safetensors.torch import save_file
     sd = {k: v.detach().cpu().contiguous() for k, v in teacher.state_dict().items()}
-    save_file(sd, str(path), metadata={'teacher': json.dumps({'format': FORMAT, **meta})})
+    # Whole or not at all, and readable as any new file is (students load it from other accounts' runs).
+    with atomic_path(path) as tmp:
+        save_file(sd, str(tmp), metadata={'teacher': json.dumps({'format': FORMAT, **meta})})
 
 
 def load_teacher(path, device='cpu') -> tuple:

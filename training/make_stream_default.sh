@@ -4,9 +4,12 @@
 # letterboxed. Renders its folders (training subjects 1-30 and views 0-3 only: every test split stays unseen),
 # then distils by logit KD from the round-4 RGB teacher, starting from INIT (default: the shipped model).
 #
-#   DEVICE=cuda JOBS=15 bash training/make_stream_default.sh   # one H100, 16 CPU cores
-#   DEVICE=cpu JOBS=2 bash training/make_stream_default.sh     # the 2-core CPU (hours: stage 2's 5 epochs on 8,935
-#                                                              # samples took 2,205 s there; see the model card)
+#   DEVICE=cpu JOBS=2 bash training/make_stream_default.sh     # the 2-core CPU: about 35 minutes (rendering 11,
+#                                                              # loading and teacher cache 5, 8 epochs at 140-150 s)
+#   DEVICE=cuda JOBS=15 bash training/make_stream_default.sh   # a GPU machine with 16 cores: rendering about 3 min
+#
+# One training at a time on a machine: two side by side, each with torch's default of one thread per core, took
+# 93-130 s an epoch on one H100 with 16 cores (bench/results/h100_2026-11-27c/README.md).
 #
 # Folders: $DATA/stream_train_c (WINDOWS per class, seed 41, the seven camera modes), $DATA/clips_c (CLIPS per
 # class, seed 43: clips from an action's onset, which the held-out clip sets are), $DATA/stream_val (10 per class,
@@ -24,7 +27,7 @@ J=${JOBS:-2}
 if [ "${SMOKE:-0}" = 1 ]; then
     W=2; C=2; V=2; EPOCHS=1; DATA=${DATA:-runs/smoke/data}; RUN=${RUN:-runs/smoke/stream_default}
 else
-    W=${WINDOWS:-500}; C=${CLIPS:-150}; V=10; EPOCHS=${EPOCHS:-8}; DATA=${DATA:-data}; RUN=${RUN:-runs/stream_default}
+    W=${WINDOWS:-400}; C=${CLIPS:-150}; V=10; EPOCHS=${EPOCHS:-8}; DATA=${DATA:-data}; RUN=${RUN:-runs/stream_default}
 fi
 T=${TEACHER:-runs/r4_rgb20/teacher.safetensors}
 INIT=${INIT:-models/default.safetensors}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The model card's offline and online evaluations of a student, beside the models it is compared with:
+#   bash bench/eval_model.sh MODEL [OTHER_MODEL ...]        # outputs to $OUT (default runs/eval/<file's 8 hex>)
+# Offline: training.evaluate of every model on the two fresh held-out sets (rendered by the model card's commands
+# when missing). Online, MODEL only: two 4-minute random scenarios at 160x120, one at 424x240 (16:9) and the
+# scripted demo, through depth-action-monitor --demo --evaluate (real nodes on loopback DDS, in real time).
+# The stream table is bench/stream_accuracy.py --model MODEL.
+set -eu
+cd "$(dirname "$0")/.."
+M=${1:?model file}
+P=${PYTHON:-.venv/bin/python}
+MON=${MONITOR:-.venv/bin/depth-action-monitor}
+R=${OUT:-runs/eval/$(sha256sum "$M" | cut -c1-8)}
+mkdir -p "$R"
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-61}
+[ -f data/synth4_test_subjects/dataset.json ] || $P -m depth_action_recognition.synthetic.dataset \
+    --out data/synth4_test_subjects --clips-per-class 80 --subjects 31-40 --views 0-3 --workers 2 --seed 11
+[ -f data/synth4_test_view/dataset.json ] || $P -m depth_action_recognition.synthetic.dataset \
+    --out data/synth4_test_view --clips-per-class 80 --subjects 1-30 --views 4 --workers 2 --seed 13
+for d in synth4_test_subjects synth4_test_view; do
+    for m in "$@"; do
+        echo "=== python -m training.evaluate --model $m --data data/$d"
+        $P -m training.evaluate --model "$m" --data "data/$d" --json "$R/offline_${d}_$(sha256sum "$m" | cut -c1-8).json"
+    done
+done > "$R/offline.txt" 2>&1
+online() {     # online NAME ARGS...: one monitor run, its command first in NAME.txt
+    local name=$1; shift
+    echo "=== depth-action-monitor --model $M $* --demo --evaluate --view quiet" > "$R/$name.txt"
+    $MON --model "$M" "$@" --demo --evaluate --view quiet --report-json "$R/$name.json" >> "$R/$name.txt" 2>&1
+}
+online online_seed0 --scenario random --seed 0 --duration 240
+online online_seed1 --scenario random --seed 1 --duration 240
+online online_424x240_seed0 --params-file bench/results/cpu_2026-11-27/default_57cb8145/monitor_424x240.yaml \
+    --scenario random --seed 0 --duration 240
+online online_scripted --duration 70
+echo "eval_model: outputs in $R"

@@ -382,6 +382,11 @@ def test_width_batches_keep_one_width_per_batch_and_share_the_batches_between_ra
     assert list(again) == orders[1][0]                                   # a function of seed and epoch only
     one = distill.WidthBatches(widths, 3, seed=5)                        # one process takes every full batch
     assert len(one) == len(list(one)) == 5 and sorted(len(b) for b in one) == [3] * 5
+    seen = set()                                   # a width's remainder is not always the same clips
+    for epoch in range(4):
+        one.set_epoch(epoch)
+        seen |= {i for b in one for i in b}
+    assert seen == set(range(18))                  # all 11 + 7 of widths 80 and 106 (the two 160s never fill a batch)
 
 
 def test_fit_extend_trains_16_9_windows_at_their_own_width(teacher, tmp_path, monkeypatch, capsys):
@@ -408,16 +413,20 @@ def test_fit_extend_trains_16_9_windows_at_their_own_width(teacher, tmp_path, mo
     monkeypatch.setattr(distill, 'train_step', lambda model, batch, *a: shapes.append(tuple(batch[0].shape))
                         or real_step(model, batch, *a))
     out = tmp_path / 'run'
-    assert distill.main(['--data', str(root), '--teacher-checkpoint', str(teacher), '--train-subjects', '1-2',
-                         '--train-views', '0-1', '--method', 'kd', '--fit', 'extend', '--epochs', '2',
-                         '--frames', '8', '--height', '24', '--width', '32', '--batch-size', '2',
-                         '--device', 'cpu', '--out', str(out)]) == 0
+    args = ['--data', str(root), '--teacher-checkpoint', str(teacher), '--train-subjects', '1-2', '--train-views',
+            '0-1', '--method', 'kd', '--fit', 'extend', '--frames', '8', '--height', '24', '--width', '32',
+            '--device', 'cpu']
+    # validated on every window of the folder, both widths: evaluation batches by width too
+    assert distill.main([*args, '--epochs', '2', '--batch-size', '2', '--val-data', str(root), '--out', str(out)]) == 0
     assert {s[-1] for s in shapes} == {32, 42} and all(s[0] == 2 for s in shapes)
     ckpt = load_checkpoint(out / 'student.safetensors')
     assert ckpt.meta.preprocess.crop == 'extend'
     m = json.loads((out / 'metrics.json').read_text())
-    assert m['val']['n'] == len(source.records[::10])            # every 10th window validates, both widths
+    assert m['val']['n'] == len(source.records)
     capsys.readouterr()
+    # no width with a full batch: said, not a division by zero mid-epoch
+    assert distill.main([*args, '--epochs', '1', '--batch-size', '64', '--out', str(tmp_path / 'none')]) == 2
+    assert 'no full batch of --batch-size 64' in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         distill.main(['--data', str(root), '--teacher-checkpoint', str(teacher), '--method', 'mix', '--fit', 'extend',
                       '--out', str(tmp_path / 'never')])

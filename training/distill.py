@@ -72,8 +72,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument('--width', type=int, default=80, help='student input width')
     p.add_argument('--fit', default='pad', choices=FITS,
                    help="frames of another aspect than the input: 'pad' (letterbox), 'center' (crop), 'none' (stretch) "
-                        "or 'extend' (a wider input for a wider frame, as served: a 16:9 clip trains at 60x106; each "
-                        "batch is drawn from clips of one width; not with feature maps, whose teacher letterboxes)")
+                        "or 'extend' (a wider input for a wider frame, as served: a 16:9 clip trains at 60x106 in "
+                        "front of a 60x80 input; each batch is drawn from clips of one width; not with feature maps, "
+                        "whose teacher letterboxes)")
     p.add_argument('--train-subjects', default='1-30', help='training subjects')
     p.add_argument('--train-views', default='0-3', help='training camera views')
     p.add_argument('--test-subjects', default='31-40', help='held-out subjects (cross-subject test, training views)')
@@ -382,7 +383,10 @@ def stack_padded(clips: list) -> tuple:
     wide = int(widths.max())
     if bool((widths == wide).all()):
         return torch.stack(clips), None
-    return torch.stack([F.pad(c, (0, wide - c.shape[-1])) for c in clips]), widths
+    x = torch.zeros((len(clips), *clips[0].shape[:-1], wide), dtype=clips[0].dtype)     # one copy, not two
+    for k, c in enumerate(clips):
+        x[k, ..., :c.shape[-1]] = c
+    return x, widths
 
 
 def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows: int, workers: int = 0) -> tuple:
@@ -531,13 +535,21 @@ def main(argv=None) -> int:
         # fit 'extend' on cameras of several aspects: each batch is of one input width
         sampler = WidthBatches(widths, args.batch_size, args.seed, rank, world)
         loader = DataLoader(data, batch_sampler=sampler)
+        counts = {w: len(ix) for w, ix in sorted(sampler.groups.items())}
         if rank == 0:
-            counts = torch.bincount(widths)
-            print('training at input widths ' + ', '.join(f'{w} ({int(counts[w])} clips)' for w in counts.nonzero().flatten().tolist()),
-                  flush=True)
+            print('training at input widths ' + ', '.join(f'{w} ({n} clips)' for w, n in counts.items()), flush=True)
+            for w, n in counts.items():
+                if n < args.batch_size:
+                    print(f'distill: warning: the {n} clips of input width {w} are fewer than a batch '
+                          f'(--batch-size {args.batch_size}): they never train', file=sys.stderr, flush=True)
     else:
         sampler = DistributedSampler(data, seed=args.seed) if world > 1 else None
         loader = DataLoader(data, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True)
+    if len(loader) == 0:
+        print(f'distill: error: no full batch of --batch-size {args.batch_size} '
+              f'(per process, {world} processes) in {len(data)} training clips'
+              + (' of one input width' if widths is not None else ''), file=sys.stderr)
+        return 2
     model = DistillModel(student, distill, stage).to(device)
     trained = DistributedDataParallel(model) if world > 1 else model
     params = [p for p in model.parameters() if p.requires_grad]

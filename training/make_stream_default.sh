@@ -2,7 +2,8 @@
 # Stage 3 of the shipped default's recipe (models/MODEL_CARD.md): fine-tune a student on many streaming windows
 # with fit 'extend', so that 16:9 windows train at their own input width (60x106) as they are served, not
 # letterboxed. Renders its folders (training subjects 1-30 and views 0-3 only: every test split stays unseen),
-# then distils by logit KD from the round-4 RGB teacher, starting from INIT (default: the shipped model).
+# then distils by logit KD from the round-4 RGB teacher, starting from INIT (default: default@57cb8145, the model
+# stage 3 started from, out of git by training/previous_default.sh).
 #
 #   DEVICE=cpu JOBS=2 bash training/make_stream_default.sh     # the 2-core CPU: about 35 minutes (rendering 11,
 #                                                              # loading and teacher cache 5, 8 epochs at 140-150 s)
@@ -30,7 +31,7 @@ else
     W=${WINDOWS:-400}; C=${CLIPS:-150}; V=10; EPOCHS=${EPOCHS:-8}; DATA=${DATA:-data}; RUN=${RUN:-runs/stream_default}
 fi
 T=${TEACHER:-runs/r4_rgb20/teacher.safetensors}
-INIT=${INIT:-models/default.safetensors}
+INIT=${INIT:-$(bash training/previous_default.sh 57cb8145)}
 FIT=${FIT:-extend}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 for f in "$T" "$INIT"; do

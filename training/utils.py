@@ -82,7 +82,8 @@ def same_shape_batches(ds, batch_size: int, key: str) -> list:
     first appearance: clips fitted by 'extend' take the width of their camera's aspect, and a batch is one
     tensor. With one shape, the plain consecutive batches."""
     groups: dict = {}
-    items = getattr(ds, 'items', None)          # an in-memory set: its shapes without converting every clip
+    items = getattr(ds, 'items', None)          # an in-memory set (a list): its shapes without converting every clip
+    items = items if isinstance(items, list) else None
     for i in range(len(ds)):
         groups.setdefault(tuple((items[i] if items is not None else ds[i])[key].shape), []).append(i)
     return [ix[s:s + batch_size] for ix in groups.values() for s in range(0, len(ix), batch_size)]

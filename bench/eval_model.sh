@@ -8,6 +8,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 M=${1:?model file}
+for m in "$@"; do [ -f "$m" ] || { echo "eval_model: $m: no such model file" >&2; exit 2; }; done
 P=${PYTHON:-.venv/bin/python}
 MON=${MONITOR:-.venv/bin/depth-action-monitor}
 R=${OUT:-runs/eval/$(sha256sum "$M" | cut -c1-8)}
@@ -22,7 +23,7 @@ for d in synth4_test_subjects synth4_test_view; do
         echo "=== python -m training.evaluate --model $m --data data/$d"
         $P -m training.evaluate --model "$m" --data "data/$d" --json "$R/offline_${d}_$(sha256sum "$m" | cut -c1-8).json"
     done
-done > "$R/offline.txt" 2>&1
+done > "$R/offline.txt" 2>&1 || { echo "eval_model: an offline evaluation failed: see $R/offline.txt" >&2; exit 1; }
 online() {     # online NAME ARGS...: one monitor run, its command first in NAME.txt
     local name=$1; shift
     echo "=== depth-action-monitor --model $M $* --demo --evaluate --view quiet" > "$R/$name.txt"

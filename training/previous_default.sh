@@ -7,13 +7,16 @@
 #                                                #   later defaults) -> runs/default_5102b055/student.safetensors
 #   bash training/previous_default.sh 400f3007   # default@400f3007 (the same weights as default@57cb8145,
 #                                                #   letterboxed) -> runs/default_400f3007/student.safetensors
+#   bash training/previous_default.sh 57cb8145   # default@57cb8145 (shipped until stage 3 replaced it, which
+#                                                #   started from it) -> runs/default_57cb8145/student.safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ID=${1:-5102b055}
 case "$ID" in
     5102b055) COMMIT=5430dc9 ;;
     400f3007) COMMIT=9c1c95a ;;
-    *) echo "previous_default: no earlier default $ID (have 5102b055, 400f3007)" >&2; exit 2 ;;
+    57cb8145) COMMIT=d52036a ;;
+    *) echo "previous_default: no earlier default $ID (have 5102b055, 400f3007, 57cb8145)" >&2; exit 2 ;;
 esac
 OUT=runs/default_$ID/student.safetensors
 if [ ! -f "$OUT" ]; then

@@ -15,9 +15,7 @@
 # TEACHER and PYTHON paths are taken from there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-P=${PYTHON:-python3}
-DEV=${DEVICE:-auto}
-J=${JOBS:-2}
+. training/render.sh          # P (python), DEV (device), J (processes) and render()
 if [ "${SMOKE:-0}" = 1 ]; then
     A=2; B=2; EPOCHS=1; DATA=${DATA:-runs/smoke/data}; RUN=${RUN:-runs/smoke/default_mix}
 else
@@ -27,7 +25,6 @@ T=${TEACHER:-runs/r4_rgb20/teacher.safetensors}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 [ -f "$T" ] || { echo "make_default: teacher $T not found (see models/MODEL_CARD.md)" >&2; exit 2; }
 
-. training/render.sh
 render "$DATA/synth4_400" $A 0 1-40 0-4
 render "$DATA/synth4_train_b" $B 7 1-30 0-3
 echo "make_default: data ready $(md5sum "$DATA/synth4_400/manifest.jsonl" "$DATA/synth4_train_b/manifest.jsonl" | cut -c1-12 | tr '\n' ' ')"

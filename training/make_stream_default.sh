@@ -22,9 +22,7 @@
 # are taken from there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-P=${PYTHON:-python3}
-DEV=${DEVICE:-auto}
-J=${JOBS:-2}
+. training/render.sh          # P (python), DEV (device), J (processes) and render()
 if [ "${SMOKE:-0}" = 1 ]; then
     W=2; C=2; V=2; EPOCHS=1; DATA=${DATA:-runs/smoke/data}; RUN=${RUN:-runs/smoke/stream_default}
 else
@@ -38,7 +36,6 @@ for f in "$T" "$INIT"; do
     [ -f "$f" ] || { echo "make_stream_default: $f not found (see models/MODEL_CARD.md)" >&2; exit 2; }
 done
 
-. training/render.sh
 render "$DATA/stream_train_c" "$W" 41 1-30 0-3 stream
 render "$DATA/clips_c" "$C" 43 1-30 0-3 clips
 render "$DATA/stream_val" "$V" 22 1-30 0-3 stream

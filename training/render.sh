@@ -1,8 +1,12 @@
-# Sourced by the training scripts (make_default.sh, make_stream_default.sh): `render OUT PER_CLASS SEED SUBJECTS
-# VIEWS [KIND]` renders a synthetic folder unless OUT already holds that rendering. Needs $P (python) and $J
-# (render processes). A folder whose dataset.json (written last) says it holds the rendering asked for (kind,
+# Sourced by the training scripts (make_default.sh, make_stream_default.sh) from the repository root: their
+# settings from the environment (PYTHON, DEVICE, JOBS), and `render OUT PER_CLASS SEED SUBJECTS VIEWS [KIND]`,
+# which renders a synthetic folder unless OUT already holds that rendering. A folder whose dataset.json (written last) says it holds the rendering asked for (kind,
 # clips per class, seed, subjects, views) is kept; one without a dataset.json was cut short and is rendered again;
 # one holding another rendering stops the script rather than being deleted.
+P=${PYTHON:-python3}
+DEV=${DEVICE:-auto}
+J=${JOBS:-2}
+
 render() {
     local out=$1 per_class=$2 seed=$3 subjects=$4 views=$5 kind=${6:-clips}
     if [ -f "$out/dataset.json" ]; then

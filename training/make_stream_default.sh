@@ -10,7 +10,7 @@
 #   DEVICE=cuda JOBS=15 bash training/make_stream_default.sh   # a GPU machine with 16 cores: rendering about 3 min
 #
 # One training at a time on a machine: two side by side, each with torch's default of one thread per core, took
-# 93-130 s an epoch on one H100 with 16 cores (bench/results/h100_2026-11-27c/README.md).
+# 92-130 s an epoch on one H100 with 16 cores (bench/results/h100_2026-11-27c/README.md).
 #
 # Folders: $DATA/stream_train_c (WINDOWS per class, seed 41, the seven camera modes), $DATA/clips_c (CLIPS per
 # class, seed 43: clips from an action's onset, which the held-out clip sets are), $DATA/stream_val (10 per class,

@@ -21,9 +21,10 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-61
 for d in synth4_test_subjects synth4_test_view; do
     for m in "$@"; do
         echo "=== python -m training.evaluate --model $m --data data/$d"
-        $P -m training.evaluate --model "$m" --data "data/$d" --json "$R/offline_${d}_$(sha256sum "$m" | cut -c1-8).json"
+        $P -m training.evaluate --model "$m" --data "data/$d" --json "$R/offline_${d}_$(sha256sum "$m" | cut -c1-8).json" \
+            || { echo "eval_model: evaluating $m on data/$d failed: see $R/offline.txt" >&3; exit 1; }
     done
-done > "$R/offline.txt" 2>&1 || { echo "eval_model: an offline evaluation failed: see $R/offline.txt" >&2; exit 1; }
+done 3>&2 > "$R/offline.txt" 2>&1
 online() {     # online NAME ARGS...: one monitor run, its command first in NAME.txt
     local name=$1; shift
     echo "=== depth-action-monitor --model $M $* --demo --evaluate --view quiet" > "$R/$name.txt"

@@ -438,7 +438,8 @@ def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows
                 if k != n:
                     x[n], y[n], widths[n] = x[k], y[k], widths[k]
                 n += 1
-        x, y, widths = x[:n], y[:n], widths[:n]
+        # the recording that widened the store may be one of those left out
+        x, y, widths = x[:n, ..., :int(widths[:n].max())], y[:n], widths[:n]
     return x, y, kept, len(indices) - len(kept), None if bool((widths == x.shape[-1]).all()) else widths
 
 

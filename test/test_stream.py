@@ -6,7 +6,7 @@ import pytest
 
 from depth_action_recognition.preprocess import PreprocessSpec, preprocess_frame
 from depth_action_recognition.sampling import window_indices
-from depth_action_recognition.synthetic.dataset import SyntheticDataset, stream_camera, write_dataset
+from depth_action_recognition.synthetic.dataset import DatasetError, SyntheticDataset, stream_camera, write_dataset
 from depth_action_recognition.synthetic.stream import CAMERA_MODES, ScenarioCamera, render_window, window_label
 
 
@@ -63,6 +63,30 @@ def test_camera_modes_render_at_the_size_the_preprocessing_decimates_to():
         np.testing.assert_array_equal(small > 0, large > 0)
         if cam['hfov'] is not None:
             assert 30 <= cam['hfov'] <= 120
+
+
+def test_field_of_view_range_replaces_the_modes_nominal_field_but_not_the_simulators():
+    nominal = [stream_camera(s, 'd4xx-424')['hfov'] for s in range(200)]
+    ranged = [stream_camera(s, 'd4xx-424', hfov_range=(50, 92))['hfov'] for s in range(200)]
+    assert 82 <= min(nominal) and max(nominal) <= 92
+    assert 50 <= min(ranged) < 55 and 87 < max(ranged) <= 92          # the whole range, not the nominal band
+    assert sum(h < 70 for h in ranged) > 60                             # narrow lenses drawn, not only the edge
+    assert stream_camera(4, 'sim160', hfov_range=(50, 92))['hfov'] is None
+
+
+def test_dataset_field_of_view_range_is_recorded_and_checked(tmp_path):
+    root = write_dataset(tmp_path / 's', clips_per_class=1, subjects=[1], views=[0], frames=4, seed=2,
+                         kind='stream', modes=['d4xx-424'], hfov_range=(55, 60), labels=['waving', 'kicking'])
+    info = json.loads((root / 'dataset.json').read_text())
+    assert info['hfov_range'] == [55.0, 60.0]
+    # the field of view each window was rendered with (the scene's own record), drawn from the range
+    assert all(55 <= r['hfov'] <= 60 for r in SyntheticDataset.open(root).records)
+    for bad in [(60, 55), (20, 60), (55, 130)]:
+        with pytest.raises(DatasetError, match='field-of-view range'):
+            write_dataset(tmp_path / 'bad', clips_per_class=1, kind='stream', hfov_range=bad)
+    with pytest.raises(DatasetError, match='stream windows'):
+        write_dataset(tmp_path / 'bad', clips_per_class=1, kind='clips', hfov_range=(55, 60))
+    assert not (tmp_path / 'bad').exists()
 
 
 def test_stream_dataset_records_the_camera_and_window(tmp_path):

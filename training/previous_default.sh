@@ -9,6 +9,8 @@
 #                                                #   letterboxed) -> runs/default_400f3007/student.safetensors
 #   bash training/previous_default.sh 57cb8145   # default@57cb8145 (shipped until stage 3 replaced it, which
 #                                                #   started from it) -> runs/default_57cb8145/student.safetensors
+#   bash training/previous_default.sh 9b7f7b79   # default@9b7f7b79 (stage 3, which stage 4 starts from)
+#                                                #   -> runs/default_9b7f7b79/student.safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ID=${1:-5102b055}
@@ -16,7 +18,8 @@ case "$ID" in
     5102b055) COMMIT=5430dc9 ;;
     400f3007) COMMIT=9c1c95a ;;
     57cb8145) COMMIT=d52036a ;;
-    *) echo "previous_default: no earlier default $ID (have 5102b055, 400f3007, 57cb8145)" >&2; exit 2 ;;
+    9b7f7b79) COMMIT=b44f4f0 ;;
+    *) echo "previous_default: no earlier default $ID (have 5102b055, 400f3007, 57cb8145, 9b7f7b79)" >&2; exit 2 ;;
 esac
 OUT=runs/default_$ID/student.safetensors
 if [ ! -f "$OUT" ]; then

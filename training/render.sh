@@ -1,7 +1,8 @@
 # Sourced by the training scripts (make_default.sh, make_stream_default.sh) from the repository root: their
-# settings from the environment (PYTHON, DEVICE, JOBS), and `render OUT PER_CLASS SEED SUBJECTS VIEWS [KIND]`,
-# which renders a synthetic folder unless OUT already holds that rendering. A folder whose dataset.json (written last) says it holds the rendering asked for (kind,
-# clips per class, seed, subjects, views) is kept; one without a dataset.json was cut short and is rendered again;
+# settings from the environment (PYTHON, DEVICE, JOBS), and `render OUT PER_CLASS SEED SUBJECTS VIEWS [KIND [DATASET OPTIONS...]]`,
+# which renders a synthetic folder unless OUT already holds that rendering. A folder whose dataset.json (written
+# last) says it holds the rendering asked for (kind, clips per class, seed, subjects, views, frames, fps, size or
+# camera modes, field-of-view range) is kept; one without a dataset.json was cut short and is rendered again;
 # one holding another rendering stops the script rather than being deleted.
 P=${PYTHON:-python3}
 DEV=${DEVICE:-auto}
@@ -9,26 +10,32 @@ J=${JOBS:-2}
 
 render() {
     local out=$1 per_class=$2 seed=$3 subjects=$4 views=$5 kind=${6:-clips}
+    shift $(( $# < 6 ? $# : 6 ))
+    local args=(--out "$out" --kind "$kind" --clips-per-class "$per_class" --seed "$seed" --subjects "$subjects"
+                --views "$views" "$@")
     if [ -f "$out/dataset.json" ]; then
         # 0: the rendering asked for; 3: another one; anything else: the check itself failed (said as such, so
-        # that nobody moves good data away over an import error)
+        # that nobody moves good data away over an import error). The request is read by the dataset writer's
+        # own parser, so every setting it records is compared, defaults included.
         local rc=0
         $P -c 'import json, sys
-from depth_action_recognition.synthetic.dataset import parse_range
-d, (per_class, seed, subjects, views, kind) = json.load(open(sys.argv[1])), sys.argv[2:]
-sys.exit(0 if (d.get("kind", "clips"), d["count"], d["seed"], d["subjects"], d["views"]) == (
-    kind, len(d["labels"]) * int(per_class), int(seed), parse_range(subjects), parse_range(views)) else 3)' \
-            "$out/dataset.json" "$per_class" "$seed" "$subjects" "$views" "$kind" || rc=$?
+from depth_action_recognition.synthetic.dataset import CAMERA_MODES, parse_range, parser
+d, a = json.load(open(sys.argv[1])), parser().parse_args(sys.argv[2:])
+stream = a.kind == "stream"
+have = (d.get("kind", "clips"), d["count"], d["seed"], d["subjects"], d["views"], d["frames"], d["fps"],
+        d.get("modes") if stream else d.get("size"), d.get("hfov_range"))
+want = (a.kind, len(d["labels"]) * a.clips_per_class, a.seed, parse_range(a.subjects), parse_range(a.views),
+        a.frames, a.fps, (a.modes or list(CAMERA_MODES)) if stream else [int(v) for v in a.size.split("x")],
+        a.hfov_range)
+sys.exit(0 if have == want else 3)' "$out/dataset.json" "${args[@]}" || rc=$?
         [ $rc = 0 ] && return 0
         if [ $rc = 3 ]; then
-            echo "$(basename "$0"): $out holds another rendering than $kind, $per_class per class, seed $seed," \
-                 "subjects $subjects, views $views: move it away or set DATA" >&2
+            echo "$(basename "$0"): $out holds another rendering than ${args[*]:2}: move it away or set DATA" >&2
         else
             echo "$(basename "$0"): could not check $out/dataset.json (above)" >&2
         fi
         exit 2
     fi
     rm -rf "$out"      # cut short before its dataset.json
-    $P -m depth_action_recognition.synthetic.dataset --out "$out" --kind "$kind" --workers "$J" \
-        --clips-per-class "$per_class" --seed "$seed" --subjects "$subjects" --views "$views"
+    $P -m depth_action_recognition.synthetic.dataset --workers "$J" "${args[@]}"
 }

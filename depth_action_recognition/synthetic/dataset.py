@@ -80,19 +80,29 @@ def _render_one(job):
             'view': m['view'], 'seed': m['seed'], 'people': m['people'], 'onset': m['onset']}
 
 
-def stream_camera(spec_seed: int, mode: str, model_size=(60, 80)) -> dict:
-    """The camera of one stream window: native size, rendered (decimated) size, step and field of view."""
+def stream_camera(spec_seed: int, mode: str, model_size=(60, 80), hfov_range=None) -> dict:
+    """The camera of one stream window: native size, rendered (decimated) size, step and field of view.
+
+    The field of view is drawn within 5 degrees of the mode's nominal one, or uniformly from ``hfov_range``
+    (low, high degrees) where given: a sensor mode does not fix the lens, and a 16:9 camera at 60 degrees sees a
+    person far larger than one at 87. The simulator's own camera (sim160) keeps its 55-65 degrees either way.
+    """
     w0, h0, nominal = CAMERA_MODES[mode]
     rng = np.random.default_rng([spec_seed, 31])
-    hfov = None if mode == 'sim160' else float(np.clip(nominal + rng.uniform(-5, 5), 30, 120))
+    if mode == 'sim160':
+        hfov = None
+    elif hfov_range is None:
+        hfov = float(np.clip(nominal + rng.uniform(-5, 5), 30, 120))
+    else:
+        hfov = float(rng.uniform(*hfov_range))
     _, _, rows, cols = fit_box(h0, w0, model_size[0], model_size[1], 'pad')
     step = decimation_step(h0, w0, rows.stop - rows.start, cols.stop - cols.start)
     return {'native_size': (h0, w0), 'size': (h0 // step, w0 // step), 'native_step': step, 'hfov': hfov}
 
 
 def _render_stream_one(job):
-    index, spec, root, frames, fps, model_size, labels = job
-    cam = stream_camera(spec['seed'], spec['mode'], model_size)
+    index, spec, root, frames, fps, model_size, labels, hfov_range = job
+    cam = stream_camera(spec['seed'], spec['mode'], model_size, hfov_range)
     win = render_window(spec['label'], spec['seed'], frames=frames, fps=fps, size=cam['size'],
                         native_size=cam['native_size'], hfov=cam['hfov'], native_step=cam['native_step'],
                         subject=spec['subject'], view=spec['view'], neighbours=labels)
@@ -107,12 +117,21 @@ def _render_stream_one(job):
 
 def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=16, size=(120, 160),
                   fps=10.0, seed=0, workers=1, progress=None, kind='clips', modes=None, model_size=(60, 80),
-                  labels=None) -> Path:
-    """``labels``: a subset of the classes (default all), in the order their label ids take."""
+                  labels=None, hfov_range=None) -> Path:
+    """``labels``: a subset of the classes (default all), in the order their label ids take. ``hfov_range``:
+    stream windows' horizontal fields of view, (low, high) degrees, instead of each mode's nominal one
+    (:func:`stream_camera`)."""
     labels = list(labels or LABELS)
     unknown = [lab for lab in labels if lab not in LABELS]
     if unknown or len(set(labels)) != len(labels) or len(labels) < 2:
         raise DatasetError(f'labels must be two or more distinct classes of {LABELS}, got {labels}')
+    if hfov_range is not None:
+        if kind != 'stream':
+            raise DatasetError('a field-of-view range is for stream windows (kind stream)')
+        hfov_range = [float(v) for v in hfov_range]
+        if len(hfov_range) != 2 or not 30 <= hfov_range[0] < hfov_range[1] <= 120:
+            raise DatasetError(f'field-of-view range must be LOW HIGH degrees, 30 <= LOW < HIGH <= 120, '
+                               f'got {hfov_range}')
     out = Path(out)
     (out / 'clips').mkdir(parents=True, exist_ok=True)
     subjects = subjects or list(range(1, N_SUBJECTS + 1))
@@ -126,7 +145,7 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
         rng = np.random.default_rng([seed, 5])
         for s in specs:
             s['mode'] = modes[int(rng.integers(len(modes)))]
-        jobs = [(i, s, str(out), frames, fps, tuple(model_size), labels) for i, s in enumerate(specs)]
+        jobs = [(i, s, str(out), frames, fps, tuple(model_size), labels, hfov_range) for i, s in enumerate(specs)]
         render = _render_stream_one
     elif kind == 'clips':
         jobs = [(i, s, str(out), frames, tuple(size), fps, labels) for i, s in enumerate(specs)]
@@ -147,7 +166,8 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
             'object_labels': [a for a in OBJECT_LABELS if a in labels],
             'frames': frames, 'fps': fps, 'count': len(records), 'seed': seed, 'kind': kind,
             'subjects': subjects, 'views': views, 'render_seconds': round(seconds, 2),
-            **({'size': list(size)} if kind == 'clips' else {'modes': modes, 'model_size': list(model_size)})}
+            **({'size': list(size)} if kind == 'clips' else {'modes': modes, 'model_size': list(model_size)}),
+            **({'hfov_range': hfov_range} if hfov_range is not None else {})}
     # Written last and renamed into place: a folder with its dataset.json is a whole rendering.
     with atomic_path(out / 'dataset.json') as tmp:
         tmp.write_text(json.dumps(info, indent=2))
@@ -207,7 +227,7 @@ class SyntheticDataset:
         return depth, rgb, rec
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description='Render a synthetic paired RGB-D action dataset.')
     p.add_argument('--out', required=True, help='dataset folder to create')
     p.add_argument('--clips-per-class', type=int, default=50, help='clips rendered for each of the classes')
@@ -222,16 +242,27 @@ def main(argv=None) -> int:
                    help='stream: camera modes to draw from (default all)')
     p.add_argument('--model-size', default='60x80', help='stream: HEIGHTxWIDTH of the model input the rendering '
                    'decimates for')
+    p.add_argument('--hfov-range', nargs=2, type=float, default=None, metavar=('LOW', 'HIGH'),
+                   help="stream: draw the cameras' horizontal field of view from LOW-HIGH degrees (default: "
+                        "within 5 degrees of each mode's nominal one)")
     p.add_argument('--fps', type=float, default=10.0, help='frame rate of the clips')
     p.add_argument('--seed', type=int, default=0, help='dataset seed (same seed, same dataset)')
     p.add_argument('--workers', type=int, default=1, help='rendering processes')
+    return p
+
+
+def main(argv=None) -> int:
+    p = parser()
     args = p.parse_args(argv)
     h, w = (int(x) for x in args.size.lower().split('x'))
     mh, mw = (int(x) for x in args.model_size.lower().split('x'))
-    write_dataset(args.out, clips_per_class=args.clips_per_class, subjects=parse_range(args.subjects),
-                  views=parse_range(args.views), frames=args.frames, size=(h, w), fps=args.fps, seed=args.seed,
-                  workers=args.workers, progress=print, kind=args.kind, modes=args.modes, model_size=(mh, mw),
-                  labels=args.labels)
+    try:
+        write_dataset(args.out, clips_per_class=args.clips_per_class, subjects=parse_range(args.subjects),
+                      views=parse_range(args.views), frames=args.frames, size=(h, w), fps=args.fps, seed=args.seed,
+                      workers=args.workers, progress=print, kind=args.kind, modes=args.modes, model_size=(mh, mw),
+                      labels=args.labels, hfov_range=args.hfov_range)
+    except DatasetError as e:
+        p.error(str(e))
     return 0
 
 

@@ -143,8 +143,11 @@ def test_resume_refuses_the_state_of_a_run_on_other_clips_or_settings(tiny_data,
     saved = torch.load(tmp_path / 'last_state.pt', weights_only=True)['epoch']
     config = (tmp_path / 'config.yaml').read_text()
     cache_mtime = (tmp_path / 'teacher_cache.safetensors').stat().st_mtime_ns
+    init = tmp_path / 'init.safetensors'
+    init.write_bytes((tmp_path / 'student.safetensors').read_bytes())
     capsys.readouterr()
-    for other in (['--train-views', '0'], ['--lr', '1e-2'], ['--method', 'none']):         # other clips, other settings
+    for other in (['--train-views', '0'], ['--lr', '1e-2'], ['--method', 'none'],         # other clips, other settings,
+                  ['--init', str(init)]):                                                 # other starting weights
         assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '2', '--resume', *other) == 2
         assert 'other clips or settings' in capsys.readouterr().err, other
     assert torch.load(tmp_path / 'last_state.pt', weights_only=True)['epoch'] == saved        # left as it was,

@@ -344,10 +344,13 @@ RESUME_KEYS = ('method', 'student', 'stage', 'direction', 'alpha', 'temperature'
 
 def run_fingerprint(args, source, train_indices) -> str:
     """The training clips (their records: the same on every machine that renders or reads them) and the
-    settings in RESUME_KEYS and the teacher's file, hashed: a --resume on anything else is refused."""
+    settings in RESUME_KEYS, the teacher's file and the --init file, hashed: a --resume on anything else is
+    refused."""
     teacher = file_sha256(args.teacher_checkpoint) if args.teacher_checkpoint else None    # its targets too
     doc = {'records': [source.records[i] for i in train_indices], 'teacher': teacher, 'fps': args.fps,
            **{k: getattr(args, k) for k in RESUME_KEYS}}
+    if args.init:           # the weights epoch 1 started from (a key only where given: older states still match)
+        doc['init'] = file_sha256(args.init)
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 

@@ -45,13 +45,14 @@ $P bench/engine.py --device $DEV --batches "${BATCHES[@]}" >"$OUT/engine.txt" 2>
 log "engine bench rc $?"
 rm -f data/.clips_done data/.clips_failed data/.stream_done data/.stream_failed runs/.tune_done runs/.tune_failed
 # The experiment's world: the same commands and seeds as training/README.md (same seed, same clips), and the
-# streaming windows for the default model, rendered on the CPUs while the GPU tests and benchmarks.
+# streaming windows for the default model, rendered on the CPUs while the GPU tests and benchmarks (validation
+# windows in data/stream_val20, 20 per class: data/stream_val is make_stream_default.sh's 10 per class).
 ( render --out data/synth4 "${PC[@]}" --seed 0 --workers $RW \
   && render --out data/synth4_val "${PCV[@]}" --subjects 1-30 --views 0-3 --seed 5 --workers $RW \
   && md5sum data/synth4/manifest.jsonl data/synth4_val/manifest.jsonl >>"$OUT/log.txt" \
   && touch data/.clips_done || touch data/.clips_failed ) &
 ( render --out data/stream_train --kind stream "${PCS[@]}" --subjects 1-30 --views 0-3 --seed 21 --workers $RS \
-  && render --out data/stream_val --kind stream "${PCSV[@]}" --subjects 1-30 --views 0-3 --seed 22 --workers $RS \
+  && render --out data/stream_val20 --kind stream "${PCSV[@]}" --subjects 1-30 --views 0-3 --seed 22 --workers $RS \
   && touch data/.stream_done || touch data/.stream_failed ) &
 
 log "tests on the GPU"
@@ -89,7 +90,7 @@ log "cache done"
     while [ ! -f runs/.tune_done ]; do [ -f runs/.tune_failed ] && exit 1; sleep 2; done
     for m in kd mix; do
         FLAGS=$($P -m training.experiment flags --tuned "$OUT/tune.csv" --method $m) || { log "no tuned $m knobs"; exit 1; }
-        $P -m training.distill --data data/stream_train data/synth4 --val-data data/stream_val --method $m \
+        $P -m training.distill --data data/stream_train data/synth4 --val-data data/stream_val20 --method $m \
             $FLAGS --student tiny --epochs $EPD \
             --teacher-checkpoint runs/stream_rgb/teacher.safetensors --teacher-cache $SC --device $DEV \
             --name default --out runs/default_$m >>"$OUT/detail.log" 2>&1 &

@@ -49,6 +49,17 @@ def test_a_new_source_evicts_the_longest_silent_and_totals_survive():
     assert t.counts()['frames_received'] == 12 and t.clips == 8       # the evicted source's counts are kept
 
 
+def test_asking_for_a_known_source_returns_it_and_evicts_nothing():
+    t = topic(max_sources=1)
+    for i in range(6):
+        deliver(t, GENUINE, 100 + i / 10, i / 10)
+    src = t.sources[GENUINE]
+    again, evicted = t.source(GENUINE, 9.0, layout=None)
+    assert again is src and evicted is None and t.evictions == 0
+    # its buffer, counts and last arrival kept, not rebuilt: 6 frames made 3 clips of 4
+    assert src.buffer.clips == 3 and src.received == 6 and src.last_arrival == pytest.approx(0.5)
+
+
 def test_a_source_that_cannot_be_made_evicts_nothing():
     """The new source is built before the oldest is evicted: if building it fails, the topic keeps every source
     it had (their buffers, clocks and, in the node, alarms), instead of losing one for nothing."""

@@ -71,6 +71,20 @@ def test_extend_models_take_wider_clips_up_to_twice_their_width(tmp_path):
         pad.infer(x)
 
 
+def test_warm_up_runs_the_16_9_and_widest_inputs_of_an_extend_model_and_only_its_own_of_a_letterboxed_one(
+        tmp_path, monkeypatch):
+    seen = []
+    real = InferenceEngine.infer
+    monkeypatch.setattr(InferenceEngine, 'infer', lambda self, clips: seen.append(clips.shape) or real(self, clips))
+    InferenceEngine(load_checkpoint(make_checkpoint(tmp_path / 'wide.safetensors', spec=PreprocessSpec(
+        height=24, width=32, frames=8, fps=10.0, crop='extend'))), 'cpu')
+    # 848x480 and 1280x720 at height 24: 42 and 43 columns; 64 the widest; batches of one and of two
+    assert sorted(set(seen)) == sorted((n, 8, 24, w) for n in (1, 2) for w in (32, 42, 43, 64))
+    seen.clear()
+    InferenceEngine(load_checkpoint(make_checkpoint(tmp_path / 'pad.safetensors')), 'cpu')
+    assert sorted(set(seen)) == [(1, 8, 24, 32), (2, 8, 24, 32)]
+
+
 def test_worker_batches_clips_of_each_shape_apart_and_a_refused_one_fails_alone(tmp_path):
     """Cameras of two aspects under 'extend' give clips of two widths: one batch each, nobody's clip lost; a clip
     the model refuses fails by itself."""

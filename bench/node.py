@@ -101,7 +101,7 @@ def publisher_main(seconds, cameras, fps, rate, wide=0):
         time.sleep(0.01)
     time.sleep(0.5)
     msg = frame_msg(0.0)            # one message, restamped: the publisher's own cost stays small
-    wide_msg = frame_msg(0.0, 480, 848)
+    wide_msg = frame_msg(0.0, 480, 848) if wide else None      # built and stamped only where sent
     sent, t0 = 0, time.time()
     end = t0 + seconds
     try:
@@ -116,7 +116,8 @@ def publisher_main(seconds, cameras, fps, rate, wide=0):
             tick = 0
             while time.time() < end:
                 set_stamp(msg, t0 + tick / fps)
-                set_stamp(wide_msg, t0 + tick / fps)
+                if wide_msg is not None:
+                    set_stamp(wide_msg, t0 + tick / fps)
                 for i, p in enumerate(pubs):
                     p.publish(wide_msg if i < wide else msg)
                 sent += len(pubs)

@@ -201,3 +201,36 @@ def test_an_unreadable_recording_is_left_out_of_every_window_and_the_rest_keep_t
         for k in range(3):
             want = 1 - (1000 + 300 * i + 100 * k) / 4000          # near -> 1, far (4 m) -> 0
             assert abs(float(x[row, k].float().mean()) - want) < 1e-3, (i, k)
+
+
+class WideRecordings(Recordings):
+    """Recording 2 from a 16:9 camera (12x21); recording 1 16:9 too, with its last window unreadable."""
+
+    def load(self, i, rng=None, spread=None):
+        from training.errors import SkippedSample
+        k = spread[0] if spread else 1
+        if i == 1 and k == 2:
+            raise SkippedSample('r1: unreadable third window')
+        w = 21 if i in (1, 2) else 16
+        return np.full((4, 12, w), 1000 + 300 * i + 100 * k, np.uint16), np.zeros((4, 12, w, 3), np.uint8)
+
+
+def test_a_wider_recording_arriving_late_widens_the_store_and_keeps_the_earlier_rows():
+    spec = PreprocessSpec(frames=4, height=12, width=16, min_depth_m=0.0, max_depth_m=4.0, crop='extend')
+    x, y, kept, skipped, widths = distill.loaded_windows(WideRecordings(), [0, 2, 3], spec, 'key-wide', 3)
+    assert kept == [0, 2, 3] and skipped == 0 and x.shape == (3, 3, 1, 4, 12, 21)
+    assert widths.tolist() == [16, 21, 16]
+    for row, i in enumerate(kept):
+        for k in range(3):
+            want = 1 - (1000 + 300 * i + 100 * k) / 4000
+            clip = x[row, k].float()
+            assert abs(float(clip[..., :int(widths[row])].mean()) - want) < 1e-3, (i, k)   # the earlier rows kept
+            assert not clip[..., int(widths[row]):].any()                                  # padded with zeros
+
+
+def test_a_store_widened_by_a_recording_left_out_is_trimmed_back():
+    spec = PreprocessSpec(frames=4, height=12, width=16, min_depth_m=0.0, max_depth_m=4.0, crop='extend')
+    x, y, kept, skipped, widths = distill.loaded_windows(WideRecordings(), [0, 1, 3], spec, 'key-trim', 3)
+    assert kept == [0, 3] and skipped == 1
+    assert x.shape == (2, 3, 1, 4, 12, 16) and widths is None       # one width left: no per-clip widths
+    assert abs(float(x[1, 0].float().mean()) - (1 - 1900 / 4000)) < 1e-3     # recording 3 moved up a row, whole

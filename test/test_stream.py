@@ -1,5 +1,6 @@
 """Continuous scenarios and the training windows cut from them."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -124,3 +125,37 @@ def test_rgb_for_the_teacher_is_fitted_by_the_depth_geometry():
     near, bright = d > 0.5, r > 1.0
     assert near.any() and np.array_equal(near, bright)
     assert np.all(d[:3] == 0) and np.allclose(r[:3], 0)    # the letterbox margin: no reading / mean colour
+
+
+def render_sh(tmp_path, *args):
+    """training/render.sh's render() as the training scripts call it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    script = '. training/render.sh; render "$@"'
+    env = {**os.environ, 'PYTHON': sys.executable, 'JOBS': '1', 'PYTHONPATH': str(root)}
+    return subprocess.run(['bash', '-c', script, 'render', *map(str, args)], cwd=root, env=env,
+                          capture_output=True, text=True)
+
+
+def test_render_script_keeps_the_rendering_asked_for_and_refuses_to_overwrite_another(tmp_path):
+    out = tmp_path / 'win'
+    base = [out, 1, 5, '1-2', '0', 'stream', '--labels', 'waving', 'kicking']
+    ask = base + ['--modes', 'd4xx-424', '--frames', '4', '--hfov-range', '55', '60']
+    assert render_sh(tmp_path, *ask).returncode == 0
+    manifest = (out / 'manifest.jsonl').read_bytes()
+    stamp = (out / 'dataset.json').stat().st_mtime_ns
+    assert render_sh(tmp_path, *ask).returncode == 0                        # kept, not rendered again
+    assert (out / 'dataset.json').stat().st_mtime_ns == stamp
+    for other in (['--modes', 'd4xx-424', '--frames', '4', '--hfov-range', '50', '92'],   # another lens range,
+                  ['--modes', 'd4xx-424', '--frames', '4'],                               # the nominal lenses,
+                  ['--modes', 'd4xx-424', '--frames', '8', '--hfov-range', '55', '60'],   # frames,
+                  ['--frames', '4', '--hfov-range', '55', '60'],                          # every camera mode,
+                  ['--modes', 'd4xx-424', '--frames', '4', '--hfov-range', '55', '60', '--labels', 'waving', 'pushing']):
+        r = render_sh(tmp_path, *base, *other)                              # other classes
+        assert r.returncode == 2 and 'holds another rendering' in r.stderr, (other, r.stderr)
+    assert (out / 'manifest.jsonl').read_bytes() == manifest and (out / 'dataset.json').stat().st_mtime_ns == stamp
+    (out / 'dataset.json').unlink()                                         # cut short: rendered again, the same
+    assert render_sh(tmp_path, *ask).returncode == 0
+    assert (out / 'manifest.jsonl').read_bytes() == manifest

@@ -426,6 +426,9 @@ def test_fit_extend_trains_16_9_windows_at_their_own_width(teacher, tmp_path, mo
     assert ckpt.meta.preprocess.crop == 'extend'
     m = json.loads((out / 'metrics.json').read_text())
     assert m['val']['n'] == len(source.records)
+    # the widest input served (twice the width) costs about twice the model's own clip: convolutions scale with it
+    widest = m['gflops_per_clip_widest_input']
+    assert widest['width'] == 64 and 1.8 < widest['gflops'] / m['gflops_per_clip'] < 2.2
     capsys.readouterr()
     # no width with a full batch: said, not a division by zero mid-epoch
     assert distill.main([*args, '--epochs', '1', '--batch-size', '64', '--out', str(tmp_path / 'none')]) == 2

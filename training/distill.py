@@ -34,7 +34,7 @@ from depth_action_recognition.checkpoint import ModelMeta, file_sha256, load_che
 from depth_action_recognition.errors import CheckpointError
 from depth_action_recognition.files import atomic_path
 from depth_action_recognition.models import PRESETS, build_student, count_flops, preset
-from depth_action_recognition.preprocess import FITS, PreprocessSpec
+from depth_action_recognition.preprocess import FITS, PreprocessSpec, max_input_width
 from training import cache as teacher_cache
 from training.benchmarks import BENCHMARKS, benchmark_help, benchmark_indices
 from training.data import (DataError, InMemory, PairedClips, RecordingWindows, SkippedSample, open_sources,
@@ -609,11 +609,15 @@ def main(argv=None) -> int:
                for name, ds in tests.items()}
     bare = student.cpu().eval()
     flops = count_flops(bare, (1, spec.frames, spec.height, spec.width))
+    # Under 'extend' a wider camera's clip is a wider input: what the widest one costs, beside the model's own.
+    widest = max_input_width(spec)
+    flops_widest = count_flops(bare, (1, spec.frames, spec.height, widest)) if widest != spec.width else flops
     knobs = {'stage': args.stage, 'direction': args.direction, 'alpha': args.alpha, 'temperature': args.temperature,
              'w_ce': args.w_ce, 'w_kd': args.w_kd, 'w_feat': args.w_feat, 'w_mix': args.w_mix}
     step_ms = sorted(h['step_ms'] for h in history)[len(history) // 2] if history else None
     metrics = {'method': args.method, 'knobs': knobs, 'seed': args.seed, 'student': args.student, 'data': data_name,
                'per_class': args.per_class, 'train_clips': len(tr_idx), 'gflops_per_clip': flops / 1e9,
+               'gflops_per_clip_widest_input': {'width': widest, 'gflops': flops_widest / 1e9},
                'windows': windows, 'skipped': {'train': train_skipped, **{k: len(v.skipped) for k, v in tests.items()}},
                'timings': {'setup_and_teacher_cache_s': round(t_cache, 1), 'train_s': round(seconds_train, 1),
                            'step_ms': step_ms, 'batch_size': args.batch_size,

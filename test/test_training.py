@@ -437,3 +437,39 @@ def test_fit_extend_trains_16_9_windows_at_their_own_width(teacher, tmp_path, mo
         distill.main(['--data', str(root), '--teacher-checkpoint', str(teacher), '--method', 'mix', '--fit', 'extend',
                       '--out', str(tmp_path / 'never')])
     assert e.value.code == 2 and '--fit extend with --method mix' in capsys.readouterr().err
+
+
+def test_zoom_scales_each_clip_about_its_centre_each_axis_apart_and_makes_up_no_depth():
+    x = torch.zeros(64, 1, 4, 40, 60)
+    x[:, :, :, 10:30, 20:40] = 0.6                 # a 20x20 box in the middle, every frame
+    x[:, :, :, 18:22, 28:32] = 0.9                 # its nearer core
+    assert torch.equal(distill.zoom_views(x, torch.Generator().manual_seed(0), 0.0), x)
+    y = distill.zoom_views(x, torch.Generator().manual_seed(0), 0.25)
+    # nearest-neighbour: only depths that were there, none made up between the box and its core
+    assert all(min(abs(v - d) for d in (0.0, 0.6, 0.9)) < 1e-6 for v in torch.unique(y).tolist())
+    assert all(torch.equal(y[i, 0, 0], y[i, 0, k]) for i in range(64) for k in range(1, 4))  # frames alike
+    rows = (y[:, 0, 0] > 0).any(2).sum(1).float()             # the box's height and width in each clip
+    cols = (y[:, 0, 0] > 0).any(1).sum(1).float()
+    for size in (rows, cols):
+        assert size.min() >= 20 / 1.25 - 1 and size.max() <= 20 * 1.25 + 1     # within the zoom
+        assert size.max() - size.min() >= 6                                    # and spread over it
+    assert (rows - cols).abs().max() >= 4                                      # axes drawn apart
+    centre = torch.tensor([[(i * m).sum() / m.sum() for i, m in zip((torch.arange(40).view(40, 1),
+                                                                        torch.arange(60).view(1, 60)), (c, c))]
+                           for c in (y[:, 0, 0] > 0).float()])
+    assert torch.allclose(centre, torch.tensor([19.5, 29.5]), atol=1.0)         # about the centre
+
+
+def test_zoom_trains_logit_methods_and_is_refused_with_feature_maps(tiny_data, teacher, tmp_path, monkeypatch, capsys):
+    zooms = []
+    real = distill.zoom_views
+    monkeypatch.setattr(distill, 'zoom_views', lambda x, gen, zoom: zooms.append(zoom) or real(x, gen, zoom))
+    assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '1', '--zoom', '0.15') == 0
+    assert zooms and set(zooms) == {0.15}
+    capsys.readouterr()
+    assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '2', '--resume') == 2   # another run
+    assert 'other clips or settings' in capsys.readouterr().err
+    for bad in (['--method', 'mix', '--zoom', '0.15'], ['--method', 'kd', '--zoom', '1.5']):
+        with pytest.raises(SystemExit) as e:
+            run_distill(tiny_data, teacher, tmp_path / 'never', *bad)
+        assert e.value.code == 2 and '--zoom' in capsys.readouterr().err

@@ -75,6 +75,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "or 'extend' (a wider input for a wider frame, as served: a 16:9 clip trains at 60x106 in "
                         "front of a 60x80 input; each batch is drawn from clips of one width; not with feature maps, "
                         "whose teacher letterboxes)")
+    p.add_argument('--zoom', type=float, default=0.0,
+                   help='student augmentation: scale each training clip about its centre by up to 1 +- ZOOM, the two '
+                        'axes apart (e.g. 0.15: a taller, shorter, broader or slimmer person at the same distance); '
+                        '0 (default) off; not with feature maps, which must stay aligned with the teacher\'s')
     p.add_argument('--train-subjects', default='1-30', help='training subjects')
     p.add_argument('--train-views', default='0-3', help='training camera views')
     p.add_argument('--test-subjects', default='31-40', help='held-out subjects (cross-subject test, training views)')
@@ -198,6 +202,25 @@ def flip_views(x: torch.Tensor, gen: torch.Generator) -> tuple:
     return torch.where(flips.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x), flips
 
 
+def zoom_views(x: torch.Tensor, gen: torch.Generator, zoom: float) -> torch.Tensor:
+    """The student's second augmentation (``--zoom``): each clip (N, 1, T, H, W) scaled about its centre, by
+    ``sx`` across and ``sy`` down, each log-uniform in [1 / (1 + zoom), 1 + zoom] and drawn apart, every frame of a
+    clip alike. A depth frame scaled so keeps its depths: it is a person of another height and build at the same
+    distance, which the 30 training subjects cover only sparsely. Nearest-neighbour sampling, so that no depth
+    between a person and the wall behind is made up at their edge; what comes in from outside the frame reads 0,
+    the value of no reading. Targets stay those of the clip: the teacher's class scores do not depend on a
+    person's size."""
+    if zoom <= 0:
+        return x
+    n, _, t, h, w = x.shape
+    logs = (torch.rand(n, 2, generator=gen) * 2 - 1) * math.log1p(zoom)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = torch.exp(-logs[:, 0]), torch.exp(-logs[:, 1])   # output -> input coordinates
+    grid = F.affine_grid(theta.to(x.device, x.dtype), (n, t, h, w), align_corners=False)
+    out = F.grid_sample(x.reshape(n, t, h, w), grid, mode='nearest', padding_mode='zeros', align_corners=False)
+    return out.reshape(n, 1, t, h, w)
+
+
 class WindowDraws(Dataset):
     """Training clips with ``K`` windows each (recorded videos; K = 1 for clips that are one window): every epoch
     takes one window per clip, each clip going through its K windows in every K epochs from a random start
@@ -255,11 +278,11 @@ class WidthBatches:
         return iter(mine[:len(self)])
 
 
-def train_step(model, batch, targets_of, optimizer, weights, gen, device, amp=False) -> tuple:
+def train_step(model, batch, targets_of, optimizer, weights, gen, device, amp=False, zoom=0.0) -> tuple:
     """One optimisation step on (clips, labels, cache rows, windows). Returns (loss terms, student logits)."""
     x, y, rows, windows = batch
     x, flips = flip_views(x.float(), gen)
-    x, y = x.to(device), y.to(device)
+    x, y = zoom_views(x.to(device), gen, zoom), y.to(device)
     targets = None if targets_of is None else \
         {k: v.to(device) for k, v in targets_of(rows, flips, windows).items()}
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -271,12 +294,13 @@ def train_step(model, batch, targets_of, optimizer, weights, gen, device, amp=Fa
     return {'loss': loss.detach(), **{k: v.detach() for k, v in terms.items()}}, logits_s.detach()
 
 
-def train_one_epoch(model, loader, targets_of, optimizer, scheduler, weights, device, gen, amp, bar=None) -> dict:
+def train_one_epoch(model, loader, targets_of, optimizer, scheduler, weights, device, gen, amp, bar=None,
+                    zoom=0.0) -> dict:
     model.train()
     sums, correct, total, step_s = {}, 0, 0, []
     for batch in (bar or loader):
         t0 = time.perf_counter()
-        terms, logits_s = train_step(model, batch, targets_of, optimizer, weights, gen, device, amp)
+        terms, logits_s = train_step(model, batch, targets_of, optimizer, weights, gen, device, amp, zoom)
         scheduler.step()
         step_s.append(time.perf_counter() - t0)
         y = batch[1].to(device)
@@ -349,8 +373,11 @@ def run_fingerprint(args, source, train_indices) -> str:
     teacher = file_sha256(args.teacher_checkpoint) if args.teacher_checkpoint else None    # its targets too
     doc = {'records': [source.records[i] for i in train_indices], 'teacher': teacher, 'fps': args.fps,
            **{k: getattr(args, k) for k in RESUME_KEYS}}
-    if args.init:           # the weights epoch 1 started from (a key only where given: older states still match)
+    # Keys only where given, so that the states of runs from before them still match.
+    if args.init:           # the weights epoch 1 started from
         doc['init'] = file_sha256(args.init)
+    if args.zoom:
+        doc['zoom'] = args.zoom
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -465,6 +492,11 @@ def main(argv=None) -> int:
     if args.fit == 'extend' and stage:
         parser.error(f'--fit extend with --method {args.method} --stage {args.stage}: a wide clip\'s feature maps would '
                      'not line up with the letterboxed RGB teacher\'s; use --method kd or none (or feat --stage embedding)')
+    if args.zoom and stage:
+        parser.error(f'--zoom with --method {args.method} --stage {args.stage}: a zoomed clip\'s feature maps would '
+                     'not line up with the teacher\'s; use --method kd or none (or feat --stage embedding)')
+    if not 0 <= args.zoom < 1:
+        parser.error(f'--zoom must be in [0, 1), got {args.zoom}')
     device = pick_device(args.device)
     rank, world = ddp_setup(device)
     seed_everything(args.seed + rank)
@@ -582,7 +614,8 @@ def main(argv=None) -> int:
         # A live bar on a terminal; logs and CI get the one line per epoch below.
         bar = tqdm(loader, desc=f'epoch {epoch + 1}/{args.epochs}', leave=False) \
             if rank == 0 and sys.stderr.isatty() else None
-        stats = train_one_epoch(trained, loader, targets_of, optimizer, scheduler, weights, device, gen, amp, bar)
+        stats = train_one_epoch(trained, loader, targets_of, optimizer, scheduler, weights, device, gen, amp, bar,
+                                args.zoom)
         if rank == 0:
             due = (epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs
             val = evaluate(student, tests['val'], device, source.labels) if 'val' in tests and due \

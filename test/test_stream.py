@@ -134,7 +134,8 @@ def render_sh(tmp_path, *args):
     from pathlib import Path
     root = Path(__file__).resolve().parents[1]
     script = '. training/render.sh; render "$@"'
-    env = {**os.environ, 'PYTHON': sys.executable, 'JOBS': '1', 'PYTHONPATH': str(root)}
+    env = {**os.environ, 'PYTHON': sys.executable, 'JOBS': '1',
+           'PYTHONPATH': os.pathsep.join(filter(None, [str(root), os.environ.get('PYTHONPATH')]))}
     return subprocess.run(['bash', '-c', script, 'render', *map(str, args)], cwd=root, env=env,
                           capture_output=True, text=True)
 
@@ -152,10 +153,21 @@ def test_render_script_keeps_the_rendering_asked_for_and_refuses_to_overwrite_an
                   ['--modes', 'd4xx-424', '--frames', '4'],                               # the nominal lenses,
                   ['--modes', 'd4xx-424', '--frames', '8', '--hfov-range', '55', '60'],   # frames,
                   ['--frames', '4', '--hfov-range', '55', '60'],                          # every camera mode,
-                  ['--modes', 'd4xx-424', '--frames', '4', '--hfov-range', '55', '60', '--labels', 'waving', 'pushing']):
-        r = render_sh(tmp_path, *base, *other)                              # other classes
+                  ['--modes', 'd4xx-424', '--frames', '4', '--hfov-range', '55', '60', '--labels', 'waving', 'pushing'],
+                  ['--modes', 'd4xx-424', '--frames', '4', '--hfov-range', '55', '60', '--model-size', '120X160']):
+        r = render_sh(tmp_path, *base, *other)                              # other classes, another model input
         assert r.returncode == 2 and 'holds another rendering' in r.stderr, (other, r.stderr)
     assert (out / 'manifest.jsonl').read_bytes() == manifest and (out / 'dataset.json').stat().st_mtime_ns == stamp
     (out / 'dataset.json').unlink()                                         # cut short: rendered again, the same
     assert render_sh(tmp_path, *ask).returncode == 0
     assert (out / 'manifest.jsonl').read_bytes() == manifest
+    # a folder written before field-of-view ranges were recorded is the nominal rendering it always was
+    clips = tmp_path / 'clips'
+    assert render_sh(tmp_path, clips, 1, 5, '1', '0', 'clips', '--labels', 'waving', 'kicking', '--frames', '4',
+                     '--size', '30X40').returncode == 0
+    info = json.loads((clips / 'dataset.json').read_text())
+    assert 'hfov_range' not in info and info['size'] == [30, 40]
+    assert render_sh(tmp_path, clips, 1, 5, '1', '0', 'clips', '--labels', 'waving', 'kicking', '--frames', '4',
+                     '--size', '30x40').returncode == 0
+    assert render_sh(tmp_path, clips, 1, 5, '1', '0', 'clips', '--labels', 'waving', 'kicking', '--frames', '4',
+                     '--size', '24x32').returncode == 2

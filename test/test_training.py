@@ -155,6 +155,29 @@ def test_resume_refuses_the_state_of_a_run_on_other_clips_or_settings(tiny_data,
     assert (tmp_path / 'teacher_cache.safetensors').stat().st_mtime_ns == cache_mtime       # and its cache
     assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '2', '--resume') == 0
     assert 'after epoch 1' in capsys.readouterr().out
+    assert run_distill(tiny_data, teacher, tmp_path / 'gone', '--init', str(tmp_path / 'missing.safetensors')) == 2
+    assert 'missing.safetensors: model file not found' in capsys.readouterr().err
+
+
+def test_a_state_from_before_init_was_fingerprinted_resumes_with_a_warning(tiny_data, teacher, tmp_path, capsys):
+    assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '1') == 0
+    init = tmp_path / 'init.safetensors'
+    init.write_bytes((tmp_path / 'student.safetensors').read_bytes())
+    state = torch.load(tmp_path / 'last_state.pt', weights_only=True)
+    del state['fingerprint']                     # as written before --init was part of the fingerprint
+    torch.save(state, tmp_path / 'last_state.pt')
+    capsys.readouterr()
+    assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '2', '--resume',
+                       '--init', str(init)) == 0
+    out, err = capsys.readouterr()
+    assert 'after epoch 1' in out and 'predates the check of its --init weights' in err
+    # still refused for anything else the older fingerprint held
+    state = torch.load(tmp_path / 'last_state.pt', weights_only=True)
+    state['epoch'], state['history'] = 1, json.dumps(json.loads(state['history'])[:1])
+    del state['fingerprint']
+    torch.save(state, tmp_path / 'last_state.pt')
+    assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '2', '--resume',
+                       '--init', str(init), '--lr', '1e-2') == 2
 
 
 def test_smoke_checkpoint_is_served_by_the_recognizer(tiny_data, teacher, tmp_path):
@@ -469,7 +492,11 @@ def test_zoom_trains_logit_methods_and_is_refused_with_feature_maps(tiny_data, t
     capsys.readouterr()
     assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '2', '--resume') == 2   # another run
     assert 'other clips or settings' in capsys.readouterr().err
-    for bad in (['--method', 'mix', '--zoom', '0.15'], ['--method', 'kd', '--zoom', '1.5']):
+    assert run_distill(tiny_data, teacher, tmp_path, '--method', 'kd', '--epochs', '2', '--resume',
+                       '--zoom', '0.15') == 0                                                      # the same one
+    assert 'after epoch 1' in capsys.readouterr().out
+    for bad in (['--method', 'mix', '--zoom', '0.15'], ['--method', 'kd', '--zoom', '1.5'],
+                ['--method', 'kd', '--zoom', '-0.1']):
         with pytest.raises(SystemExit) as e:
             run_distill(tiny_data, teacher, tmp_path / 'never', *bad)
         assert e.value.code == 2 and '--zoom' in capsys.readouterr().err

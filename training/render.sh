@@ -2,7 +2,7 @@
 # settings from the environment (PYTHON, DEVICE, JOBS), and `render OUT PER_CLASS SEED SUBJECTS VIEWS [KIND [DATASET OPTIONS...]]`,
 # which renders a synthetic folder unless OUT already holds that rendering. A folder whose dataset.json (written
 # last) says it holds the rendering asked for (classes, kind, clips per class, seed, subjects, views, frames, fps,
-# size or camera modes, field-of-view range) is kept; one without a dataset.json was cut short and is rendered again;
+# size, or camera modes and model size, field-of-view range) is kept; one without a dataset.json was cut short and is rendered again;
 # one holding another rendering stops the script rather than being deleted.
 P=${PYTHON:-python3}
 DEV=${DEVICE:-auto}
@@ -22,11 +22,12 @@ render() {
 from depth_action_recognition.synthetic.dataset import CAMERA_MODES, LABELS, parse_range, parser
 d, a = json.load(open(sys.argv[1])), parser().parse_args(sys.argv[2:])
 stream = a.kind == "stream"
+hw = lambda v: [int(x) for x in v.lower().split("x")]
 have = (d["labels"], d.get("kind", "clips"), d["count"], d["seed"], d["subjects"], d["views"], d["frames"], d["fps"],
-        d.get("modes") if stream else d.get("size"), d.get("hfov_range"))
-want = (a.labels or list(LABELS), a.kind, len(d["labels"]) * a.clips_per_class, a.seed, parse_range(a.subjects), parse_range(a.views),
-        a.frames, a.fps, (a.modes or list(CAMERA_MODES)) if stream else [int(v) for v in a.size.split("x")],
-        a.hfov_range)
+        (d.get("modes"), d.get("model_size")) if stream else d.get("size"), d.get("hfov_range"))
+want = (a.labels or list(LABELS), a.kind, len(d["labels"]) * a.clips_per_class, a.seed, parse_range(a.subjects),
+        parse_range(a.views), a.frames, a.fps, (a.modes or list(CAMERA_MODES), hw(a.model_size)) if stream
+        else hw(a.size), a.hfov_range)
 sys.exit(0 if have == want else 3)' "$out/dataset.json" "${args[@]}" || rc=$?
         [ $rc = 0 ] && return 0
         if [ $rc = 3 ]; then

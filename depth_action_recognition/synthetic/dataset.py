@@ -4,7 +4,8 @@ Two kinds: *clips* (``--kind clips``, the default: each clip one action from its
 ``--size`` given) and *stream* windows (``--kind stream``: each clip a window cut from a continuous
 scenario by the recognizer's own sampler — any phase of an action, a third or so straddling the cut to
 the next one, labelled by the window's majority — filmed by a depth camera mode drawn from
-``stream.CAMERA_MODES`` (160x120 to 848x480, 4:3, 16:9, 10:9, fields of view 53-92 degrees). A stream
+``stream.CAMERA_MODES`` (160x120 to 848x480, 4:3, 16:9, 10:9, fields of view within 5 degrees of each
+mode's nominal one, 53-92, or drawn from ``--hfov-range``). A stream
 window of a large camera is rendered at the size the preprocessing decimates it to for a model input of
 ``--model-size`` (848x480 -> 212x120 for 80x60), which is what the network sees of it; the record keeps
 the camera's native size).

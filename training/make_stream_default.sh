@@ -23,7 +23,8 @@
 # seed 22, the model card's). Running it again keeps a folder that holds the rendering asked for
 # (training/render.sh) and resumes training from $RUN/last_state.pt. SMOKE=1 renders 2 per class and trains one
 # epoch in folders of its own: a check of the script, not a model. FIT=pad trains the same letterboxed (the
-# comparison in training/README.md); TEACHER_CACHE names a teacher cache another run built on the same folders.
+# comparison in training/README.md); TEACHER_CACHE names a teacher cache another run built on the same folders;
+# ZOOM passes --zoom (training/README.md, "Same view").
 # It runs from the repository root wherever it is called from: relative DATA, RUN, INIT, TEACHER and PYTHON paths
 # are taken from there.
 set -euo pipefail
@@ -66,6 +67,6 @@ RESUME=
 $P -m training.distill --data "${FOLDERS[@]}" --val-data "$DATA/stream_val" \
     --teacher-checkpoint "$T" --method kd --student tiny --init "$INIT" --epochs "$EPOCHS" --lr "$LR" --fit "$FIT" \
     --name default --device "$DEV" --workers $(( J > 8 ? 8 : J )) --out "$RUN" $RESUME \
-    ${TEACHER_CACHE:+--teacher-cache "$TEACHER_CACHE"}
+    ${TEACHER_CACHE:+--teacher-cache "$TEACHER_CACHE"} ${ZOOM:+--zoom "$ZOOM"}
 # Shipping is a separate step once the model card's evaluations hold:
 #   python -m training.export $RUN/student.safetensors --name default

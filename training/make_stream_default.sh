@@ -4,11 +4,11 @@
 # letterboxed. Renders its folders (training subjects 1-30 and views 0-3 only: every test split stays unseen),
 # then distils by logit KD from the round-4 RGB teacher, starting from INIT.
 #
-# STAGE=3 (the default) starts from default@57cb8145 (out of git by training/previous_default.sh). STAGE=4 starts
-# from stage 3's default@9b7f7b79, adds $DATA/stream_train_d (WINDOWS_D per class, default 250, seed 47, every
-# camera mode with its horizontal field of view drawn from 50-92 degrees instead of within 5 of the mode's
-# nominal one: a 16:9 sensor mode comes behind narrow lenses too) and trains 6 epochs at learning rate 5e-4 in
-# runs/stream_default4.
+# STAGE=3 (the default) starts from default@57cb8145 (out of git by training/previous_default.sh) and made
+# default@9b7f7b79. STAGE=4 starts from that, adds $DATA/stream_train_d (WINDOWS_D per class, default 250, seed
+# 47, every camera mode with its horizontal field of view drawn from 50-92 degrees instead of within 5 of the
+# mode's nominal one: a 16:9 sensor mode comes behind narrow lenses too) and trains 6 epochs at learning rate
+# 5e-4 in runs/stream_default4: the shipped default@cabbe406 (about 40 minutes on the 2-core CPU).
 #
 #   DEVICE=cpu JOBS=2 bash training/make_stream_default.sh     # the 2-core CPU: about 35 minutes (rendering 11,
 #                                                              # loading and teacher cache 5, 8 epochs at 140-150 s)

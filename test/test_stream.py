@@ -161,7 +161,7 @@ def test_render_script_keeps_the_rendering_asked_for_and_refuses_to_overwrite_an
     (out / 'dataset.json').unlink()                                         # cut short: rendered again, the same
     assert render_sh(tmp_path, *ask).returncode == 0
     assert (out / 'manifest.jsonl').read_bytes() == manifest
-    # a folder written before field-of-view ranges were recorded is the nominal rendering it always was
+    # clips: the size compared in either case of its 'x', and a size of another rendering refused
     clips = tmp_path / 'clips'
     assert render_sh(tmp_path, clips, 1, 5, '1', '0', 'clips', '--labels', 'waving', 'kicking', '--frames', '4',
                      '--size', '30X40').returncode == 0
@@ -169,5 +169,8 @@ def test_render_script_keeps_the_rendering_asked_for_and_refuses_to_overwrite_an
     assert 'hfov_range' not in info and info['size'] == [30, 40]
     assert render_sh(tmp_path, clips, 1, 5, '1', '0', 'clips', '--labels', 'waving', 'kicking', '--frames', '4',
                      '--size', '30x40').returncode == 0
-    assert render_sh(tmp_path, clips, 1, 5, '1', '0', 'clips', '--labels', 'waving', 'kicking', '--frames', '4',
-                     '--size', '24x32').returncode == 2
+    r = render_sh(tmp_path, clips, 1, 5, '1', '0', 'clips', '--labels', 'waving', 'kicking', '--frames', '4',
+                  '--size', '24x32')
+    assert r.returncode == 2 and 'holds another rendering' in r.stderr
+    # a stream folder asked again with its model size in capitals is the same rendering
+    assert render_sh(tmp_path, *ask, '--model-size', '60X80').returncode == 0

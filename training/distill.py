@@ -367,42 +367,35 @@ RESUME_KEYS = ('method', 'student', 'stage', 'direction', 'alpha', 'temperature'
                'batch_size', 'lr', 'weight_decay', 'frames', 'height', 'width', 'fit', 'windows', 'seed')
 
 
-FINGERPRINT = 2        # the version of run_fingerprint a state was written under: 2 hashes --init and --zoom
-
-
-def run_fingerprint(args, source, train_indices, since_init: bool = True) -> str:
+def run_fingerprint(args, source, train_indices) -> str:
     """The training clips (their records: the same on every machine that renders or reads them) and the
     settings in RESUME_KEYS, the teacher's file, the --init file and --zoom, hashed: a --resume on anything else
-    is refused. ``since_init=False``: the fingerprint as it was before --init and --zoom were in it."""
+    is refused."""
     teacher = file_sha256(args.teacher_checkpoint) if args.teacher_checkpoint else None    # its targets too
     doc = {'records': [source.records[i] for i in train_indices], 'teacher': teacher, 'fps': args.fps,
            **{k: getattr(args, k) for k in RESUME_KEYS}}
-    # Keys only where given, so that a run without them keeps the fingerprint it always had.
-    if since_init and args.init:           # the weights epoch 1 started from
+    # Keys only where given, so that a run without them keeps the fingerprint it always had. A state of a run
+    # with --init written before --init was hashed is refused: nothing in it tells its starting weights.
+    if args.init:           # the weights epoch 1 started from
         doc['init'] = file_sha256(args.init)
-    if since_init and args.zoom:
+    if args.zoom:
         doc['zoom'] = args.zoom
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def resume_state(args, run_id: str, rank: int, older_id: str | None = None):
+def resume_state(args, run_id: str, rank: int):
     """The state to continue from (``--resume`` and ``--out/last_state.pt`` there), else None. A state of another
-    run (:func:`run_fingerprint`) is refused with a DataError. ``older_id``: the run's fingerprint without --init
-    (``since_init=False``); a state written before --init was fingerprinted (it has no ``fingerprint`` version)
-    matches it and is resumed with a warning."""
+    run (:func:`run_fingerprint`) is refused with a DataError."""
     path = args.out / 'last_state.pt'
     if not (args.resume and path.is_file()):
         return None
     st = torch.load(path, map_location='cpu', weights_only=True)
-    older = ('fingerprint' not in st and older_id not in (None, run_id) and st.get('run') == older_id
-             and not args.zoom)
-    if st.get('run', run_id) != run_id and not older:
+    if st.get('run', run_id) != run_id:
         raise DataError(f'--resume: {path} is the state of a run on other clips or settings (method, student, '
                         'knobs, batch, learning rate, input, seed, --init weights, --zoom); remove it or give '
                         'another --out')
-    if rank == 0 and ('run' not in st or older):
-        what = 'its clips and settings' if 'run' not in st else 'its --init weights'
-        print(f'distill: warning: {path} predates the check of {what}: resumed unchecked for them',
+    if 'run' not in st and rank == 0:
+        print(f'distill: warning: {path} predates the check of its clips and settings: resumed unchecked',
               file=sys.stderr)
     return st
 
@@ -538,11 +531,11 @@ def main(argv=None) -> int:
         if not tr_idx:
             raise DataError('no training clips: check --train-subjects, --train-views and --per-class')
         # Checked before anything is decoded, cached or written: a refused --resume leaves --out as it was.
-        if args.init and not Path(args.init).is_file():          # named here, before its hash is taken
-            raise DataError(f'--init {args.init}: model file not found')
+        for flag, f in (('--init', args.init), ('--teacher-checkpoint', args.teacher_checkpoint)):
+            if f and not Path(f).is_file():                     # named here, before their hashes are taken
+                raise DataError(f'{flag} {f}: model file not found')
         run_id = run_fingerprint(args, source, tr_idx)          # of the clips planned, readable or not
-        older_id = run_fingerprint(args, source, tr_idx, since_init=False) if args.init else None
-        state = resume_state(args, run_id, rank, older_id)
+        state = resume_state(args, run_id, rank)
         windows = teacher_cache.windows_for(source, args.windows)
         # Unreadable clips are left out and counted, not replaced by zeros.
         x_train, y_train, tr_idx, train_skipped, widths = loaded_windows(source, tr_idx, spec, data_key, windows,
@@ -571,7 +564,7 @@ def main(argv=None) -> int:
                                     temperature=args.temperature, direction=args.direction)
         else:
             targets_of, distill = None, build_distill('none', c_s=config.feature_dim)
-    except (DataError, TeacherError, teacher_cache.CacheError, CheckpointError, ValueError) as e:
+    except (DataError, TeacherError, teacher_cache.CacheError, CheckpointError, ValueError, OSError) as e:
         print(f'distill: error: {e}', file=sys.stderr)
         return 2
     t_cache = time.time() - t_start
@@ -645,8 +638,7 @@ def main(argv=None) -> int:
             with atomic_path(state_path) as tmp:
                 torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
                             'scheduler': scheduler.state_dict(), 'generator': gen.get_state(),
-                            'history': json.dumps(history), 'epoch': epoch + 1, 'run': run_id,
-                            'fingerprint': FINGERPRINT}, tmp)
+                            'history': json.dumps(history), 'epoch': epoch + 1, 'run': run_id}, tmp)
     seconds_train = time.time() - t_train
     if rank != 0:
         dist.destroy_process_group()

@@ -23,10 +23,10 @@ CAMERAS = {'120x160, 60 degrees': ((120, 160), 60.0), '240x424, 60 degrees': ((2
 
 
 def in_image(cam, point) -> bool:
-    x, y, z = cam.to_camera(point[None])[0]
-    if z <= 0.1:
+    p = cam.to_camera(point[None])
+    if p[0, 2] <= 0.1:                          # behind the camera, or at it (the renderer's own near limit)
         return False
-    u, v = cam.width / 2 + cam.f * x / z, cam.height / 2 - cam.f * y / z
+    (u,), (v,) = cam.project(p)
     return 0 <= u < cam.width and 0 <= v < cam.height
 
 

@@ -492,12 +492,13 @@ def main(argv=None) -> int:
         parser.error('--method mix needs --stage stage2 or stage3: mixing pooled embeddings in front of a linear '
                      'head is the same as mixing the logits (training/README.md)')
     stage = STAGES[args.stage] if args.method in ('feat', 'mix') else 0
-    if args.fit == 'extend' and stage:
-        parser.error(f'--fit extend with --method {args.method} --stage {args.stage}: a wide clip\'s feature maps would '
-                     'not line up with the letterboxed RGB teacher\'s; use --method kd or none (or feat --stage embedding)')
-    if args.zoom and stage:
-        parser.error(f'--zoom with --method {args.method} --stage {args.stage}: a zoomed clip\'s feature maps would '
-                     'not line up with the teacher\'s; use --method kd or none (or feat --stage embedding)')
+    # Options that change the student's view alone: its feature maps would no longer line up with the teacher's
+    # (letterboxed under --fit extend, unscaled under --zoom).
+    unaligned = [o for o, on in (('--fit extend', args.fit == 'extend'), ('--zoom', args.zoom)) if on]
+    if unaligned and stage:
+        parser.error(f'{" and ".join(unaligned)} with --method {args.method} --stage {args.stage}: the student\'s '
+                     'feature maps would not line up with the teacher\'s; use --method kd or none (or feat --stage '
+                     'embedding)')
     if not 0 <= args.zoom < 1:
         parser.error(f'--zoom must be in [0, 1), got {args.zoom}')
     device = pick_device(args.device)

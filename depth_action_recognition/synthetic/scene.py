@@ -40,6 +40,10 @@ class Camera:
     def to_camera(self, p: np.ndarray) -> np.ndarray:
         return (p - self.position) @ self.rotation
 
+    def project(self, p: np.ndarray) -> tuple:
+        """Image coordinates (u right, v down; pixels) of camera-frame points (N, 3) in front of the camera."""
+        return self.width / 2 + self.f * p[:, 0] / p[:, 2], self.height / 2 - self.f * p[:, 1] / p[:, 2]
+
 
 def make_camera(view: int, rng: np.random.Generator, size: tuple, hfov: float | None = None) -> Camera:
     """View ``view`` (0..N_VIEWS-1) fixes the azimuth and height family; the rest is jitter.
@@ -338,8 +342,7 @@ class Scene:
         rr = np.concatenate([r, r])
         ok = pts[:, 2] > 0.1
         pts, rr = pts[ok], rr[ok]
-        u = cam.width / 2 + cam.f * pts[:, 0] / pts[:, 2]
-        v = cam.height / 2 - cam.f * pts[:, 1] / pts[:, 2]
+        u, v = cam.project(pts)
         m = cam.f * rr / pts[:, 2] + 2
         u0, u1 = int(max(0, np.floor(np.min(u - m)))), int(min(cam.width, np.ceil(np.max(u + m))))
         v0, v1 = int(max(0, np.floor(np.min(v - m)))), int(min(cam.height, np.ceil(np.max(v + m))))

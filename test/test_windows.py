@@ -234,3 +234,9 @@ def test_a_store_widened_by_a_recording_left_out_is_trimmed_back():
     assert kept == [0, 3] and skipped == 1
     assert x.shape == (2, 3, 1, 4, 12, 16) and widths is None       # one width left: no per-clip widths
     assert abs(float(x[1, 0].float().mean()) - (1 - 1900 / 4000)) < 1e-3     # recording 3 moved up a row, whole
+
+
+def test_every_recording_left_out_after_its_first_window_leaves_an_empty_set_not_a_crash():
+    spec = PreprocessSpec(frames=4, height=12, width=16, min_depth_m=0.0, max_depth_m=4.0, crop='extend')
+    x, y, kept, skipped, widths = distill.loaded_windows(WideRecordings(), [1], spec, 'key-none', 3)
+    assert kept == [] and skipped == 1 and len(y) == 0 and widths is None      # main then says "no readable clips"

@@ -461,7 +461,7 @@ def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows
         print(f'data: {len(skipped)} of {len(indices)} recordings skipped as unreadable (first: {skipped[0]})',
               flush=True)
     kept = [i for i, ok in zip(indices, readable) if ok]
-    if x is None:
+    if x is None or not kept:          # nothing read, or every recording left out after its first window
         return torch.zeros(0), torch.zeros(0, dtype=torch.long), [], len(indices), None
     if len(kept) < len(indices):
         # Unreadable recordings out, in place: moving the kept rows forward needs no second tensor.

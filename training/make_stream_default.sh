@@ -6,7 +6,8 @@
 #
 # STAGE=3 (the default) starts from default@57cb8145 (out of git by training/previous_default.sh) and made
 # default@9b7f7b79. STAGE=4 starts from that, adds $DATA/stream_train_d (WINDOWS_D per class, default 250, seed
-# 47, every camera mode with its horizontal field of view drawn from 50-92 degrees instead of within 5 of the
+# 47, every camera mode but the simulator's own 160x120 (which keeps its 55-65) with its horizontal field of
+# view drawn from 50-92 degrees instead of within 5 of the
 # mode's nominal one: a 16:9 sensor mode comes behind narrow lenses too) and trains 6 epochs at learning rate
 # 5e-4 in runs/stream_default4: the shipped default@cabbe406 (about 40 minutes on the 2-core CPU).
 #

@@ -130,8 +130,8 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
         if kind != 'stream':
             raise DatasetError('a field-of-view range is for stream windows (kind stream)')
         hfov_range = [float(v) for v in hfov_range]
-        if len(hfov_range) != 2 or not 30 <= hfov_range[0] < hfov_range[1] <= 120:
-            raise DatasetError(f'field-of-view range must be LOW HIGH degrees, 30 <= LOW < HIGH <= 120, '
+        if len(hfov_range) != 2 or not 30 <= hfov_range[0] <= hfov_range[1] <= 120:
+            raise DatasetError(f'field-of-view range must be LOW HIGH degrees, 30 <= LOW <= HIGH <= 120, '
                                f'got {hfov_range}')
     out = Path(out)
     (out / 'clips').mkdir(parents=True, exist_ok=True)

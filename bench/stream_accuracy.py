@@ -1,7 +1,8 @@
 """Streaming accuracy across camera sizes and held-out splits, one table (issue: streaming accuracy).
 
     .venv/bin/python bench/stream_accuracy.py [--model FILE] [--minutes 3] [--seeds 0 1 2] [--jobs 2] \
-        [--sizes 120x160 240x320 240x424 480x640 480x848] [--hfov DEGREES | --hfov nominal] [--out runs/stream_eval]
+        [--sizes 120x160 240x320 240x424 480x640 480x848] [--hfov DEGREES | --hfov nominal] [--out runs/stream_eval] \
+        [--device cpu|cuda]
 
 Runs ``depth_action_recognition.stream_eval`` (random scenarios played through the node's clip buffer,
 preprocessing, model and alarm policy, offline) for every camera size on the held-out subjects (31-40,
@@ -33,11 +34,13 @@ def run(args, size, split) -> dict:
     # A report is reused only for the same model file, stream length and seeds (an interrupted table resumes).
     hfov = args.hfovs[size]
     fov = '' if hfov is None else f'_hfov{hfov:g}'
-    out = args.out / f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}.json'
+    dev = '' if args.device == 'cpu' else f'_{args.device}'
+    out = args.out / f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}{dev}.json'
     if not out.is_file():
         cmd = [sys.executable, '-m', 'depth_action_recognition.stream_eval', '--minutes', str(args.minutes),
                '--seeds', *map(str, args.seeds), '--size', size, '--subjects', subjects, '--views', views,
-               '--report-json', str(out), '--model', str(args.model)] + ([] if hfov is None else ['--hfov', str(hfov)])
+               '--report-json', str(out), '--model', str(args.model), '--device', args.device] \
+            + ([] if hfov is None else ['--hfov', str(hfov)])
         env = {**os.environ, 'OMP_NUM_THREADS': '1'}
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())
@@ -72,6 +75,7 @@ def main():
     p.add_argument('--hfov', default=None, help="cameras' horizontal field of view in degrees, or 'nominal' "
                                                 "(each size's real camera mode); default: the simulator's 55-65")
     p.add_argument('--jobs', type=int, default=2, help='settings evaluated side by side (one core each)')
+    p.add_argument('--device', default='cpu', help="the model's device: cpu, cuda or auto (stream_eval's --device)")
     p.add_argument('--out', type=Path, default=Path('runs/stream_eval'))
     args = p.parse_args()
     from depth_action_recognition.checkpoint import load_checkpoint

@@ -11,6 +11,8 @@
 #                                                #   started from it) -> runs/default_57cb8145/student.safetensors
 #   bash training/previous_default.sh 9b7f7b79   # default@9b7f7b79 (stage 3, which stage 4 starts from)
 #                                                #   -> runs/default_9b7f7b79/student.safetensors
+#   bash training/previous_default.sh cabbe406   # default@cabbe406 (stage 4, which stage 5 starts from)
+#                                                #   -> runs/default_cabbe406/student.safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ID=${1:-5102b055}
@@ -19,7 +21,9 @@ case "$ID" in
     400f3007) COMMIT=9c1c95a ;;
     57cb8145) COMMIT=d52036a ;;
     9b7f7b79) COMMIT=b44f4f0 ;;
-    *) echo "previous_default: no earlier default $ID (have 5102b055, 400f3007, 57cb8145, 9b7f7b79)" >&2; exit 2 ;;
+    cabbe406) COMMIT=5656ec6 ;;
+    *) echo "previous_default: no earlier default $ID (have 5102b055, 400f3007, 57cb8145, 9b7f7b79, cabbe406)" >&2
+       exit 2 ;;
 esac
 OUT=runs/default_$ID/student.safetensors
 if [ ! -f "$OUT" ]; then

@@ -438,6 +438,8 @@ def test_fit_extend_trains_16_9_windows_at_their_own_width(teacher, tmp_path, mo
     # no width with a full batch: said, not a division by zero mid-epoch
     assert distill.main([*args, '--epochs', '1', '--batch-size', '64', '--out', str(tmp_path / 'none')]) == 2
     assert 'no full batch of --batch-size 64' in capsys.readouterr().err
+    # ... before the teacher's cache is built or a config is written: the refused run leaves its folder empty
+    assert list((tmp_path / 'none').iterdir()) == []
     with pytest.raises(SystemExit) as e:
         distill.main(['--data', str(root), '--teacher-checkpoint', str(teacher), '--method', 'mix', '--fit', 'extend',
                       '--out', str(tmp_path / 'never')])

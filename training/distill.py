@@ -477,6 +477,16 @@ def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows
 
 
 def main(argv=None) -> int:
+    try:
+        return run(argv)
+    finally:
+        # Every way out, an error's included, leaves the process group: under torchrun the other ranks would
+        # otherwise wait for this one.
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def run(argv=None) -> int:
     parser = get_args_parser()
     apply_yaml_defaults(parser, argv)
     args = parser.parse_args(argv)
@@ -543,6 +553,26 @@ def main(argv=None) -> int:
                                                                          args.workers)
         if not tr_idx:
             raise DataError('no readable training clips')
+        data = WindowDraws(x_train, y_train, args.seed, widths)          # float16 in memory; float per batch
+        if rank == 0 and windows > 1:
+            print(f'training on {windows} windows per recording ({len(tr_idx)} recordings), one drawn per epoch', flush=True)
+        if widths is not None:
+            # fit 'extend' on cameras of several aspects: each batch is of one input width
+            sampler = WidthBatches(widths, args.batch_size, args.seed, rank, world)
+            loader = DataLoader(data, batch_sampler=sampler)
+            counts = {w: len(ix) for w, ix in sorted(sampler.groups.items())}
+            if rank == 0:
+                print('training at input widths ' + ', '.join(f'{w} ({n} clips)' for w, n in counts.items()), flush=True)
+                for w, n in counts.items():
+                    if n < args.batch_size:
+                        print(f'distill: warning: the {n} clips of input width {w} are fewer than a batch '
+                              f'(--batch-size {args.batch_size}): they never train', file=sys.stderr, flush=True)
+        else:
+            sampler = DistributedSampler(data, seed=args.seed) if world > 1 else None
+            loader = DataLoader(data, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True)
+        if len(loader) == 0:                # said before the teacher cache is built or anything is written
+            raise DataError(f'no full batch of --batch-size {args.batch_size} (per process, {world} processes) in '
+                            f'{len(data)} training clips' + (' of one input width' if widths is not None else ''))
         tests = {name: ds for name, ds in
                  (('val', val_set), *((n, loaded(source, ix, spec, data_key, args.workers)) for n, ix in test_sets.items() if ix))
                  if ds is not None}
@@ -571,28 +601,6 @@ def main(argv=None) -> int:
     t_cache = time.time() - t_start
     if rank == 0:
         save_config(args, args.out)
-    data = WindowDraws(x_train, y_train, args.seed, widths)          # float16 in memory; float per batch
-    if rank == 0 and windows > 1:
-        print(f'training on {windows} windows per recording ({len(tr_idx)} recordings), one drawn per epoch', flush=True)
-    if widths is not None:
-        # fit 'extend' on cameras of several aspects: each batch is of one input width
-        sampler = WidthBatches(widths, args.batch_size, args.seed, rank, world)
-        loader = DataLoader(data, batch_sampler=sampler)
-        counts = {w: len(ix) for w, ix in sorted(sampler.groups.items())}
-        if rank == 0:
-            print('training at input widths ' + ', '.join(f'{w} ({n} clips)' for w, n in counts.items()), flush=True)
-            for w, n in counts.items():
-                if n < args.batch_size:
-                    print(f'distill: warning: the {n} clips of input width {w} are fewer than a batch '
-                          f'(--batch-size {args.batch_size}): they never train', file=sys.stderr, flush=True)
-    else:
-        sampler = DistributedSampler(data, seed=args.seed) if world > 1 else None
-        loader = DataLoader(data, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=True)
-    if len(loader) == 0:
-        print(f'distill: error: no full batch of --batch-size {args.batch_size} '
-              f'(per process, {world} processes) in {len(data)} training clips'
-              + (' of one input width' if widths is not None else ''), file=sys.stderr)
-        return 2
     model = DistillModel(student, distill, stage).to(device)
     trained = DistributedDataParallel(model) if world > 1 else model
     params = [p for p in model.parameters() if p.requires_grad]
@@ -642,7 +650,6 @@ def main(argv=None) -> int:
                             'history': json.dumps(history), 'epoch': epoch + 1, 'run': run_id}, tmp)
     seconds_train = time.time() - t_train
     if rank != 0:
-        dist.destroy_process_group()
         return 0
     # Evaluated where it trained (no autocast outside train_step), then saved from the CPU.
     results = {name: final_val if name == 'val' and final_val is not None else evaluate(student, ds, device, source.labels)
@@ -681,8 +688,6 @@ def main(argv=None) -> int:
         plot_curves(history, args.out / 'curves.png')
     summary = '  '.join(f'{k} top-1 {v["top1"]:.3f}' for k, v in results.items())
     print(f'wrote {args.out / "student.safetensors"}: {summary}', flush=True)
-    if dist.is_initialized():
-        dist.destroy_process_group()
     return 0
 
 

@@ -174,3 +174,9 @@ def test_render_script_keeps_the_rendering_asked_for_and_refuses_to_overwrite_an
     assert r.returncode == 2 and 'holds another rendering' in r.stderr
     # a stream folder asked again with its model size in capitals is the same rendering
     assert render_sh(tmp_path, *ask, '--model-size', '60X80').returncode == 0
+    # a dataset.json that is not JSON: the check says it could not check, and the folder is left as it is
+    (clips / 'dataset.json').write_text('{"labels": [')
+    r = render_sh(tmp_path, clips, 1, 5, '1', '0', 'clips', '--labels', 'waving', 'kicking', '--frames', '4',
+                  '--size', '30x40')
+    assert r.returncode == 2 and 'could not check' in r.stderr and 'cannot check the rendering' in r.stderr
+    assert (clips / 'dataset.json').read_text() == '{"labels": ['

@@ -15,20 +15,10 @@ render() {
                 --views "$views" "$@")
     if [ -f "$out/dataset.json" ]; then
         # 0: the rendering asked for; 3: another one; anything else: the check itself failed (said as such, so
-        # that nobody moves good data away over an import error). The request is read by the dataset writer's
-        # own parser, so every setting it records is compared, defaults included.
+        # that nobody moves good data away over an import error). The dataset writer checks its own request
+        # (synthetic.dataset --check), so every setting it records is compared, defaults included.
         local rc=0
-        $P -c 'import json, sys
-from depth_action_recognition.synthetic.dataset import CAMERA_MODES, LABELS, parse_range, parser
-d, a = json.load(open(sys.argv[1])), parser().parse_args(sys.argv[2:])
-stream = a.kind == "stream"
-hw = lambda v: [int(x) for x in v.lower().split("x")]
-have = (d["labels"], d.get("kind", "clips"), d["count"], d["seed"], d["subjects"], d["views"], d["frames"], d["fps"],
-        (d.get("modes"), d.get("model_size")) if stream else d.get("size"), d.get("hfov_range"))
-want = (a.labels or list(LABELS), a.kind, len(d["labels"]) * a.clips_per_class, a.seed, parse_range(a.subjects),
-        parse_range(a.views), a.frames, a.fps, (a.modes or list(CAMERA_MODES), hw(a.model_size)) if stream
-        else hw(a.size), a.hfov_range)
-sys.exit(0 if have == want else 3)' "$out/dataset.json" "${args[@]}" || rc=$?
+        $P -m depth_action_recognition.synthetic.dataset --check "${args[@]}" || rc=$?
         [ $rc = 0 ] && return 0
         if [ $rc = 3 ]; then
             echo "$(basename "$0"): $out holds another rendering than ${args[*]:2}: move it away or set DATA" >&2

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -116,6 +117,34 @@ def _render_stream_one(job):
             'share': m['share'], 'straddle': m['straddle'], 'actions': m['actions']}
 
 
+def rendering(*, labels, kind, count, seed, subjects, views, frames, fps, size, modes, model_size, hfov_range) -> dict:
+    """The settings a dataset.json records of how its clips were made, as JSON has them: two folders with the
+    same are the same rendering (the same seed renders the same clips)."""
+    out = {'labels': list(labels), 'frames': frames, 'fps': float(fps), 'count': count, 'seed': seed, 'kind': kind,
+           'subjects': list(subjects), 'views': list(views),
+           **({'size': list(size)} if kind == 'clips' else {'modes': list(modes), 'model_size': list(model_size)}),
+           **({'hfov_range': [float(v) for v in hfov_range]} if hfov_range is not None else {})}
+    return json.loads(json.dumps(out))
+
+
+def requested(args: argparse.Namespace) -> dict:
+    """:func:`rendering` of a command line of :func:`parser`, its defaults filled in as write_dataset fills them."""
+    labels = args.labels or list(LABELS)
+    hw = lambda v: [int(x) for x in v.lower().split('x')]     # noqa: E731
+    return rendering(labels=labels, kind=args.kind, count=len(labels) * args.clips_per_class, seed=args.seed,
+                     subjects=parse_range(args.subjects), views=parse_range(args.views), frames=args.frames,
+                     fps=args.fps, size=hw(args.size), modes=args.modes or list(CAMERA_MODES),
+                     model_size=hw(args.model_size), hfov_range=args.hfov_range)
+
+
+def holds(out, args: argparse.Namespace) -> bool:
+    """Whether folder ``out`` holds, whole (its dataset.json is written last), the rendering ``args`` ask for."""
+    info = json.loads((Path(out) / 'dataset.json').read_text())
+    info.setdefault('kind', 'clips')           # written before stream windows existed
+    want = requested(args)
+    return {k: info.get(k) for k in want} == want and ('hfov_range' in info) == ('hfov_range' in want)
+
+
 def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=16, size=(120, 160),
                   fps=10.0, seed=0, workers=1, progress=None, kind='clips', modes=None, model_size=(60, 80),
                   labels=None, hfov_range=None) -> Path:
@@ -163,12 +192,10 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
     with open(out / 'manifest.jsonl', 'w') as f:
         for r in records:
             f.write(json.dumps(r) + '\n')
-    info = {'format': FORMAT, 'labels': labels, 'alarm_labels': [a for a in ALARM_LABELS if a in labels],
-            'object_labels': [a for a in OBJECT_LABELS if a in labels],
-            'frames': frames, 'fps': fps, 'count': len(records), 'seed': seed, 'kind': kind,
-            'subjects': subjects, 'views': views, 'render_seconds': round(seconds, 2),
-            **({'size': list(size)} if kind == 'clips' else {'modes': modes, 'model_size': list(model_size)}),
-            **({'hfov_range': hfov_range} if hfov_range is not None else {})}
+    info = {'format': FORMAT, 'alarm_labels': [a for a in ALARM_LABELS if a in labels],
+            'object_labels': [a for a in OBJECT_LABELS if a in labels], 'render_seconds': round(seconds, 2),
+            **rendering(labels=labels, kind=kind, count=len(records), seed=seed, subjects=subjects, views=views,
+                        frames=frames, fps=fps, size=size, modes=modes, model_size=model_size, hfov_range=hfov_range)}
     # Written last and renamed into place: a folder with its dataset.json is a whole rendering.
     with atomic_path(out / 'dataset.json') as tmp:
         tmp.write_text(json.dumps(info, indent=2))
@@ -249,12 +276,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--fps', type=float, default=10.0, help='frame rate of the clips')
     p.add_argument('--seed', type=int, default=0, help='dataset seed (same seed, same dataset)')
     p.add_argument('--workers', type=int, default=1, help='rendering processes')
+    p.add_argument('--check', action='store_true', help='render nothing: exit 0 if --out holds this rendering '
+                   '(its dataset.json), 3 if it holds another, 2 if it holds none or cannot be read')
     return p
 
 
 def main(argv=None) -> int:
     p = parser()
     args = p.parse_args(argv)
+    if args.check:
+        try:
+            return 0 if holds(args.out, args) else 3
+        except (OSError, ValueError) as e:              # no dataset.json, or not JSON
+            print(f'dataset: error: {args.out}: cannot check the rendering ({e})', file=sys.stderr)
+            return 2
     h, w = (int(x) for x in args.size.lower().split('x'))
     mh, mw = (int(x) for x in args.model_size.lower().split('x'))
     try:

@@ -141,13 +141,19 @@ class Recordings:
     recorded, fps, frames, labels = True, 10.0, 4, ['a', 'b']
     records = [{'label_id': i % 2, 'subject': 1, 'view': 0, 'path': f'r{i}'} for i in range(4)]
 
+    def unreadable(self, i, k):
+        return i == 1
+
+    def width(self, i):
+        return 16
+
     def load(self, i, rng=None, spread=None):
         from training.errors import SkippedSample
-        if i == 1:
-            raise SkippedSample('r1: unreadable')
         k = spread[0] if spread else 1
-        depth = np.full((4, 12, 16), 1000 + 300 * i + 100 * k, np.uint16)
-        return depth, np.zeros((4, 12, 16, 3), np.uint8)
+        if self.unreadable(i, k):
+            raise SkippedSample(f'r{i}: unreadable window {k}')
+        w = self.width(i)
+        return np.full((4, 12, w), 1000 + 300 * i + 100 * k, np.uint16), np.zeros((4, 12, w, 3), np.uint8)
 
 
 class LoggedRecordings(Recordings):
@@ -206,13 +212,11 @@ def test_an_unreadable_recording_is_left_out_of_every_window_and_the_rest_keep_t
 class WideRecordings(Recordings):
     """Recording 2 from a 16:9 camera (12x21); recording 1 16:9 too, with its last window unreadable."""
 
-    def load(self, i, rng=None, spread=None):
-        from training.errors import SkippedSample
-        k = spread[0] if spread else 1
-        if i == 1 and k == 2:
-            raise SkippedSample('r1: unreadable third window')
-        w = 21 if i in (1, 2) else 16
-        return np.full((4, 12, w), 1000 + 300 * i + 100 * k, np.uint16), np.zeros((4, 12, w, 3), np.uint8)
+    def unreadable(self, i, k):
+        return i == 1 and k == 2
+
+    def width(self, i):
+        return 21 if i in (1, 2) else 16
 
 
 def test_a_wider_recording_arriving_late_widens_the_store_and_keeps_the_earlier_rows():

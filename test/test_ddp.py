@@ -162,3 +162,15 @@ def test_torchrun_builds_the_cache_in_shares_then_trains(tmp_path, tiny_data, te
     m = json.loads((tmp_path / 'run' / 'metrics.json').read_text())
     assert m['timings']['world_size'] == 2
     load_checkpoint(tmp_path / 'run' / 'student.safetensors')
+    # Resumed for a second epoch, each rank goes on with its own random draws (flips): the state after it holds
+    # the very generators of a run that trained both epochs at once, one per rank, not rank 0's twice.
+    state = torch.load(tmp_path / 'run' / 'last_state.pt', weights_only=False)
+    assert len(state['generators']) == 2 and not torch.equal(*state['generators'])
+    two = [*run, '--epochs', '2']                                   # the last --epochs given wins
+    r = torchrun(*two, '--resume')
+    assert r.returncode == 0 and 'resumed' in r.stdout, r.stderr[-3000:]
+    r = torchrun(*two, '--out', str(tmp_path / 'straight'))
+    assert r.returncode == 0, r.stderr[-3000:]
+    resumed, whole = (torch.load(tmp_path / d / 'last_state.pt', weights_only=False) for d in ('run', 'straight'))
+    assert resumed['epoch'] == whole['epoch'] == 2
+    assert all(torch.equal(a, b) for a, b in zip(resumed['generators'], whole['generators'], strict=True))

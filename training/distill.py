@@ -615,8 +615,14 @@ def run(argv=None) -> int:
         optimizer.load_state_dict(state['optimizer'])
         scheduler.load_state_dict(state['scheduler'])
         scheduler.stretch(args.epochs * len(loader))
-        gen.set_state(state['generator'])
         history, start_epoch = json.loads(state['history']), int(state['epoch'])
+        # Each rank goes on with its own draws (flips, zooms). A state saved by another number of processes has
+        # rank 0's alone: the other ranks then start a stream of their own for the epochs left.
+        gens = state.get('generators') or [state['generator']]
+        if rank < len(gens) and (len(gens) == world or rank == 0):
+            gen.set_state(gens[rank])
+        else:
+            gen.manual_seed(args.seed + 1000 * rank + 7919 * start_epoch)
         if rank == 0:
             print(f'resumed from {state_path} after epoch {start_epoch}', flush=True)
     amp = device.type == 'cuda'
@@ -631,6 +637,9 @@ def run(argv=None) -> int:
             if rank == 0 and sys.stderr.isatty() else None
         stats = train_one_epoch(trained, loader, targets_of, optimizer, scheduler, weights, device, gen, amp, bar,
                                 args.zoom)
+        gens = [gen.get_state()] * world
+        if world > 1:                   # every rank's draws, so that a resumed rank goes on with its own
+            dist.all_gather_object(gens, gen.get_state())
         if rank == 0:
             due = (epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs
             val = evaluate(student, tests['val'], device, source.labels) if 'val' in tests and due \
@@ -646,7 +655,7 @@ def run(argv=None) -> int:
             # previous epoch's state for --resume instead of a truncated file.
             with atomic_path(state_path) as tmp:
                 torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-                            'scheduler': scheduler.state_dict(), 'generator': gen.get_state(),
+                            'scheduler': scheduler.state_dict(), 'generator': gen.get_state(), 'generators': gens,
                             'history': json.dumps(history), 'epoch': epoch + 1, 'run': run_id}, tmp)
     seconds_train = time.time() - t_train
     if rank != 0:

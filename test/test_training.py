@@ -205,6 +205,19 @@ def test_several_data_folders_train_as_one(tiny_data, teacher, tmp_path, capsys)
     assert two['train_clips'] > one['train_clips']
     assert two['cross_subject']['n'] == one['cross_subject']['n'] and two['cross_view']['n'] == one['cross_view']['n']
     assert load_checkpoint(tmp_path / 'two' / 'student.safetensors').meta.provenance['data'] == f'{tiny_data} {extra}'
+    # a folder of other people trains only when --train-subjects names them; until then a warning names it
+    others = tmp_path / 'others'
+    write_dataset(others, clips_per_class=1, subjects=[7], views=[0], frames=8, size=(30, 40), seed=6)
+    flags = ['--data', str(tiny_data), str(others), '--test-subjects', '3', '--test-views', '1', '--method', 'none',
+             '--epochs', '1', *SMALL]
+    capsys.readouterr()
+    assert distill.main([*flags, '--train-subjects', '1-2', '--out', str(tmp_path / 'not7')]) == 0
+    assert f'--data {others}: {len(LABELS)} of its {len(LABELS)} recordings are in neither' in capsys.readouterr().err
+    assert distill.main([*flags, '--train-subjects', '1-2,7', '--out', str(tmp_path / 'with7')]) == 0
+    assert f'--data {others}' not in capsys.readouterr().err
+    not7, with7 = (json.loads((tmp_path / d / 'metrics.json').read_text())['train_clips'] for d in ('not7', 'with7'))
+    n = sum(1 for line in (tiny_data / 'manifest.jsonl').read_text().splitlines() if json.loads(line)['subject'] in (1, 2))
+    assert not7 == n - len(range(0, n, 10)) and with7 == n + len(LABELS) - len(range(0, n + len(LABELS), 10))
     # a folder with other labels is named, not mixed in
     info = json.loads((extra / 'dataset.json').read_text())
     info['labels'] = info['labels'][:-1] + ['dancing']

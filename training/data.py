@@ -95,8 +95,9 @@ class ConcatSource:
         self.labels, self.alarm_labels, self.fps = list(first.labels), list(first.alarm_labels), first.fps
         self.frames = getattr(first, 'frames', None)
         self.recorded = any(getattr(s, 'recorded', False) for s in sources)
-        self.records, self._where = [], []
+        self.records, self._where, self.spans = [], [], []
         for s, name in zip(sources, names):
+            self.spans.append((os.path.normpath(str(name)), len(self.records), len(self.records) + len(s.records)))
             # Paths stay unique and readable in error messages: each names the folder it came from, spelt one
             # way (`./data/x/` is `data/x`: the records are hashed into a run's fingerprint for --resume).
             name = os.path.normpath(str(name))

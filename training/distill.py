@@ -476,6 +476,20 @@ def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows
     return x, y, kept, len(indices) - len(kept), None if bool((widths == x.shape[-1]).all()) else widths
 
 
+def unused_recordings(args, source, splits, rank: int) -> None:
+    """Warn, per --data folder, of recordings in neither the training split nor a test split: a folder of other
+    subjects or views (more people, say) trains only if --train-subjects/--train-views name them."""
+    used = set().union(*map(set, splits))
+    spans = getattr(source, 'spans', None) or [(str(args.data[0]), 0, len(source.records))]
+    for name, lo, hi in spans:
+        unused = sum(i not in used for i in range(lo, hi))
+        if unused and rank == 0:
+            print(f'distill: warning: --data {name}: {unused} of its {hi - lo} recordings are in neither the training '
+                  f'split (--train-subjects {args.train_subjects} --train-views {args.train_views}) nor a test split '
+                  f'(--test-subjects {args.test_subjects} --test-views {args.test_views}): they are not used',
+                  file=sys.stderr, flush=True)
+
+
 def main(argv=None) -> int:
     try:
         return run(argv)
@@ -529,6 +543,7 @@ def run(argv=None) -> int:
             train_all = split_from_flags(args.train_subjects, args.train_views).select(recs)
             test_sets = {'cross_subject': split_from_flags(args.test_subjects, args.train_views).select(recs),
                          'cross_view': split_from_flags(args.train_subjects, args.test_views).select(recs)}
+            unused_recordings(args, source, [train_all, *test_sets.values()], rank)
         idx = per_class_subset(recs, train_all, args.per_class, args.subset_seed)
         if args.val_data:
             val_source = open_sources([args.val_data], ntu_classes=args.ntu_classes, frames=args.frames, fps=args.fps)

@@ -39,7 +39,7 @@ STAGE=${STAGE:-3}
 case "$STAGE" in
     3) FROM=57cb8145; E=8; LR=1e-3; NAME=stream_default ;;
     4) FROM=9b7f7b79; E=6; LR=5e-4; NAME=stream_default4 ;;
-    5) FROM=cabbe406; E=4; LR=3e-4; NAME=stream_default5 ;;
+    5) FROM=cabbe406; E=4; LR=3e-4; NAME=stream_default5; SUBJ=1-30,41-100 ;;
     *) echo "make_stream_default: STAGE must be 3, 4 or 5, got $STAGE" >&2; exit 2 ;;
 esac
 if [ "${SMOKE:-0}" = 1 ]; then
@@ -76,6 +76,7 @@ RESUME=
 # Logit KD: feature maps of a wide clip would not line up with the letterboxed RGB teacher's (training/README.md).
 $P -m training.distill --data "${FOLDERS[@]}" --val-data "$DATA/stream_val" \
     --teacher-checkpoint "$T" --method kd --student tiny --init "$INIT" --epochs "$EPOCHS" --lr "$LR" --fit "$FIT" \
+    --train-subjects "${SUBJ:-1-30}" \
     --name default --device "$DEV" --workers $(( J > 8 ? 8 : J )) --out "$RUN" $RESUME \
     ${TEACHER_CACHE:+--teacher-cache "$TEACHER_CACHE"} ${ZOOM:+--zoom "$ZOOM"}
 # Shipping is a separate step once the model card's evaluations hold:

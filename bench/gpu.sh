@@ -14,7 +14,8 @@
 #   tune.csv, grid.csv   the distillation experiment of training/README.md (same commands, --jobs side by side)
 #   default.tar    default-model candidates (kd and mix) trained on streaming windows + clips, with metrics
 #   log.txt, detail.log   what ran when, and every command's own output
-# SMOKE=1 DEVICE=cpu runs every step at toy size (a few clips, one epoch) to check the script itself on a CPU.
+# SMOKE=1 DEVICE=cpu runs every step at toy size (a few clips, one epoch) to check the script itself on a CPU,
+# rendering into runs/smoke/gpu_data instead of data/.
 set -u
 # Whatever way the script ends, its background jobs (renders, evaluations) end with it: they would keep the
 # lent machine busy after the script has given up.
@@ -30,67 +31,71 @@ RW=$(( NPROC > 8 ? NPROC * 5 / 8 : 1 ))   # rendering processes: clips, and stre
 RS=$(( NPROC > 8 ? NPROC * 3 / 8 : 1 ))
 T=runs/r4_rgb20/teacher.safetensors        # the RGB teacher of the experiment (training/README.md)
 if [ "${SMOKE:-0}" = 1 ]; then
-    PC=(--clips-per-class 3); PCV=(--clips-per-class 2); PCS=(--clips-per-class 3); PCSV=(--clips-per-class 1)
+    # a few clips of training and held-out subjects and views alike, so that every step has clips to evaluate
+    D=runs/smoke/gpu_data; PC=3; PCV=2; PCS=3; PCSV=1; SUB4=1-2,31-32; VIEW4=0,4
     EP=1; EPF=1; EPT=1; EPD=1; SEEDS_T=(10); SEEDS=(0 1); JOBS=2; PERCLASS=(2 0); BATCHES=(1)
 else
-    PC=(--clips-per-class 200); PCV=(--clips-per-class 30); PCS=(--clips-per-class 150); PCSV=(--clips-per-class 20)
+    D=data; PC=200; PCV=30; PCS=150; PCSV=20; SUB4=1-40; VIEW4=0-4
     EP=15; EPF=15; EPT=4; EPD=12; SEEDS_T=(10 11); SEEDS=(0 1 2); JOBS=8; PERCLASS=(20 0); BATCHES=(1 8 32)
 fi
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
-render() { $P -m depth_action_recognition.synthetic.dataset "$@" >>"$OUT/detail.log" 2>&1; }
+# Folders are rendered by training/render.sh, which keeps one that already holds the same rendering and refuses
+# to overwrite another; SMOKE=1 renders into folders of its own, never over the real ones.
+. training/render.sh
+draw() { J=$1 render "${@:2}" >>"$OUT/detail.log" 2>&1; }
 
 log "start on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo 'no GPU'), $NPROC CPUs, world ${DAR_WORLD_COMMIT:-(git)}"
 # Timings first, while nothing else runs: a launch-bound GPU workload depends on the CPU that feeds it.
 $P bench/engine.py --device $DEV --batches "${BATCHES[@]}" >"$OUT/engine.txt" 2>&1
 log "engine bench rc $?"
-rm -f data/.clips_done data/.clips_failed data/.stream_done data/.stream_failed runs/.tune_done runs/.tune_failed
+mkdir -p $D; rm -f $D/.clips_done $D/.clips_failed $D/.stream_done $D/.stream_failed runs/.tune_done runs/.tune_failed
 # The experiment's world: the same commands and seeds as training/README.md (same seed, same clips), and the
 # streaming windows for the default model, rendered on the CPUs while the GPU tests and benchmarks (validation
-# windows in data/stream_val20, 20 per class: data/stream_val is make_stream_default.sh's 10 per class).
-( render --out data/synth4 "${PC[@]}" --seed 0 --workers $RW \
-  && render --out data/synth4_val "${PCV[@]}" --subjects 1-30 --views 0-3 --seed 5 --workers $RW \
-  && md5sum data/synth4/manifest.jsonl data/synth4_val/manifest.jsonl >>"$OUT/log.txt" \
-  && touch data/.clips_done || touch data/.clips_failed ) &
-( render --out data/stream_train --kind stream "${PCS[@]}" --subjects 1-30 --views 0-3 --seed 21 --workers $RS \
-  && render --out data/stream_val20 --kind stream "${PCSV[@]}" --subjects 1-30 --views 0-3 --seed 22 --workers $RS \
-  && touch data/.stream_done || touch data/.stream_failed ) &
+# windows in stream_val20, 20 per class: data/stream_val is make_stream_default.sh's 10 per class; the 150 per
+# class of stream_train150 are not the model card's data/stream_train, 100 per class).
+( ( draw $RW $D/synth4 $PC 0 $SUB4 $VIEW4 clips \
+    && draw $RW $D/synth4_val $PCV 5 1-30 0-3 clips \
+    && md5sum $D/synth4/manifest.jsonl $D/synth4_val/manifest.jsonl >>"$OUT/log.txt" ) \
+  && touch $D/.clips_done || touch $D/.clips_failed ) &
+( ( draw $RS $D/stream_train150 $PCS 21 1-30 0-3 stream && draw $RS $D/stream_val20 $PCSV 22 1-30 0-3 stream ) \
+  && touch $D/.stream_done || touch $D/.stream_failed ) &
 
 log "tests on the GPU"
 $P -m pytest -q -p no:cacheprovider -rs test/test_engine.py test/test_checkpoint.py test/test_distill_losses.py \
     >"$OUT/pytest.txt" 2>&1
 log "pytest rc $?: $(tail -1 "$OUT/pytest.txt")"
 
-while [ ! -f data/.clips_done ]; do [ -f data/.clips_failed ] && { log "rendering failed"; exit 1; }; sleep 2; done
+while [ ! -f $D/.clips_done ]; do [ -f $D/.clips_failed ] && { log "rendering failed"; exit 1; }; sleep 2; done
 log "clips rendered"
 ( rc=0
   for split in "--subjects 31-40 --views 0-3" "--subjects 1-30 --views 4"; do
-      $P -m training.evaluate --model models/default.safetensors --data data/synth4 $split --precision $PREC \
+      $P -m training.evaluate --model models/default.safetensors --data $D/synth4 $split --precision $PREC \
           --device $DEV >>"$OUT/precision.txt" 2>&1 || rc=$?
   done
   log "precision rc $rc" ) &
 
 C=runs/cache/r4_synth4.safetensors
-COMMON=(--data data/synth4 --val-data data/synth4_val --teacher-checkpoint $T --teacher-cache $C --device $DEV
+COMMON=(--data $D/synth4 --val-data $D/synth4_val --teacher-checkpoint $T --teacher-cache $C --device $DEV
         --epochs $EP --epochs-full $EPF --jobs $JOBS)
-$P -m training.cache --data data/synth4 --teacher-checkpoint $T --out $C --device $DEV --workers 4 >>"$OUT/detail.log" 2>&1 \
+$P -m training.cache --data $D/synth4 --teacher-checkpoint $T --out $C --device $DEV --workers 4 >>"$OUT/detail.log" 2>&1 \
     || { log "teacher cache failed"; exit 1; }
 log "cache done"
 # The default model: the stream teacher (the experiment's teacher fine-tuned on stream windows, letterboxed
 # like the student), then kd and mix candidates with the tuned knobs, beside the experiment on the same GPU.
 (
-    while [ ! -f data/.stream_done ]; do [ -f data/.stream_failed ] && { log "stream rendering failed"; exit 1; }; sleep 2; done
+    while [ ! -f $D/.stream_done ]; do [ -f $D/.stream_failed ] && { log "stream rendering failed"; exit 1; }; sleep 2; done
     log "stream rendered"
-    $P -m training.train_teacher --data data/stream_train data/synth4 --teacher rgb_small --teacher-weights $T \
+    $P -m training.train_teacher --data $D/stream_train150 $D/synth4 --teacher rgb_small --teacher-weights $T \
         --rgb-size 60x80 --fit pad --epochs $EPT --lr 1e-3 --batch-size 16 --device $DEV --workers 4 --out runs/stream_rgb \
         >>"$OUT/detail.log" 2>&1 || { log "stream teacher failed"; exit 1; }
     SC=runs/cache/stream.safetensors
-    $P -m training.cache --data data/stream_train data/synth4 --teacher-checkpoint runs/stream_rgb/teacher.safetensors \
+    $P -m training.cache --data $D/stream_train150 $D/synth4 --teacher-checkpoint runs/stream_rgb/teacher.safetensors \
         --out $SC --device $DEV --workers 4 >>"$OUT/detail.log" 2>&1
     log "stream teacher and cache rc $?"
     while [ ! -f runs/.tune_done ]; do [ -f runs/.tune_failed ] && exit 1; sleep 2; done
     for m in kd mix; do
         FLAGS=$($P -m training.experiment flags --tuned "$OUT/tune.csv" --method $m) || { log "no tuned $m knobs"; exit 1; }
-        $P -m training.distill --data data/stream_train data/synth4 --val-data data/stream_val20 --method $m \
+        $P -m training.distill --data $D/stream_train150 $D/synth4 --val-data $D/stream_val20 --method $m \
             $FLAGS --student tiny --epochs $EPD \
             --teacher-checkpoint runs/stream_rgb/teacher.safetensors --teacher-cache $SC --device $DEV \
             --name default --out runs/default_$m >>"$OUT/detail.log" 2>&1 &

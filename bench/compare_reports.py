@@ -1,11 +1,14 @@
 """Compare two folders of stream_eval JSON reports of the same settings, e.g. the model on CUDA and on the CPU.
 
-    python3 bench/compare_reports.py DIR_A DIR_B
+    python3 bench/compare_reports.py DIR_A DIR_B [--a-device cuda] [--b-device cpu]
 
-Each report in DIR_A is paired with the report of the same file name in DIR_B, a ``_cuda``/``_auto`` device
-suffix ignored (DIR_B may hold other reports too). Prints, per pair, every summary figure and class that
-differs; exits 1 if any pair differs or a report of DIR_A has no partner.
+bench/stream_accuracy.py names a report ``<setting>.json`` when the model ran on the CPU and
+``<setting>_<device>.json`` otherwise. Each report of DIR_A's device is paired with the report of the same
+setting and DIR_B's device in DIR_B (either folder may hold other reports too). A report that records the
+device it ran on (``device``) must have run on the one its name says. Prints, per pair, every summary figure
+and class that differs; exits 1 if any pair differs, a report has no partner, or a device is not the one named.
 """
+import argparse
 import json
 import re
 import sys
@@ -13,34 +16,50 @@ from pathlib import Path
 
 FIGURES = ('windows', 'windows_pure', 'top1_pure', 'accuracy_all', 'alarm_episodes', 'alarms_raised',
            'false_alarms', 'missed_episodes', 'per_class')
+SUFFIX = re.compile(r'^(.*)_(cuda|auto)$')
 
 
-def by_setting(folder: Path) -> dict:
-    return {re.sub(r'_(cuda|auto)$', '', f.stem): json.loads(f.read_text()) for f in sorted(folder.glob('*.json'))}
+def reports(folder: Path, device: str) -> dict:
+    """{setting: report} of the reports in ``folder`` named for ``device``."""
+    out = {}
+    for f in sorted(folder.glob('*.json')):
+        m = SUFFIX.match(f.stem)
+        setting, dev = (m.group(1), m.group(2)) if m else (f.stem, 'cpu')
+        if dev == device:
+            out[setting] = json.loads(f.read_text())
+    return out
 
 
-def main(argv) -> int:
-    if len(argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    a, b = (by_setting(Path(d)) for d in argv)
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('dir_a', type=Path)
+    p.add_argument('dir_b', type=Path)
+    p.add_argument('--a-device', default='cuda', choices=('cpu', 'cuda', 'auto'))
+    p.add_argument('--b-device', default='cpu', choices=('cpu', 'cuda', 'auto'))
+    args = p.parse_args(argv)
+    a, b = reports(args.dir_a, args.a_device), reports(args.dir_b, args.b_device)
+    if not a:
+        p.error(f'no {args.a_device} reports in {args.dir_a}')
     bad = 0
     for name in sorted(a):
         if name not in b:
-            print(f'{name}: no report of this setting in {argv[1]}')
+            print(f'{name}: no {args.b_device} report of this setting in {args.dir_b}')
             bad += 1
             continue
+        ran = [(r.get('device') or want, want) for r, want in ((a[name], args.a_device), (b[name], args.b_device))]
+        wrong = [f'ran on {got}, named {want}' for got, want in ran if want != 'auto' and not got.startswith(want)]
         diff = [k for k in FIGURES if a[name].get(k) != b[name].get(k)]
-        if diff:
+        if wrong or diff:
             classes = [c for c in a[name]['per_class'] if a[name]['per_class'][c] != b[name]['per_class'].get(c)]
-            print(f'{name}: differs in {", ".join(diff)}' + (f' (classes {", ".join(classes)})' if classes else ''))
+            print(f'{name}: ' + '; '.join(wrong + ([f'differs in {", ".join(diff)}'] if diff else []))
+                  + (f' (classes {", ".join(classes)})' if classes else ''))
             bad += 1
         else:
-            print(f'{name}: same ({100 * a[name]["top1_pure"]:.1f}% inside one action, '
-                  f'{a[name]["alarms_raised"]} alarms)')
-    print(f'{len(a.keys() & b.keys())} pairs, {bad} differ or unpaired')
+            print(f'{name}: same on {ran[0][0]} and {ran[1][0]} ({100 * a[name]["top1_pure"]:.1f}% inside one '
+                  f'action, {a[name]["alarms_raised"]} alarms)')
+    print(f'{len(a.keys() & b.keys())} pairs, {bad} differ, unpaired or on another device')
     return 1 if bad else 0
 
 
 if __name__ == '__main__':
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main())

@@ -75,7 +75,8 @@ def main():
     p.add_argument('--hfov', default=None, help="cameras' horizontal field of view in degrees, or 'nominal' "
                                                 "(each size's real camera mode); default: the simulator's 55-65")
     p.add_argument('--jobs', type=int, default=2, help='settings evaluated side by side (one core each)')
-    p.add_argument('--device', default='cpu', help="the model's device: cpu, cuda or auto (stream_eval's --device)")
+    p.add_argument('--device', default='cpu', choices=('cpu', 'cuda', 'auto'),
+                   help="the model's device (stream_eval's --device); reports say which one ran")
     p.add_argument('--out', type=Path, default=Path('runs/stream_eval'))
     args = p.parse_args()
     from depth_action_recognition.checkpoint import load_checkpoint

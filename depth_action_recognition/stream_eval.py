@@ -142,7 +142,7 @@ def main(argv=None) -> int:
                  views=parse_range(args.views), camera_fps=args.camera_fps, hfov=args.hfov, evaluator=evaluator,
                  camera=f'/camera{s}') for s in args.seeds]
     report = {**evaluator.report(), 'model': loaded.short_id, 'size': [h, w], 'runs': runs,
-              'seconds': round(time.time() - t0, 1)}
+              'device': str(engine.device), 'seconds': round(time.time() - t0, 1)}
     print(f'{loaded.short_id} on {len(runs)} scenario(s) of {args.minutes:g} min at {w}x{h}, subjects {args.subjects}, '
           f'views {args.views} ({report["seconds"]:.0f} s):')
     print(format_report(report))

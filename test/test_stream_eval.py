@@ -56,5 +56,6 @@ def test_same_seed_same_report_and_the_cli_writes_it(tmp_path, capsys):
                              '--report-json', str(out)]) == 0
     report = json.loads(out.read_text())
     assert [r['seed'] for r in report['runs']] == [1, 2] and report['size'] == [30, 40]
+    assert report['device'] == 'cpu'                     # the device that ran it (--device cpu, the default)
     assert 'top-1, windows inside one action' in capsys.readouterr().out
     assert stream_eval.main(['--model', str(tmp_path / 'missing.safetensors')]) == 2

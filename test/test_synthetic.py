@@ -1,5 +1,7 @@
 """The synthetic world: determinism, RGB/depth alignment, every class at every size, sensor model, I/O."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,31 @@ def test_playlists_and_ranges():
 def test_contact_sheet_has_one_row_per_class():
     sheet = contact_sheet(0, frames=(1,), size=(30, 40))
     assert sheet.shape[0] == len(LABELS) * (30 + 18) and sheet.dtype == np.uint8
+
+
+def test_check_says_whether_a_folder_holds_the_rendering_asked_for(tmp_path, capsys):
+    """``synthetic.dataset --check`` (what training/render.sh asks): older dataset.json files and the lens range."""
+    from depth_action_recognition.synthetic.dataset import holds, main, parser, write_dataset
+    clips = tmp_path / 'clips'
+    write_dataset(clips, clips_per_class=1, subjects=[1], views=[0], frames=4, size=(30, 40), seed=3,
+                  labels=['waving', 'kicking'])
+    ask = ['--out', str(clips), '--clips-per-class', '1', '--subjects', '1', '--views', '0', '--frames', '4',
+           '--size', '30x40', '--seed', '3', '--labels', 'waving', 'kicking']
+    assert holds(clips, parser().parse_args(ask))
+    assert not holds(clips, parser().parse_args([*ask, '--seed', '4']))
+    info = json.loads((clips / 'dataset.json').read_text())
+    del info['kind']                                   # written before stream windows existed, fps an integer
+    info['fps'] = 10
+    (clips / 'dataset.json').write_text(json.dumps(info))
+    assert holds(clips, parser().parse_args(ask))
+    assert main(['--check', *ask]) == 0 and main(['--check', *ask, '--frames', '8']) == 3
+    (clips / 'dataset.json').write_text('[1, 2]')      # JSON, but not a dataset's
+    assert main(['--check', *ask]) == 2 and 'not hold a JSON object' in capsys.readouterr().err
+    win = tmp_path / 'win'
+    write_dataset(win, kind='stream', clips_per_class=1, subjects=[1], views=[0], frames=4, seed=3,
+                  labels=['waving', 'kicking'], modes=['d4xx-424'], hfov_range=(55, 60))
+    ask = ['--out', str(win), '--kind', 'stream', '--clips-per-class', '1', '--subjects', '1', '--views', '0',
+           '--frames', '4', '--seed', '3', '--labels', 'waving', 'kicking', '--modes', 'd4xx-424']
+    assert holds(win, parser().parse_args([*ask, '--hfov-range', '55', '60']))
+    assert not holds(win, parser().parse_args(ask))                                # the nominal lenses
+    assert not holds(win, parser().parse_args([*ask, '--hfov-range', '55', '61']))

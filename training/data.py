@@ -97,10 +97,10 @@ class ConcatSource:
         self.recorded = any(getattr(s, 'recorded', False) for s in sources)
         self.records, self._where, self.spans = [], [], []
         for s, name in zip(sources, names):
-            self.spans.append((os.path.normpath(str(name)), len(self.records), len(self.records) + len(s.records)))
             # Paths stay unique and readable in error messages: each names the folder it came from, spelt one
             # way (`./data/x/` is `data/x`: the records are hashed into a run's fingerprint for --resume).
             name = os.path.normpath(str(name))
+            self.spans.append((name, len(self.records), len(self.records) + len(s.records)))
             self.records += [{**r, 'path': f'{name}/{r.get("path", k)}'} for k, r in enumerate(s.records)]
             self._where += [(s, k) for k in range(len(s.records))]
 

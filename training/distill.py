@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -476,11 +477,24 @@ def loaded_windows(source, indices, spec: PreprocessSpec, data_key: str, windows
     return x, y, kept, len(indices) - len(kept), None if bool((widths == x.shape[-1]).all()) else widths
 
 
+def restore_generator(gen: torch.Generator, state: dict, rank: int, seed: int, epoch: int) -> None:
+    """Each rank goes on with its own random draws (flips, zooms) from a saved state. A rank the state has no
+    generator of (a state of fewer processes, or one saved before every rank's was kept, which holds rank 0's
+    alone) starts a stream of its own for the epochs left, unlike any other rank's."""
+    gens = state.get('generators') or [state['generator']]
+    if rank < len(gens):
+        gen.set_state(gens[rank])
+    else:
+        gen.manual_seed(seed + 1000 * rank + 7919 * epoch)
+
+
 def unused_recordings(args, source, splits, rank: int) -> None:
     """Warn, per --data folder, of recordings in neither the training split nor a test split: a folder of other
     subjects or views (more people, say) trains only if --train-subjects/--train-views name them."""
-    used = set().union(*map(set, splits))
-    spans = getattr(source, 'spans', None) or [(str(args.data[0]), 0, len(source.records))]
+    # A held-out subject seen from a held-out view is in no split by design (NTU's protocols leave it out too).
+    corner = split_from_flags(args.test_subjects, args.test_views).select(source.records)
+    used = set().union(*map(set, splits), corner)
+    spans = getattr(source, 'spans', None) or [(os.path.normpath(str(args.data[0])), 0, len(source.records))]
     for name, lo, hi in spans:
         unused = sum(i not in used for i in range(lo, hi))
         if unused and rank == 0:
@@ -631,13 +645,7 @@ def run(argv=None) -> int:
         scheduler.load_state_dict(state['scheduler'])
         scheduler.stretch(args.epochs * len(loader))
         history, start_epoch = json.loads(state['history']), int(state['epoch'])
-        # Each rank goes on with its own draws (flips, zooms). A state saved by another number of processes has
-        # rank 0's alone: the other ranks then start a stream of their own for the epochs left.
-        gens = state.get('generators') or [state['generator']]
-        if rank < len(gens) and (len(gens) == world or rank == 0):
-            gen.set_state(gens[rank])
-        else:
-            gen.manual_seed(args.seed + 1000 * rank + 7919 * start_epoch)
+        restore_generator(gen, state, rank, args.seed, start_epoch)
         if rank == 0:
             print(f'resumed from {state_path} after epoch {start_epoch}', flush=True)
     amp = device.type == 'cuda'

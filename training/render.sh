@@ -21,7 +21,8 @@ render() {
         $P -m depth_action_recognition.synthetic.dataset --check "${args[@]}" || rc=$?
         [ $rc = 0 ] && return 0
         if [ $rc = 3 ]; then
-            echo "$(basename "$0"): $out holds another rendering than ${args[*]:2}: move it away or set DATA" >&2
+            echo "$(basename "$0"): $out holds another rendering than ${args[*]:2}: move it away (the training" \
+                 "scripts take another folder in DATA)" >&2
         else
             echo "$(basename "$0"): could not check $out/dataset.json (above)" >&2
         fi

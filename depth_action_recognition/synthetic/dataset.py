@@ -45,6 +45,11 @@ class DatasetError(ValueError):
     """A dataset folder is missing, incomplete or damaged (the message names the file)."""
 
 
+def parse_hw(text: str) -> tuple:
+    """'120x160' (or '120X160') -> (120, 160)."""
+    return tuple(int(x) for x in str(text).lower().split('x'))
+
+
 def parse_range(text: str) -> list:
     """'1-20,25,30-32' -> [1..20, 25, 30, 31, 32]."""
     out = []
@@ -130,16 +135,17 @@ def rendering(*, labels, kind, count, seed, subjects, views, frames, fps, size, 
 def requested(args: argparse.Namespace) -> dict:
     """:func:`rendering` of a command line of :func:`parser`, its defaults filled in as write_dataset fills them."""
     labels = args.labels or list(LABELS)
-    hw = lambda v: [int(x) for x in v.lower().split('x')]     # noqa: E731
     return rendering(labels=labels, kind=args.kind, count=len(labels) * args.clips_per_class, seed=args.seed,
                      subjects=parse_range(args.subjects), views=parse_range(args.views), frames=args.frames,
-                     fps=args.fps, size=hw(args.size), modes=args.modes or list(CAMERA_MODES),
-                     model_size=hw(args.model_size), hfov_range=args.hfov_range)
+                     fps=args.fps, size=parse_hw(args.size), modes=args.modes or list(CAMERA_MODES),
+                     model_size=parse_hw(args.model_size), hfov_range=args.hfov_range)
 
 
 def holds(out, args: argparse.Namespace) -> bool:
     """Whether folder ``out`` holds, whole (its dataset.json is written last), the rendering ``args`` ask for."""
     info = json.loads((Path(out) / 'dataset.json').read_text())
+    if not isinstance(info, dict):
+        raise ValueError('dataset.json does not hold a JSON object')
     info.setdefault('kind', 'clips')           # written before stream windows existed
     want = requested(args)
     return {k: info.get(k) for k in want} == want and ('hfov_range' in info) == ('hfov_range' in want)
@@ -290,8 +296,8 @@ def main(argv=None) -> int:
         except (OSError, ValueError) as e:              # no dataset.json, or not JSON
             print(f'dataset: error: {args.out}: cannot check the rendering ({e})', file=sys.stderr)
             return 2
-    h, w = (int(x) for x in args.size.lower().split('x'))
-    mh, mw = (int(x) for x in args.model_size.lower().split('x'))
+    h, w = parse_hw(args.size)
+    mh, mw = parse_hw(args.model_size)
     try:
         write_dataset(args.out, clips_per_class=args.clips_per_class, subjects=parse_range(args.subjects),
                       views=parse_range(args.views), frames=args.frames, size=(h, w), fps=args.fps, seed=args.seed,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Stages 3 to 5 of the shipped default's recipe (models/MODEL_CARD.md): fine-tune a student on many streaming
 # windows with fit 'extend', so that 16:9 windows train at their own input width (60x106) as they are served, not
-# letterboxed. Renders its folders (training subjects 1-30, at stage 5 also 41-100, and views 0-3 only: every test
-# split stays unseen), then distils by logit KD from the round-4 RGB teacher, starting from INIT.
+# letterboxed. Renders its folders (performed by training subjects 1-30, at stage 5 also 41-100, in views 0-3 only:
+# no test split's performer or view; a partner or bystander is any of subjects 1-40, as in every rendering of
+# this world), then distils by logit KD from the round-4 RGB teacher, starting from INIT.
 #
 # STAGE=3 (the default) starts from default@57cb8145 (out of git by training/previous_default.sh) and made
 # default@9b7f7b79. STAGE=4 starts from that, adds $DATA/stream_train_d (WINDOWS_D per class, default 250, seed
@@ -12,7 +13,8 @@
 # 5e-4 in runs/stream_default4: the shipped default@cabbe406 (about 40 minutes on the 2-core CPU). STAGE=5 starts
 # from default@cabbe406, adds $DATA/stream_train_e (WINDOWS_E per class, default 250, seed 48, as stream_train_d
 # but performed by 60 more people, subjects 41-100, whom no evaluation uses: the held-out subjects 31-40 include
-# two taller than any of 1-30) and trains 4 epochs at learning rate 3e-4 in runs/stream_default5.
+# two taller than any of 1-30) and trains 4 epochs at learning rate 3e-4 on subjects 1-30 and 41-100 in
+# runs/stream_default5.
 #
 #   DEVICE=cpu JOBS=2 bash training/make_stream_default.sh     # the 2-core CPU: about 35 minutes (rendering 11,
 #                                                              # loading and teacher cache 5, 8 epochs at 140-150 s)
@@ -37,8 +39,8 @@ cd "$(dirname "$0")/.."
 . training/render.sh          # P (python), DEV (device), J (processes) and render()
 STAGE=${STAGE:-3}
 case "$STAGE" in
-    3) FROM=57cb8145; E=8; LR=1e-3; NAME=stream_default ;;
-    4) FROM=9b7f7b79; E=6; LR=5e-4; NAME=stream_default4 ;;
+    3) FROM=57cb8145; E=8; LR=1e-3; NAME=stream_default; SUBJ=1-30 ;;
+    4) FROM=9b7f7b79; E=6; LR=5e-4; NAME=stream_default4; SUBJ=1-30 ;;
     5) FROM=cabbe406; E=4; LR=3e-4; NAME=stream_default5; SUBJ=1-30,41-100 ;;
     *) echo "make_stream_default: STAGE must be 3, 4 or 5, got $STAGE" >&2; exit 2 ;;
 esac
@@ -76,7 +78,7 @@ RESUME=
 # Logit KD: feature maps of a wide clip would not line up with the letterboxed RGB teacher's (training/README.md).
 $P -m training.distill --data "${FOLDERS[@]}" --val-data "$DATA/stream_val" \
     --teacher-checkpoint "$T" --method kd --student tiny --init "$INIT" --epochs "$EPOCHS" --lr "$LR" --fit "$FIT" \
-    --train-subjects "${SUBJ:-1-30}" \
+    --train-subjects "$SUBJ" \
     --name default --device "$DEV" --workers $(( J > 8 ? 8 : J )) --out "$RUN" $RESUME \
     ${TEACHER_CACHE:+--teacher-cache "$TEACHER_CACHE"} ${ZOOM:+--zoom "$ZOOM"}
 # Shipping is a separate step once the model card's evaluations hold:

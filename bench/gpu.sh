@@ -93,18 +93,21 @@ log "cache done"
         --out $SC --device $DEV --workers 4 >>"$OUT/detail.log" 2>&1
     log "stream teacher and cache rc $?"
     while [ ! -f $R/.tune_done ]; do [ -f $R/.tune_failed ] && exit 1; sleep 2; done
+    pids=()
     for m in kd mix; do
         FLAGS=$($P -m training.experiment flags --tuned "$OUT/tune.csv" --method $m) || { log "no tuned $m knobs"; exit 1; }
         $P -m training.distill --data $D/stream_train150 $D/synth4 --val-data $D/stream_val20 --method $m \
             $FLAGS --student tiny --epochs $EPD \
             --teacher-checkpoint $R/stream_rgb/teacher.safetensors --teacher-cache $SC --device $DEV \
             --name default --out $R/default_$m >>"$OUT/detail.log" 2>&1 &
+        pids+=($!)
     done
-    wait
+    rcs=()
+    for p in "${pids[@]}"; do wait $p; rcs+=($?); done      # each candidate's own status, not the last job's
     tar cf "$OUT/default.tar" $R/stream_rgb/teacher.safetensors $R/stream_rgb/metrics.json \
         $R/default_kd/{student.safetensors,metrics.json,config.yaml} $R/default_mix/{student.safetensors,metrics.json,config.yaml} \
         2>>"$OUT/detail.log"
-    log "default candidates done"
+    log "default candidates kd rc ${rcs[0]}, mix rc ${rcs[1]}; tar rc $?"
 ) &
 $P -m training.experiment tune "${COMMON[@]}" --per-class 20 --seeds "${SEEDS_T[@]}" --out $R/tune \
     --csv "$OUT/tune.csv" >>"$OUT/detail.log" 2>&1

@@ -36,7 +36,18 @@ def assert_sigint_stops_everything(proc, n_processes):
     assert len(pids) == n_processes, proc.output[-3000:]
     t0 = time.monotonic()
     proc.interrupt()
-    assert proc.wait(timeout=10) == 0, proc.output[-3000:]
+    try:
+        rc = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:       # say which of its processes hold it up, and what they last said
+        def running(pid):
+            try:
+                return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return False
+        alive = [p for p in pids if running(p)]
+        pytest.fail(f'ros2 launch still running 10 s after SIGINT; of its processes {pids} these run on: {alive}\n'
+                    + proc.output[-3000:])
+    assert rc == 0, proc.output[-3000:]
     gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)],
                                     timeout=max(0.0, t0 + 10 - time.monotonic()))
     assert not alive, f'still running 10 s after SIGINT: {alive}'

@@ -39,9 +39,9 @@ def framing(action: str, size, hfov: float, scenes: int, split: str = 'subjects'
     first person (the one acting, in two-person actions)."""
     subjects, views = SPLITS[split]
     head = hands = n = 0
+    one_shot = ACTIONS[action].duration > 0
     for seed in range(scenes):
         # the same seed places the same camera and actor whatever the size and field of view
-        one_shot = ACTIONS[action].duration > 0
         scene = Scene(action, seed, size=size, subject=subjects[seed % len(subjects)], view=views[seed % len(views)],
                       hfov=hfov, people=ACTIONS[action].people, clip_seconds=3.2, onset=0.3 if one_shot else None)
         for t in times:

@@ -481,7 +481,7 @@ def restore_generator(gen: torch.Generator, state: dict, rank: int, seed: int, e
     """Each rank goes on with its own random draws (flips, zooms) from a saved state. A rank the state has no
     generator of (a state of fewer processes, or one saved before every rank's was kept, which holds rank 0's
     alone) starts a stream of its own for the epochs left, unlike any other rank's."""
-    gens = state.get('generators') or [state['generator']]
+    gens = state.get('generators') or [state['generator']]      # 'generator': rank 0's, in older states
     if rank < len(gens):
         gen.set_state(gens[rank])
     else:
@@ -678,7 +678,7 @@ def run(argv=None) -> int:
             # previous epoch's state for --resume instead of a truncated file.
             with atomic_path(state_path) as tmp:
                 torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-                            'scheduler': scheduler.state_dict(), 'generator': gen.get_state(), 'generators': gens,
+                            'scheduler': scheduler.state_dict(), 'generators': gens,
                             'history': json.dumps(history), 'epoch': epoch + 1, 'run': run_id}, tmp)
     seconds_train = time.time() - t_train
     if rank != 0:

@@ -9,6 +9,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def report_suffix(device: str) -> str:
+    """What bench/stream_accuracy.py appends to a report's name for the model's device (nothing for the CPU)."""
+    return '' if device == 'cpu' else f'_{device}'
+
+
+def report_setting(stem: str) -> tuple:
+    """(setting, device) of a stream report's file name stem: the inverse of :func:`report_suffix`."""
+    for device in ('cuda', 'auto'):
+        if stem.endswith(report_suffix(device)):
+            return stem[:-len(report_suffix(device))], device
+    return stem, 'cpu'
+
+
 def loopback_dds():
     """DDS on loopback and a domain of our own, before rclpy is imported."""
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'

@@ -10,21 +10,19 @@ and class that differs; exits 1 if any pair differs, a report has no partner, or
 """
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
+from common import report_setting
+
 FIGURES = ('windows', 'windows_pure', 'top1_pure', 'accuracy_all', 'alarm_episodes', 'alarms_raised',
            'false_alarms', 'missed_episodes', 'per_class')
-SUFFIX = re.compile(r'^(.*)_(cuda|auto)$')
-
 
 def reports(folder: Path, device: str) -> dict:
     """{setting: report} of the reports in ``folder`` named for ``device``."""
     out = {}
     for f in sorted(folder.glob('*.json')):
-        m = SUFFIX.match(f.stem)
-        setting, dev = (m.group(1), m.group(2)) if m else (f.stem, 'cpu')
+        setting, dev = report_setting(f.stem)
         if dev == device:
             out[setting] = json.loads(f.read_text())
     return out
@@ -50,7 +48,8 @@ def main(argv=None) -> int:
         wrong = [f'ran on {got}, named {want}' for got, want in ran if want != 'auto' and not got.startswith(want)]
         diff = [k for k in FIGURES if a[name].get(k) != b[name].get(k)]
         if wrong or diff:
-            classes = [c for c in a[name]['per_class'] if a[name]['per_class'][c] != b[name]['per_class'].get(c)]
+            pa, pb = a[name].get('per_class', {}), b[name].get('per_class', {})
+            classes = sorted(c for c in pa.keys() | pb.keys() if pa.get(c) != pb.get(c))
             print(f'{name}: ' + '; '.join(wrong + ([f'differs in {", ".join(diff)}'] if diff else []))
                   + (f' (classes {", ".join(classes)})' if classes else ''))
             bad += 1

@@ -65,7 +65,7 @@ $P -m pytest -q -p no:cacheprovider -rs test/test_engine.py test/test_checkpoint
     >"$OUT/pytest.txt" 2>&1
 log "pytest rc $?: $(tail -1 "$OUT/pytest.txt")"
 
-while [ ! -f $D/.clips_done ]; do [ -f $D/.clips_failed ] && { log "rendering failed"; exit 1; }; sleep 2; done
+while [ ! -f $D/.clips_done ]; do [ -f $D/.clips_failed ] && { log "rendering failed (detail.log)"; exit 1; }; sleep 2; done
 log "clips rendered"
 ( rc=0
   for split in "--subjects 31-40 --views 0-3" "--subjects 1-30 --views 4"; do
@@ -83,7 +83,7 @@ log "cache done"
 # The default model: the stream teacher (the experiment's teacher fine-tuned on stream windows, letterboxed
 # like the student), then kd and mix candidates with the tuned knobs, beside the experiment on the same GPU.
 (
-    while [ ! -f $D/.stream_done ]; do [ -f $D/.stream_failed ] && { log "stream rendering failed"; exit 1; }; sleep 2; done
+    while [ ! -f $D/.stream_done ]; do [ -f $D/.stream_failed ] && { log "stream rendering failed (detail.log)"; exit 1; }; sleep 2; done
     log "stream rendered"
     $P -m training.train_teacher --data $D/stream_train150 $D/synth4 --teacher rgb_small --teacher-weights $T \
         --rgb-size 60x80 --fit pad --epochs $EPT --lr 1e-3 --batch-size 16 --device $DEV --workers 4 --out $R/stream_rgb \

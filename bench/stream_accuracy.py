@@ -23,7 +23,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import ROOT
+from common import ROOT, report_suffix
 
 SPLITS = {'held-out subjects': ('31-40', '0-3'), 'held-out view': ('1-30', '4')}
 
@@ -34,7 +34,7 @@ def run(args, size, split) -> dict:
     # A report is reused only for the same model file, stream length and seeds (an interrupted table resumes).
     hfov = args.hfovs[size]
     fov = '' if hfov is None else f'_hfov{hfov:g}'
-    dev = '' if args.device == 'cpu' else f'_{args.device}'
+    dev = report_suffix(args.device)
     out = args.out / f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}{dev}.json'
     if not out.is_file():
         cmd = [sys.executable, '-m', 'depth_action_recognition.stream_eval', '--minutes', str(args.minutes),

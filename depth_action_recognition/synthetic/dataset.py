@@ -137,7 +137,8 @@ def requested(args: argparse.Namespace) -> dict:
     labels = args.labels or list(LABELS)
     return rendering(labels=labels, kind=args.kind, count=len(labels) * args.clips_per_class, seed=args.seed,
                      subjects=parse_range(args.subjects), views=parse_range(args.views), frames=args.frames,
-                     fps=args.fps, size=parse_hw(args.size), modes=args.modes or list(CAMERA_MODES),
+                     fps=args.fps, size=parse_hw(args.size) if args.kind == 'clips' else None,
+                     modes=args.modes or list(CAMERA_MODES),
                      model_size=parse_hw(args.model_size), hfov_range=args.hfov_range)
 
 

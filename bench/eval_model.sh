@@ -32,7 +32,9 @@ online() {     # online NAME ARGS...: one monitor run, its command first in NAME
 }
 online online_seed0 --scenario random --seed 0 --duration 240
 online online_seed1 --scenario random --seed 1 --duration 240
-online online_424x240_seed0 --params-file bench/results/cpu_2026-11-27/default_57cb8145/monitor_424x240.yaml \
-    --scenario random --seed 0 --duration 240
+sed -e 's/^    width: 160$/    width: 424/' -e 's/^    height: 120$/    height: 240/' config/monitor.yaml > "$R/monitor_424x240.yaml"
+grep -q '^    width: 424$' "$R/monitor_424x240.yaml" && grep -q '^    height: 240$' "$R/monitor_424x240.yaml" \
+    || { echo "eval_model: config/monitor.yaml has no camera width 160 and height 120 to change" >&2; exit 1; }
+online online_424x240_seed0 --params-file "$R/monitor_424x240.yaml" --scenario random --seed 0 --duration 240
 online online_scripted --duration 70
 echo "eval_model: outputs in $R"

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/stream_accuracy.py [--model FILE] [--minutes 3] [--seeds 0 1 2] [--jobs 2] \
         [--sizes 120x160 240x320 240x424 480x640 480x848] [--hfov DEGREES | --hfov nominal] [--out runs/stream_eval] \
-        [--device cpu|cuda]
+        [--device cpu|cuda] [--params-file config/monitor.yaml]
 
 Runs ``depth_action_recognition.stream_eval`` (random scenarios played through the node's clip buffer,
 preprocessing, model and alarm policy, offline) for every camera size on the held-out subjects (31-40,
@@ -31,15 +31,17 @@ SPLITS = {'held-out subjects': ('31-40', '0-3'), 'held-out view': ('1-30', '4')}
 def run(args, size, split) -> dict:
     subjects, views = SPLITS[split]
     seeds = '-'.join(map(str, args.seeds))
-    # A report is reused only for the same model file, stream length and seeds (an interrupted table resumes).
+    # A report is reused only for the same model file, stream length, seeds and recognizer parameters (an
+    # interrupted table resumes; a changed params file is evaluated anew).
     hfov = args.hfovs[size]
     fov = '' if hfov is None else f'_hfov{hfov:g}'
     dev = report_suffix(args.device)
     out = args.out / f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}{dev}.json'
-    if not out.is_file():
+    if not out.is_file() or json.loads(out.read_text()).get('params') != args.params:
         cmd = [sys.executable, '-m', 'depth_action_recognition.stream_eval', '--minutes', str(args.minutes),
                '--seeds', *map(str, args.seeds), '--size', size, '--subjects', subjects, '--views', views,
-               '--report-json', str(out), '--model', str(args.model), '--device', args.device] \
+               '--report-json', str(out), '--model', str(args.model), '--device', args.device,
+               '--params-file', str(args.params_file)] \
             + ([] if hfov is None else ['--hfov', str(hfov)])
         env = {**os.environ, 'OMP_NUM_THREADS': '1'}
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -77,10 +79,15 @@ def main():
     p.add_argument('--jobs', type=int, default=2, help='settings evaluated side by side (one core each)')
     p.add_argument('--device', default='cpu', choices=('cpu', 'cuda', 'auto'),
                    help="the model's device (stream_eval's --device); reports say which one ran")
+    p.add_argument('--params-file', type=Path, default=None,
+                   help='recognizer parameters: stride, smoothing, alarm rule (default: config/monitor.yaml)')
     p.add_argument('--out', type=Path, default=Path('runs/stream_eval'))
     args = p.parse_args()
     from depth_action_recognition.checkpoint import load_checkpoint
-    from depth_action_recognition.resources import default_model_path
+    from depth_action_recognition.resources import default_model_path, default_params_file
+    from depth_action_recognition.stream_eval import recognizer_params
+    args.params_file = (args.params_file or default_params_file()).resolve()
+    args.params = recognizer_params(args.params_file)
     args.model = (args.model or default_model_path()).resolve()     # the children run from the repository root
     args.model_id = load_checkpoint(args.model).short_id.replace('@', '-')
     args.out = args.out.resolve()
@@ -96,6 +103,10 @@ def main():
            else f'{float(args.hfov):g} degrees')
     print(f'model {args.model_id} ({args.model}); {len(args.seeds)} seeds x {args.minutes:g} min per setting; '
           f'horizontal field of view {fov}')
+    q = args.params
+    print(f'recognizer ({args.params_file}): stride {q.get("stride")}, probabilities averaged over '
+          f'{q.get("smooth_clips", 1)} clip(s), alarm when a label wins with score >= {q.get("score_threshold")} in '
+          f'{q.get("alarm_k")} of the last {q.get("alarm_n")} clips')
     print('| split | camera (HxW) | top-1, windows inside one action | accuracy, all windows | weakest class '
           '(inside) | alarm recall | alarm precision | false alarms / h |')
     print('|---|---|---|---|---|---|---|---|')

@@ -54,9 +54,11 @@ PARAMS = {
                              (0.0, 1.0), runtime=True),
     'alarm_labels': Param(_T.PARAMETER_STRING_ARRAY, None, "labels that raise alarms ([] = none); unset = the "
                           "labels_file preset's, else the model's alarm classes", runtime=True),
-    'alarm_k': Param(_T.PARAMETER_INTEGER, 2, 'an alarm is raised when its label wins in k of the last n clips '
-                     '(k <= alarm_n)', (1, 100), runtime=True),
-    'alarm_n': Param(_T.PARAMETER_INTEGER, 3, 'window n of the k-of-n alarm rule', (1, 100), runtime=True),
+    'smooth_clips': Param(_T.PARAMETER_INTEGER, 2, "class probabilities of each event are the mean over this many "
+                          "of the camera's last clips (overlapping windows only); 1 = each clip alone", (1, 16)),
+    'alarm_k': Param(_T.PARAMETER_INTEGER, 1, 'an alarm is raised when its label wins in k of the last n clips '
+                     '(k <= alarm_n; after smooth_clips averaging)', (1, 100), runtime=True),
+    'alarm_n': Param(_T.PARAMETER_INTEGER, 1, 'window n of the k-of-n alarm rule', (1, 100), runtime=True),
     'clear_after_s': Param(_T.PARAMETER_DOUBLE, 3.0, 'an alarm clears after this long without its label',
                            (0.1, 3600.0), runtime=True),
     'cooldown_s': Param(_T.PARAMETER_DOUBLE, 10.0, 'minimum time between two raises of one alarm on one camera',
@@ -140,6 +142,7 @@ class Settings:
     reliability: str
     qos_depth: int
     max_batch: int
+    smooth_clips: int
     top_k: int
     diagnostics_period_s: float
     cpu_fallback: bool
@@ -168,7 +171,8 @@ def resolve(p: dict, loaded) -> Settings:
     return Settings(topics=tuple(topics), device=device, clip_length=clip_length, stride=p['stride'],
                     fps=p['target_fps'] or spec.fps, max_gap_s=p['max_gap_s'], max_future_s=p['max_future_s'],
                     max_sources=p['max_sources_per_topic'], reliability=p['reliability'], qos_depth=p['qos_depth'],
-                    max_batch=p['max_batch'], top_k=p['top_k'], diagnostics_period_s=p['diagnostics_period_s'],
+                    max_batch=p['max_batch'], smooth_clips=p['smooth_clips'], top_k=p['top_k'],
+                    diagnostics_period_s=p['diagnostics_period_s'],
                     cpu_fallback=p['cpu_fallback'], preset_alarms=preset,
                     alarm=alarm_config(p, loaded, preset))
 

@@ -6,7 +6,8 @@ a pixel is touched: which source of the topic sent it (``sources.py``: frame_id,
 from the stamp alone, whether it is sampled at all. Only sampled frames are decoded (``depth.py``),
 preprocessed (``preprocess.py``) and buffered (``clip_buffer.py``); an unsampled frame costs a few
 attribute reads. Ready clips go to the :class:`EngineWorker` thread (``engine.py``), whose results
-become events and, through the alarm policy (``alarm_policy.py``), alarms. Parameters are declared and
+are averaged over each source's last clips (``smoothing.py``) and become events and, through the alarm
+policy (``alarm_policy.py``), alarms. Parameters are declared and
 checked in ``params.py``, ``/diagnostics`` is assembled in ``diagnostics.py``.
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .engine import EngineWorker, InferenceEngine
 from .errors import ConfigError, DepthActionError, DepthDecodeError, FinishError
 from .events import dumps, make_active_alarms, make_event
 from .node_main import spin_node
+from .smoothing import ClipSmoother
 from .params import PARAMS, RUNTIME_PARAMS  # noqa: F401 - the parameter table, importable from the node
 from .preprocess import finish_frames, reduce_frame
 from .resources import default_model_path
@@ -85,6 +87,7 @@ class RecognizerCore:
             self.get_logger().warning(f'clip_length {s.clip_length} differs from the {self.spec.frames} frames '
                                       'the model was trained on; accuracy may suffer')
         self.policy = AlarmPolicy(s.alarm)
+        self.smoother = ClipSmoother(s.smooth_clips)
         try:
             self.engine = InferenceEngine(self.loaded, s.device, max_batch=s.max_batch, clip_length=s.clip_length)
         except ConfigError as e:
@@ -140,6 +143,7 @@ class RecognizerCore:
             self.worker.stop()
             self.worker = None
         self._clear_all_alarms('recognizer deactivated')
+        self.smoother.reset()
         for cam in self.cameras.values():
             cam.reset()
             cam.reliability = 'none'
@@ -214,6 +218,7 @@ class RecognizerCore:
             self.get_logger().warning(f'{cam.name}: source {evicted.name} evicted (silent longest; at most '
                                       f'{cam.max_sources} sources per topic)', throttle_duration_sec=5.0)
             self._publish_alarms(self.policy.forget(evicted, evicted.clock.now(t_recv), 'source evicted'))
+            self.smoother.forget(evicted)
         if len(cam.sources) > 1 and not cam.warned_sources:
             cam.warned_sources = True
             self.get_logger().warning(
@@ -224,8 +229,10 @@ class RecognizerCore:
     def _result_callback(self, r) -> None:
         """Runs on the inference thread: one event per inferred clip, alarms on policy transitions."""
         src = r.camera
-        best = int(np.argmax(r.probs))
-        score = float(r.probs[best])
+        # An evicted source's late result is published as it is: its running mean was forgotten with it.
+        probs = r.probs if src.evicted else self.smoother.update(src, r.probs, r.clip.start_stamp, r.clip.end_stamp)
+        best = int(np.argmax(probs))
+        score = float(probs[best])
         alarm, transitions = False, []
         if not src.evicted:
             alarm, transitions = self.policy.update(src, self.labels[best], score, r.clip.end_stamp, camera=src.topic)
@@ -233,7 +240,7 @@ class RecognizerCore:
         latency_ms = (time.monotonic() - meta['t_recv']) * 1000.0
         event = make_event(camera=src.topic, frame_id=src.frame_id, stamp=meta['stamp'],
                            window_start=r.clip.start_stamp, window_end=r.clip.end_stamp,
-                           frames=len(r.clip.frames), labels=self.labels, probs=r.probs, alarm=alarm,
+                           frames=len(r.clip.frames), labels=self.labels, probs=probs, alarm=alarm,
                            latency_ms=latency_ms, model=self.loaded.short_id, top_k=self.settings.top_k)
         self.events_pub.publish(String(data=dumps(event)))
         self._publish_alarms(transitions)

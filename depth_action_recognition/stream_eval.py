@@ -7,7 +7,7 @@ A simulated depth camera (the camera simulator's :class:`ScenarioCamera`, a rand
 actions at ``--camera-fps``) is played frame by frame through what the recognizer node runs: its
 :class:`ClipBuffer` (the frame sampler, ``stride`` from the params file), its preprocessing in the same two
 halves (:func:`reduce_frame` per frame, :func:`finish_frames` a few at a time), the model in an
-:class:`InferenceEngine`, and its :class:`AlarmPolicy` with the params file's thresholds, the policy's
+:class:`InferenceEngine`, and its :class:`ClipSmoother` (``smooth_clips``) and :class:`AlarmPolicy` with the params file's thresholds, the policy's
 clock advanced in 0.25 s steps as the node's housekeeping timer does. Frames the sampler will not keep
 are never rendered (the node does not decode them either), so 20 minutes of a 30 fps stream take a few
 minutes. Each seed is one camera: a subject from ``--subjects`` seen from a view of
@@ -33,6 +33,7 @@ from .engine import InferenceEngine
 from .errors import DepthActionError
 from .evaluation import OnlineEvaluator, earliest_alarm_s, format_report
 from .preprocess import finish_frames, reduce_frame
+from .smoothing import ClipSmoother
 from .resources import default_model_path, default_params_file
 from .events import stamp_dict
 from .synthetic.dataset import parse_range
@@ -50,10 +51,12 @@ def recognizer_params(path) -> dict:
 
 
 def clip_timing(params: dict, spec) -> tuple:
-    """(clip length, fps, stride, alarm k) the node would use with these parameters: read once, for the clip
-    buffer and alarm policy of :func:`play` and for the scorer's earliest possible alarm."""
+    """(clip length, fps, stride, alarm k, smoothed clips, score threshold) the node would use with these
+    parameters: read once, for the clip buffer, smoother and alarm policy of :func:`play` and for the scorer's
+    earliest possible alarm."""
     return (int(params.get('clip_length') or spec.frames), float(params.get('target_fps') or spec.fps),
-            int(params.get('stride', 5)), int(params.get('alarm_k', 2)))
+            int(params.get('stride', 5)), int(params.get('alarm_k', 1)), int(params.get('smooth_clips', 2)),
+            float(params.get('score_threshold', 0.6)))
 
 
 def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple, subjects: list, views: list,
@@ -65,15 +68,15 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
     playlist = [(s.action, s.duration) for s in random_playlist(rng, n=n_segments)]
     subject, view = int(rng.choice(subjects)), int(rng.choice(views))
     cam = ScenarioCamera(playlist, seed=seed, size=size, subject=subject, view=view, loop=False, hfov=hfov)
-    clip_length, fps, stride, k = clip_timing(params, spec)
+    clip_length, fps, stride, k, smooth_clips, threshold = clip_timing(params, spec)
     shape = None                        # the rendered frames' size, known from the first one
 
     def finish(frames):                 # the node's path: frames reduced as they come, finished a few at a time
         return finish_frames(frames, shape, 0.001, spec)
     buffer = ClipBuffer(clip_length, stride, target_fps=fps, max_gap_s=params.get('max_gap_s', 1.0), finish=finish)
     alarm_labels = list(params.get('alarm_labels') or loaded.meta.alarm_labels)
-    policy = AlarmPolicy(AlarmConfig(alarm_labels, threshold=params.get('score_threshold', 0.6),
-                                     k=k, n=params.get('alarm_n', 3),
+    smoother = ClipSmoother(smooth_clips)
+    policy = AlarmPolicy(AlarmConfig(alarm_labels, threshold=threshold, k=k, n=params.get('alarm_n', 1),
                                      clear_after_s=params.get('clear_after_s', 3.0),
                                      cooldown_s=params.get('cooldown_s', 10.0)))
     key = (size, '16UC1')
@@ -101,6 +104,7 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
     while tick <= end + params.get('clear_after_s', 3.0) + TICK_S:
         while j < len(pending) and pending[j][0].end_stamp <= tick:
             clip, p = pending[j]
+            p = smoother.update(camera, p, clip.start_stamp, clip.end_stamp)
             best = int(np.argmax(p))
             _, transitions = policy.update(camera, loaded.meta.labels[best], float(p[best]), clip.end_stamp, camera)
             evaluator.add_event({'camera': camera, 'label': loaded.meta.labels[best],
@@ -142,7 +146,7 @@ def main(argv=None) -> int:
                  views=parse_range(args.views), camera_fps=args.camera_fps, hfov=args.hfov, evaluator=evaluator,
                  camera=f'/camera{s}') for s in args.seeds]
     report = {**evaluator.report(), 'model': loaded.short_id, 'size': [h, w], 'runs': runs,
-              'device': str(engine.device), 'seconds': round(time.time() - t0, 1)}
+              'device': str(engine.device), 'params': params, 'seconds': round(time.time() - t0, 1)}
     print(f'{loaded.short_id} on {len(runs)} scenario(s) of {args.minutes:g} min at {w}x{h}, subjects {args.subjects}, '
           f'views {args.views} ({report["seconds"]:.0f} s):')
     print(format_report(report))

@@ -75,11 +75,14 @@ def launched(ros2_ws):
 
 
 def make_checkpoint(path, *, labels=LABELS, alarms=ALARMS, seed=0, spec=None, widths=(8, 8, 16, 16),
-                    bias_label=None):
-    """A real (untrained) student saved in the runtime format. ``bias_label`` makes that label always win."""
+                    bias_label=None, head_gain=1.0):
+    """A real (untrained) student saved in the runtime format. ``bias_label`` makes that label always win;
+    ``head_gain`` scales the classifier's weights (an untrained network scores every clip near uniform)."""
     torch.manual_seed(seed)
     config = StudentConfig(arch='r2plus1d', widths=widths, layers=(1, 1, 1, 1), num_classes=len(labels))
     model = build_student(config)
+    with torch.no_grad():
+        model.head.weight.mul_(head_gain)
     if bias_label is not None:
         with torch.no_grad():
             model.head.weight.zero_()

@@ -16,7 +16,7 @@ from pathlib import Path
 from common import report_setting
 
 FIGURES = ('windows', 'windows_pure', 'top1_pure', 'accuracy_all', 'alarm_episodes', 'alarms_raised',
-           'false_alarms', 'missed_episodes', 'per_class')
+           'false_alarms', 'missed_episodes', 'per_class', 'params')     # params: the recognizer's, when recorded
 
 def reports(folder: Path, device: str) -> dict:
     """{setting: report} of the reports in ``folder`` named for ``device``."""
@@ -46,7 +46,8 @@ def main(argv=None) -> int:
             continue
         ran = [(r.get('device') or want, want) for r, want in ((a[name], args.a_device), (b[name], args.b_device))]
         wrong = [f'ran on {got}, named {want}' for got, want in ran if want != 'auto' and not got.startswith(want)]
-        diff = [k for k in FIGURES if a[name].get(k) != b[name].get(k)]
+        diff = [k for k in FIGURES if a[name].get(k) != b[name].get(k)
+                and (k != 'params' or k in a[name] and k in b[name])]     # older reports record no params
         if wrong or diff:
             pa, pb = a[name].get('per_class', {}), b[name].get('per_class', {})
             classes = sorted(c for c in pa.keys() | pb.keys() if pa.get(c) != pb.get(c))

@@ -16,6 +16,7 @@ size (``synthetic.stream.CAMERA_MODES``: 87 degrees at 424x240 and 848x480, as a
 modes; the training windows draw within 5 degrees of these).
 """
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -36,8 +37,13 @@ def run(args, size, split) -> dict:
     hfov = args.hfovs[size]
     fov = '' if hfov is None else f'_hfov{hfov:g}'
     dev = report_suffix(args.device)
-    out = args.out / f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}{dev}.json'
-    if not out.is_file() or json.loads(out.read_text()).get('params') != args.params:
+    out = args.out / (f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}'
+                      f'{args.params_tag}{dev}.json')
+    try:
+        stale = json.loads(out.read_text()).get('params') != args.params
+    except (OSError, ValueError):           # none yet, or cut short
+        stale = True
+    if stale:
         cmd = [sys.executable, '-m', 'depth_action_recognition.stream_eval', '--minutes', str(args.minutes),
                '--seeds', *map(str, args.seeds), '--size', size, '--subjects', subjects, '--views', views,
                '--report-json', str(out), '--model', str(args.model), '--device', args.device,
@@ -86,6 +92,9 @@ def main():
     from depth_action_recognition.checkpoint import load_checkpoint
     from depth_action_recognition.resources import default_model_path, default_params_file
     from depth_action_recognition.stream_eval import recognizer_params
+    # Reports of another params file than the packaged one are named apart (and compare_reports checks both).
+    args.params_tag = '' if args.params_file is None else \
+        '_p' + hashlib.sha256(json.dumps(recognizer_params(args.params_file), sort_keys=True).encode()).hexdigest()[:8]
     args.params_file = (args.params_file or default_params_file()).resolve()
     args.params = recognizer_params(args.params_file)
     args.model = (args.model or default_model_path()).resolve()     # the children run from the repository root

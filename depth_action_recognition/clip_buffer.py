@@ -33,6 +33,7 @@ class Clip:
     start_stamp: float
     end_stamp: float
     meta: dict = field(default_factory=dict)   # whatever the caller attached to the last frame
+    run: int = 0                               # which unbroken run of the buffer (between resets) it is from
 
 
 class ClipBuffer:
@@ -70,10 +71,12 @@ it costs in a loop (docs/performance.md, "Where the ingest gap is")."""
         self._ring: Optional[np.ndarray] = None
         self._stamps = np.zeros(clip_length, dtype=np.float64)
         self._key: Hashable = None
+        self.runs = 0              # resets so far: clips of one run follow each other without a break
         self.reset()
 
     def reset(self) -> None:
-        """Forget all buffered frames (the ring's memory is kept for reuse)."""
+        """Forget all buffered frames (the ring's memory is kept for reuse); the next clip starts a new run."""
+        self.runs += 1
         self._pending = []
         self._count = 0            # frames in the ring, up to clip_length
         self._head = 0             # next write position
@@ -137,7 +140,7 @@ it costs in a loop (docs/performance.md, "Where the ingest gap is")."""
         self.clips += 1
         order = np.r_[self._head:self.clip_length, 0:self._head]
         return Clip(frames=self._ring[order], start_stamp=float(self._stamps[order[0]]),
-                    end_stamp=float(stamp), meta=dict(meta or {}))
+                    end_stamp=float(stamp), meta=dict(meta or {}), run=self.runs)
 
     def _flush(self) -> None:
         pending = self._pending

@@ -21,7 +21,6 @@ raise it, :func:`earliest_alarm_s` — could not have been raised by any recogni
 from __future__ import annotations
 
 import bisect
-import math
 from collections import defaultdict
 
 from .events import stamp_seconds
@@ -30,14 +29,11 @@ from .synthetic.stream import window_label
 TOLERANCE_S = 1.0
 
 
-def earliest_alarm_s(frames: int, fps: float, stride: int, k: int, smooth_clips: int = 1,
-                     threshold: float = 0.0) -> float:
+def earliest_alarm_s(frames: int, fps: float, stride: int, k: int) -> float:
     """Seconds into an alarm action before a recognizer can raise it: the action must fill the majority of a
-    clip (half a window); averaged over ``smooth_clips`` clips, of which the earlier ones could not name it,
-    the mean reaches ``threshold`` once ceil(threshold x smooth_clips) clips name it; then the k-of-n rule
-    needs k - 1 more clips. Clips are ``stride`` sampled frames apart."""
-    naming = max(1, math.ceil(threshold * smooth_clips - 1e-9))
-    return (frames - 1) / fps / 2 + (naming - 1 + k - 1) * stride / fps
+    clip (half a window), then the k-of-n rule needs k - 1 more clips, ``stride`` sampled frames apart. A lower
+    bound also under smoothing (smoothing.py): the clip before may already have scored the action."""
+    return (frames - 1) / fps / 2 + (k - 1) * stride / fps
 
 
 class OnlineEvaluator:

@@ -107,9 +107,7 @@ def run(args) -> int:
             # Scored with the recognizer's own clip timing and the alarm rule in force now (alarm_k may have
             # been changed while it ran).
             st = recognizer.settings
-            rule = recognizer.policy.config
-            evaluator.detect_s = earliest_alarm_s(st.clip_length, st.fps, st.stride, rule.k, st.smooth_clips,
-                                                  rule.threshold)
+            evaluator.detect_s = earliest_alarm_s(st.clip_length, st.fps, st.stride, recognizer.policy.config.k)
             report = evaluator.report()
             report['duration_s'] = args.duration
             report['clips_skipped'] = sum(c.skipped for c in recognizer.cameras.values())

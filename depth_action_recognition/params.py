@@ -26,6 +26,7 @@ from rclpy.parameter import Parameter
 
 from .alarm_policy import AlarmConfig
 from .errors import ConfigError
+from .smoothing import MAX_CLIPS
 
 _T = ParameterType
 
@@ -55,7 +56,7 @@ PARAMS = {
     'alarm_labels': Param(_T.PARAMETER_STRING_ARRAY, None, "labels that raise alarms ([] = none); unset = the "
                           "labels_file preset's, else the model's alarm classes", runtime=True),
     'smooth_clips': Param(_T.PARAMETER_INTEGER, 2, "class probabilities of each event are the mean over this many "
-                          "of the camera's last clips (overlapping windows only); 1 = each clip alone", (1, 16)),
+                          "of the source's last clips (of one unbroken run); 1 = each clip alone", (1, MAX_CLIPS)),
     'alarm_k': Param(_T.PARAMETER_INTEGER, 1, 'an alarm is raised when its label wins in k of the last n clips '
                      '(k <= alarm_n; after smooth_clips averaging)', (1, 100), runtime=True),
     'alarm_n': Param(_T.PARAMETER_INTEGER, 1, 'window n of the k-of-n alarm rule', (1, 100), runtime=True),

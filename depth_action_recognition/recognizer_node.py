@@ -229,13 +229,19 @@ class RecognizerCore:
     def _result_callback(self, r) -> None:
         """Runs on the inference thread: one event per inferred clip, alarms on policy transitions."""
         src = r.camera
-        # An evicted source's late result is published as it is: its running mean was forgotten with it.
-        probs = r.probs if src.evicted else self.smoother.update(src, r.probs, r.clip.start_stamp, r.clip.end_stamp)
+        if src.evicted:             # a late result: published as it is, its source's mean was forgotten with it
+            probs, full = r.probs, False
+        else:
+            probs, _, full = self.smoother.update(src, r.probs, r.clip.run)
+            if src.evicted:         # evicted meanwhile, after its mean was forgotten: do not keep it alive
+                self.smoother.forget(src)
         best = int(np.argmax(probs))
         score = float(probs[best])
         alarm, transitions = False, []
         if not src.evicted:
-            alarm, transitions = self.policy.update(src, self.labels[best], score, r.clip.end_stamp, camera=src.topic)
+            # Alarms rest on a full mean: the first clip of a run, alone, counts as no hit (smoothing.py).
+            alarm, transitions = self.policy.update(src, self.labels[best], score if full else 0.0,
+                                                    r.clip.end_stamp, camera=src.topic)
         meta = r.clip.meta
         latency_ms = (time.monotonic() - meta['t_recv']) * 1000.0
         event = make_event(camera=src.topic, frame_id=src.frame_id, stamp=meta['stamp'],

@@ -6,47 +6,55 @@ steadies the label inside an action (one clip that mistakes a hand at the mouth 
 next) at the cost of reacting later at a change of action: with 2 clips an event speaks for its own 1.6 s
 window and the stride before it. Measured on the stream in docs/streaming.md ("Smoothing").
 
-Only clips of one unbroken run are averaged: a clip whose window does not overlap the newest one's (a gap in
-the camera restarted the clip buffer, or inference lagged so far behind that the clips between were skipped)
-leaves the average, and a clip stamped before the one it follows (a camera clock that jumped back) starts it
-anew. ``clips=1`` is every clip on its own.
+Only clips of one unbroken run of the source's clip buffer are averaged (:attr:`Clip.run`): a gap in the
+camera, a clock that jumped back or a change of format restarts the buffer, and the mean with it. Clips
+skipped while inference lagged do not break a run: the mean is then over the clips that were inferred.
+``clips=1`` is every clip on its own.
+
+Alarms are raised on the mean only once it holds ``clips`` clips (:attr:`Smoothed.full`): the first clip of a
+run, alone, never raises one. With 2 clips and a threshold of 0.6 a raise needs two consecutive clips whose
+mean score for the label is at least 0.6 (each gave it 0.2 or more).
 """
 from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Hashable
+from typing import Hashable, NamedTuple
 
 import numpy as np
 
 from .errors import ConfigError
 
+MAX_CLIPS = 16
+
+
+class Smoothed(NamedTuple):
+    probs: np.ndarray       # (C,) float32: the mean of the last ``count`` clips' probabilities
+    count: int              # clips in the mean
+    full: bool              # the mean holds as many clips as the smoother averages
+
 
 class ClipSmoother:
-    """Per-source running mean of the last ``clips`` probability vectors whose windows overlap; thread-safe."""
+    """Per-source running mean of the last ``clips`` probability vectors of one run; thread-safe."""
 
     def __init__(self, clips: int):
-        if not 1 <= int(clips) <= 16:
-            raise ConfigError(f'smooth_clips must be in 1..16, got {clips}')
+        if not 1 <= int(clips) <= MAX_CLIPS:
+            raise ConfigError(f'smooth_clips must be in 1..{MAX_CLIPS}, got {clips}')
         self.clips = int(clips)
         self._lock = threading.Lock()
-        self._recent: dict = {}        # source -> deque of (start, end, probs), oldest first
+        self._recent: dict = {}        # source -> (run, deque of probabilities, oldest first)
 
-    def update(self, source: Hashable, probs: np.ndarray, start: float, end: float) -> np.ndarray:
-        """Add one clip's probabilities (window ``start``..``end`` in the source's clock); return the mean."""
-        probs = np.asarray(probs, dtype=np.float64)
+    def update(self, source: Hashable, probs: np.ndarray, run: int) -> Smoothed:
+        """Add one clip's probabilities, from run ``run`` of the source's clip buffer; return the mean."""
         if self.clips == 1:
-            return probs.astype(np.float32)
+            return Smoothed(np.asarray(probs, dtype=np.float32), 1, True)
         with self._lock:
-            recent = self._recent.get(source)
-            if recent is None:
-                recent = self._recent[source] = deque(maxlen=self.clips)
-            # Keep only clips of the same run: each overlaps the new window and comes before it.
-            while recent and not (recent[0][1] > start and recent[-1][1] < end):
-                recent.popleft()
-            recent.append((start, end, probs))
-            mean = np.mean([p for _, _, p in recent], axis=0)
-        return mean.astype(np.float32)
+            last = self._recent.get(source)
+            if last is None or last[0] != run:
+                last = self._recent[source] = (run, deque(maxlen=self.clips))
+            last[1].append(np.asarray(probs, dtype=np.float64))
+            mean, count = np.mean(last[1], axis=0), len(last[1])
+        return Smoothed(mean.astype(np.float32), count, count == self.clips)
 
     def forget(self, source: Hashable) -> None:
         with self._lock:

@@ -59,6 +59,11 @@ def clip_timing(params: dict, spec) -> tuple:
             float(params.get('score_threshold', 0.6)))
 
 
+def earliest_alarm(params: dict, spec) -> float:
+    """The scorer's earliest possible alarm (:func:`earliest_alarm_s`) under these parameters."""
+    return earliest_alarm_s(*clip_timing(params, spec)[:4])
+
+
 def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple, subjects: list, views: list,
          camera_fps: float = 30.0, hfov=None, evaluator: OnlineEvaluator, camera: str = '/camera') -> dict:
     """Play one random scenario into ``evaluator``; returns counts of what happened."""
@@ -104,9 +109,10 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
     while tick <= end + params.get('clear_after_s', 3.0) + TICK_S:
         while j < len(pending) and pending[j][0].end_stamp <= tick:
             clip, p = pending[j]
-            p = smoother.update(camera, p, clip.start_stamp, clip.end_stamp)
+            p, _, full = smoother.update(camera, p, clip.run)
             best = int(np.argmax(p))
-            _, transitions = policy.update(camera, loaded.meta.labels[best], float(p[best]), clip.end_stamp, camera)
+            _, transitions = policy.update(camera, loaded.meta.labels[best], float(p[best]) if full else 0.0,
+                                           clip.end_stamp, camera)
             evaluator.add_event({'camera': camera, 'label': loaded.meta.labels[best],
                                  'window': {'start': clip.start_stamp, 'end': clip.end_stamp}})
             for doc in transitions:
@@ -137,10 +143,11 @@ def main(argv=None) -> int:
         loaded = load_checkpoint(args.model or default_model_path())
         params = recognizer_params(args.params_file or default_params_file())
         engine = InferenceEngine(loaded, args.device, max_batch=int(params.get('max_batch', 32)))
+        ClipSmoother(clip_timing(params, loaded.meta.preprocess)[4])        # a bad smooth_clips, named now
     except (DepthActionError, OSError, ValueError) as e:
         print(f'stream_eval: error: {e}', file=sys.stderr)
         return 2
-    evaluator = OnlineEvaluator(detect_s=earliest_alarm_s(*clip_timing(params, loaded.meta.preprocess)))
+    evaluator = OnlineEvaluator(detect_s=earliest_alarm(params, loaded.meta.preprocess))
     t0 = time.time()
     runs = [play(loaded, engine, params, seed=s, minutes=args.minutes, size=(h, w), subjects=parse_range(args.subjects),
                  views=parse_range(args.views), camera_fps=args.camera_fps, hfov=args.hfov, evaluator=evaluator,

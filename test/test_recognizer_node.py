@@ -342,7 +342,7 @@ def test_foreign_stream_on_a_camera_topic_does_not_stop_recognition(ros, checkpo
     assert sum('/alone/depth source' in n for n in status) == 1
 
 
-def test_event_scores_are_the_mean_of_the_last_two_overlapping_clips(ros, tmp_path):
+def test_event_scores_are_the_mean_of_the_last_two_clips_of_a_run(ros, tmp_path):
     # Two recognizers side by side on copies of one stream: /raw scores each clip alone, /smooth averages two.
     # A 2 s hole in the stamps (over max_gap_s) restarts the clip buffers: the next clip is not averaged over it.
     from conftest import LABELS
@@ -355,27 +355,29 @@ def test_event_scores_are_the_mean_of_the_last_two_overlapping_clips(ros, tmp_pa
     rng = np.random.default_rng(3)
     frames = (rng.integers(500, 6000, (120, 48, 64)) * np.linspace(0.2, 1.0, 120)[:, None, None]).astype(np.uint16)
     t0 = time.time()
+    hole = t0 + 60 / 30.0 + 1.0                    # stamps after it belong to the second run
     for i, f in enumerate(frames):
         stamp = t0 + i / 30.0 + (2.0 if i >= 60 else 0.0)
         for pub in pubs:
             pub.publish(depth_msg(f, stamp))
         time.sleep(1.0 / 30.0)
-    by_camera = {'/raw/depth': [], '/smooth/depth': []}
-    assert ros.wait_for(lambda: sum(json.loads(e.data)['camera'] == '/smooth/depth' for e in events) >= 12, 10)
-    for e in events:
-        doc = json.loads(e.data)
-        scores = dict((k['label'], k['score']) for k in doc['top_k'])
-        by_camera[doc['camera']].append((doc['window']['start'], doc['window']['end'],
-                                         np.array([scores[label] for label in LABELS])))
-    raw = {round(end, 4): p for _, end, p in by_camera['/raw/depth']}
+
+    def of(camera):
+        docs = [json.loads(e.data) for e in list(events)]
+        return [(d['window']['end'], np.array([dict((k['label'], k['score']) for k in d['top_k'])[label]
+                                               for label in LABELS])) for d in docs if d['camera'] == camera]
+    # 7 clips a run per camera (20 sampled frames, 8 a clip, one more every 2); a skipped clip makes fewer.
+    assert ros.wait_for(lambda: len(of('/raw/depth')) >= 12 and len(of('/smooth/depth')) >= 12, 15)
+    time.sleep(0.5)
+    raw = {round(end, 4): p for end, p in of('/raw/depth')}
+    smooth = of('/smooth/depth')
     averaged = alone = 0
-    smooth = by_camera['/smooth/depth']
-    for j, (start, end, p) in enumerate(smooth):
+    for j, (end, p) in enumerate(smooth):
         if round(end, 4) not in raw:
             continue                                       # a clip the raw node skipped
         expected = raw[round(end, 4)]
-        if j > 0 and smooth[j - 1][1] > start:             # the previous clip overlaps this one
-            prev = raw.get(round(smooth[j - 1][1], 4))
+        if j > 0 and (smooth[j - 1][0] > hole) == (end > hole):     # the clip before is of the same run
+            prev = raw.get(round(smooth[j - 1][0], 4))
             if prev is None:
                 continue
             expected = (prev + expected) / 2
@@ -383,7 +385,7 @@ def test_event_scores_are_the_mean_of_the_last_two_overlapping_clips(ros, tmp_pa
         else:
             alone += 1
         np.testing.assert_allclose(p, expected, atol=3e-4)
-    assert averaged >= 8 and alone == 2, (averaged, alone)   # the first clip, and the first after the hole
+    assert averaged >= 6 and 1 <= alone <= 2, (averaged, alone)  # the first clip of each run stands alone
     # The averaging is visible: consecutive raw clips disagree by more than the rounding.
     ends = sorted(raw)
     assert max(np.abs(raw[a] - raw[b]).max() for a, b in zip(ends, ends[1:])) > 1e-2

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from depth_action_recognition.alarm_policy import AlarmConfig, AlarmPolicy
+from depth_action_recognition.clip_buffer import ClipBuffer
 from depth_action_recognition.errors import ConfigError
 from depth_action_recognition.resources import default_params_file
 from depth_action_recognition.smoothing import ClipSmoother
@@ -11,51 +12,68 @@ from depth_action_recognition.stream_eval import recognizer_params
 A, B, C = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), np.array([0.2, 0.2, 0.6])
 
 
-def clips(t0, n, length=1.5, step=0.5):
-    """Windows of ``length`` seconds, ``step`` apart: a stream's consecutive clips."""
-    return [(t0 + i * step, t0 + i * step + length) for i in range(n)]
-
-
-def test_mean_of_the_last_n_overlapping_clips():
+def test_mean_of_the_last_n_clips_of_a_run():
     s = ClipSmoother(2)
-    w = clips(10.0, 3)
-    np.testing.assert_allclose(s.update('cam', A, *w[0]), A)                 # alone at first
-    np.testing.assert_allclose(s.update('cam', B, *w[1]), (A + B) / 2)
-    np.testing.assert_allclose(s.update('cam', C, *w[2]), (B + C) / 2)       # A has left the mean
+    first = s.update('cam', A, run=1)
+    np.testing.assert_allclose(first.probs, A)
+    assert first.count == 1 and not first.full                     # alone at first, not yet a full mean
+    second = s.update('cam', B, run=1)
+    np.testing.assert_allclose(second.probs, (A + B) / 2)
+    assert second.count == 2 and second.full
+    np.testing.assert_allclose(s.update('cam', C, run=1).probs, (B + C) / 2)      # A has left the mean
     s3 = ClipSmoother(3)
-    out = [s3.update('cam', p, *win) for p, win in zip((A, B, C, A), clips(10.0, 4))]
-    np.testing.assert_allclose(out[2], (A + B + C) / 3)
-    np.testing.assert_allclose(out[3], (B + C + A) / 3)
+    out = [s3.update('cam', p, run=7) for p in (A, B, C, A)]
+    np.testing.assert_allclose(out[2].probs, (A + B + C) / 3)
+    np.testing.assert_allclose(out[3].probs, (B + C + A) / 3)
+    assert [o.full for o in out] == [False, False, True, True]
 
 
-def test_one_clip_is_each_clip_alone():
+def test_one_clip_is_each_clip_alone_and_always_full():
     s = ClipSmoother(1)
-    for p, win in zip((A, B, C), clips(0.0, 3)):
-        np.testing.assert_allclose(s.update('cam', p, *win), p)
+    for p in (A, B, C):
+        out = s.update('cam', p, run=1)
+        np.testing.assert_allclose(out.probs, p)
+        assert out.full
 
 
-def test_a_gap_or_a_clock_jumping_back_restarts_the_mean():
+def test_a_new_run_restarts_the_mean():
     s = ClipSmoother(2)
-    s.update('cam', A, 10.0, 11.5)
-    # The next window starts after this one ended (the camera was silent; the clip buffer restarted).
-    np.testing.assert_allclose(s.update('cam', B, 13.0, 14.5), B)
-    np.testing.assert_allclose(s.update('cam', C, 13.5, 15.0), (B + C) / 2)
-    # A window that ends before the last one (the camera's clock jumped back): not averaged with the past.
-    np.testing.assert_allclose(s.update('cam', A, 3.0, 4.5), A)
-    # Clips skipped while inference lagged: still averaged while the windows overlap.
-    np.testing.assert_allclose(s.update('cam', B, 4.0, 5.5), (A + B) / 2)
+    s.update('cam', A, run=1)
+    s.update('cam', B, run=1)
+    restarted = s.update('cam', C, run=2)
+    np.testing.assert_allclose(restarted.probs, C)
+    assert not restarted.full
+    np.testing.assert_allclose(s.update('cam', A, run=2).probs, (C + A) / 2)
+
+
+def test_the_clip_buffer_starts_a_new_run_after_a_gap_or_a_clock_jumping_back():
+    buf = ClipBuffer(4, 2, max_gap_s=1.0)
+    frame = np.zeros((2, 2), np.float32)
+
+    def clips(stamps):
+        out = []
+        for t in stamps:
+            if buf.admit(t):
+                clip = buf.add(frame, t)
+                if clip is not None:
+                    out.append(clip.run)
+        return out
+    first = clips([10.0 + 0.1 * i for i in range(8)])                 # clips at frames 4, 6, 8: one run
+    after_gap = clips([13.0 + 0.1 * i for i in range(6)])             # 2.3 s of silence: a new run
+    after_jump = clips([5.0 + 0.1 * i for i in range(4)])             # the clock went back: another
+    assert len(set(first)) == 1 and len(set(after_gap)) == 1 and len(set(after_jump)) == 1
+    assert len({first[0], after_gap[0], after_jump[0]}) == 3
 
 
 def test_sources_are_averaged_apart_and_forgotten():
     s = ClipSmoother(2)
-    w = clips(0.0, 2)
-    s.update('a', A, *w[0])
-    s.update('b', B, *w[0])
-    np.testing.assert_allclose(s.update('a', C, *w[1]), (A + C) / 2)
+    s.update('a', A, run=1)
+    s.update('b', B, run=1)
+    np.testing.assert_allclose(s.update('a', C, run=1).probs, (A + C) / 2)
     s.forget('b')
-    np.testing.assert_allclose(s.update('b', C, *w[1]), C)
+    np.testing.assert_allclose(s.update('b', C, run=1).probs, C)
     s.reset()
-    np.testing.assert_allclose(s.update('a', B, *clips(0.5, 1)[0]), B)
+    np.testing.assert_allclose(s.update('a', B, run=1).probs, B)
 
 
 @pytest.mark.parametrize('n', [0, 17, -1])
@@ -64,26 +82,30 @@ def test_out_of_range_is_refused(n):
         ClipSmoother(n)
 
 
-def shipped_rule():
+def raises_of_the_shipped_rule(scores):
+    """config/monitor.yaml's smoothing and alarm rule, as the node applies them, fed clips 0.5 s apart of one
+    run whose 'fall' probability is each of ``scores``: the indices of the clips that raised."""
     params = recognizer_params(default_params_file())
-    rule = AlarmConfig(['fall'], threshold=params['score_threshold'], k=params['alarm_k'], n=params['alarm_n'],
-                       clear_after_s=params['clear_after_s'], cooldown_s=params['cooldown_s'])
-    return ClipSmoother(params['smooth_clips']), AlarmPolicy(rule)
-
-
-def feed(smoother, policy, scores):
-    """Clips 0.5 s apart whose 'fall' probability is each of ``scores``; the stamps of the raises."""
+    smoother = ClipSmoother(params['smooth_clips'])
+    policy = AlarmPolicy(AlarmConfig(['fall'], threshold=params['score_threshold'], k=params['alarm_k'],
+                                     n=params['alarm_n'], clear_after_s=params['clear_after_s'],
+                                     cooldown_s=params['cooldown_s']))
     raised = []
-    for (start, end), fall in zip(clips(100.0, len(scores)), scores):
-        p = smoother.update('cam', np.array([fall, 1.0 - fall]), start, end)
-        label = ('fall', 'walk')[int(np.argmax(p))]
-        raised += [a['stamp'] for a in policy.update('cam', label, float(p.max()), end)[1] if a['state'] == 'raised']
+    for i, fall in enumerate(scores):
+        probs, _, full = smoother.update('cam', np.array([fall, 1.0 - fall]), run=1)
+        label = ('fall', 'walk')[int(np.argmax(probs))]
+        _, docs = policy.update('cam', label, float(probs.max()) if full else 0.0, 100.0 + 0.5 * i)
+        raised += [i for d in docs if d['state'] == 'raised']
     return raised
 
 
-def test_the_shipped_rule_needs_two_clips_to_agree():
-    # config/monitor.yaml: one certain clip among others does not raise; two in a row do, on the second.
-    assert feed(*shipped_rule(), [0.0, 1.0, 0.0, 0.0, 1.0, 0.1, 0.0]) == []
-    raised = feed(*shipped_rule(), [0.0, 0.0, 0.9, 0.8, 0.9, 0.0])
-    # Clip 3 (window 101.5-103.0 s) is the second of the two.
-    assert len(raised) == 1 and raised[0]['sec'] == 103 and raised[0]['nanosec'] < 1000
+@pytest.mark.parametrize('scores,raised', [
+    ([1.0], []),                                   # the first clip of a run, alone: never
+    ([1.0, 0.0, 0.0], []),
+    ([0.0, 1.0, 0.0, 0.0, 1.0, 0.1, 0.0], []),     # certain clips among others
+    ([0.0, 0.0, 0.9, 0.8, 0.9, 0.0], [3]),         # two in a row: on the second
+    ([0.0, 0.3, 1.0], [2]),                        # a mean of 0.65 over two clips that both lean to it
+    ([0.0, 0.15, 1.0], []),                        # 0.575: under the threshold
+])
+def test_the_shipped_rule_raises_on_two_consecutive_clips(scores, raised):
+    assert raises_of_the_shipped_rule(scores) == raised

@@ -30,6 +30,7 @@ class AlarmConfig:
     n: int = 3
     clear_after_s: float = 3.0
     cooldown_s: float = 10.0
+    averaged: int = 1           # clips each score is a mean of (the node's smooth_clips): said in the reason
 
     def __post_init__(self):
         object.__setattr__(self, 'alarm_labels', tuple(self.alarm_labels))
@@ -109,8 +110,9 @@ class AlarmPolicy:
                         st.last_raise is None or stamp - st.last_raise >= c.cooldown_s):
                     st.active, st.last_raise = True, stamp
                     out.append(make_alarm(state='raised', label=alarm_label, score=score, camera=st.camera,
-                                          stamp=stamp, reason=f'{alarm_label} won with score >= {c.threshold} in '
-                                          f'{sum(st.hits)} of the last {len(st.hits)} clips'))
+                                          stamp=stamp, reason=f'{alarm_label} won with score >= {c.threshold}'
+                                          + (f' (mean of {c.averaged} clips)' if c.averaged > 1 else '')
+                                          + f' in {sum(st.hits)} of the last {len(st.hits)} clips'))
             st = self._states.get((source, label))
             active = st is not None and st.active
         return active, out

@@ -210,7 +210,8 @@ def alarm_config(p: dict, loaded, preset_alarms: Optional[tuple]) -> AlarmConfig
     _require(p['alarm_k'] <= p['alarm_n'], 'alarm_k', f'must be <= alarm_n ({p["alarm_n"]}), got {p["alarm_k"]}')
     try:
         return AlarmConfig(labels, threshold=p['score_threshold'], k=p['alarm_k'], n=p['alarm_n'],
-                           clear_after_s=p['clear_after_s'], cooldown_s=p['cooldown_s'])
+                           clear_after_s=p['clear_after_s'], cooldown_s=p['cooldown_s'],
+                           averaged=p['smooth_clips'])
     except ConfigError as e:
         culprit = next((n for n in ('score_threshold', 'clear_after_s', 'cooldown_s') if n in str(e)), 'alarm_k')
         raise ConfigError(f'parameter {culprit!r}: {e}') from None

@@ -80,3 +80,11 @@ def test_reconfigure_clears_labels_no_longer_alarms():
 def test_invalid_alarm_config(kwargs):
     with pytest.raises(ConfigError):
         AlarmConfig(['fall'], **kwargs)
+
+
+def test_the_reason_says_what_the_score_is():
+    each = AlarmPolicy(AlarmConfig(['fall'], threshold=0.6, k=2, n=3, clear_after_s=1, cooldown_s=0))
+    mean = AlarmPolicy(AlarmConfig(['fall'], threshold=0.6, k=1, n=1, clear_after_s=1, cooldown_s=0, averaged=2))
+    raised = [next(a for t in (0.0, 0.5) for a in p.update('c', 'fall', 0.9, t)[1]) for p in (each, mean)]
+    assert raised[0]['reason'] == 'fall won with score >= 0.6 in 2 of the last 2 clips'
+    assert raised[1]['reason'] == 'fall won with score >= 0.6 (mean of 2 clips) in 1 of the last 1 clips'

@@ -71,3 +71,22 @@ def test_flags_prints_the_tuned_knobs_as_distill_flags(tmp_path, capsys):
     flags = capsys.readouterr().out.split()
     assert dict(zip(flags[::2], flags[1::2])) == {'--direction': 't2s', '--stage': 'stage2', '--alpha': '0.4',
                                                   '--temperature': '4.0', '--w-kd': '2.0', '--w-mix': '1.0'}
+
+
+def test_a_finished_run_is_reused_only_for_the_same_command(tmp_path):
+    import argparse
+    import json
+    from depth_action_recognition.synthetic.dataset import write_dataset
+    data = tmp_path / 'data'             # clips of the student's 16 frames: the experiment trains at the defaults
+    write_dataset(data, clips_per_class=3, subjects=[1, 2, 31], views=[0, 4], frames=16, size=(30, 40), seed=3)
+    args = argparse.Namespace(data=[data], val_data=data, device='cpu', epochs=1, epochs_full=1)
+    out = tmp_path / 'run'
+    first = experiment.run_one(args, 'none', 'tiny', 2, 0, {}, out)
+    made = (out / 'metrics.json').stat().st_mtime_ns
+    assert experiment.run_one(args, 'none', 'tiny', 2, 0, {}, out) == first
+    assert (out / 'metrics.json').stat().st_mtime_ns == made                  # the same command: not trained again
+    args.epochs = 2
+    second = experiment.run_one(args, 'none', 'tiny', 2, 0, {}, out)          # another setting: trained anew
+    assert first['timings']['epochs'] == 1 and second['timings']['epochs'] == 2
+    made_by = json.loads((out / 'experiment_argv.json').read_text())
+    assert made_by[made_by.index('--epochs') + 1] == '2'

@@ -12,7 +12,8 @@
     python -m training.experiment table training/results/grid_*.csv
 
 Each run is one ``training.distill`` call with a shared teacher cache; a run whose ``metrics.json`` exists
-is read back, not repeated, so an interrupted grid resumes. Every run appends rows to the CSV: one per
+and was made by the same command (``experiment_argv.json`` beside it) is read back, not repeated, so an
+interrupted grid resumes and a changed setting (epochs, data, knobs) trains anew. Every run appends rows to the CSV: one per
 evaluated split (``val``, ``cross_subject``, ``cross_view``) with the knobs, the student's GFLOPs and the
 training step's median cost.
 """
@@ -70,19 +71,24 @@ def run_name(method: str, student: str, per_class: int, seed: int, knobs: dict) 
 
 
 def run_one(args, method, student, per_class, seed, knobs, out: Path) -> dict:
-    """One training.distill run (skipped when its metrics exist); returns its metrics."""
-    metrics = out / 'metrics.json'
-    if not metrics.is_file():
-        argv = ['--data', *args.data, '--val-data', args.val_data, '--method', method, '--student', student,
-                '--per-class', str(per_class), '--seed', str(seed), '--epochs', str(epochs_for(args, per_class)),
-                '--device', args.device, '--val-every', '100', '--out', str(out)]   # validated once, at the end
-        if method != 'none':
-            argv += ['--teacher-checkpoint', args.teacher_checkpoint, '--teacher-cache', str(args.teacher_cache)]
-        for k, v in knobs.items():
-            argv += [FLAGS[k], str(v)]
+    """One training.distill run; returns its metrics. A finished run in ``out`` is reused only when it was
+    made by the same command (recorded beside its metrics), so a changed setting is trained anew."""
+    argv = ['--data', *map(str, args.data), '--val-data', str(args.val_data), '--method', method, '--student', student,
+            '--per-class', str(per_class), '--seed', str(seed), '--epochs', str(epochs_for(args, per_class)),
+            '--device', args.device, '--val-every', '100', '--out', str(out)]   # validated once, at the end
+    if method != 'none':
+        argv += ['--teacher-checkpoint', str(args.teacher_checkpoint), '--teacher-cache', str(args.teacher_cache)]
+    for k, v in knobs.items():
+        argv += [FLAGS[k], str(v)]
+    metrics, made_by = out / 'metrics.json', out / 'experiment_argv.json'
+    if metrics.is_file() and not made_by.is_file():
+        print(f'experiment: warning: {metrics} predates the record of its command: reused unchecked', flush=True)
+    elif not (metrics.is_file() and json.loads(made_by.read_text()) == argv):
+        metrics.unlink(missing_ok=True)
         rc = distill.main(argv)
         if rc:
             raise SystemExit(f'experiment: training.distill failed ({rc}) for {out}')
+        made_by.write_text(json.dumps(argv))
     return json.loads(metrics.read_text())
 
 

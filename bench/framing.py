@@ -16,7 +16,7 @@ from common import ROOT  # noqa: F401  (puts the repository on the path)
 
 from depth_action_recognition.synthetic.actions import ACTIONS, LABELS
 from depth_action_recognition.synthetic.body import skeleton
-from depth_action_recognition.synthetic.scene import Scene
+from depth_action_recognition.synthetic.scene import NEAR_M, Scene
 
 CAMERAS = {'120x160, 60 degrees': ((120, 160), 60.0), '240x424, 60 degrees': ((240, 424), 60.0),
            '240x424, 87 degrees': ((240, 424), 87.0)}
@@ -24,7 +24,7 @@ CAMERAS = {'120x160, 60 degrees': ((120, 160), 60.0), '240x424, 60 degrees': ((2
 
 def in_image(cam, point) -> bool:
     p = cam.to_camera(point[None])
-    if p[0, 2] <= 0.1:                          # behind the camera, or at it (the renderer's own near limit)
+    if p[0, 2] <= NEAR_M:                       # behind the camera, or at it (the renderer's own near limit)
         return False
     (u,), (v,) = cam.project(p)
     return 0 <= u < cam.width and 0 <= v < cam.height

@@ -17,6 +17,7 @@ from .body import HAIR, OBJECT, SHIRT, SKIN, make_body, muted, primitives, skele
 
 N_VIEWS = 5
 N_SUBJECTS = 40
+NEAR_M = 0.1           # nearest depth (m) a body part is drawn at: nearer parts are behind or at the lens
 
 
 @dataclass(frozen=True)
@@ -312,7 +313,7 @@ class Scene:
             a, b, r, part = primitives(body, j, pose.obj)
             a, b = cam.to_camera(a), cam.to_camera(b)
             zs = np.minimum(a[:, 2], b[:, 2])
-            if np.all(zs < 0.1):
+            if np.all(zs < NEAR_M):
                 continue
             roi = self._bbox(a, b, r)
             if roi is None:
@@ -340,7 +341,7 @@ class Scene:
         cam = self.camera
         pts = np.concatenate([a, b])
         rr = np.concatenate([r, r])
-        ok = pts[:, 2] > 0.1
+        ok = pts[:, 2] > NEAR_M
         pts, rr = pts[ok], rr[ok]
         u, v = cam.project(pts)
         m = cam.f * rr / pts[:, 2] + 2

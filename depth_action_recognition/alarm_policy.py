@@ -42,6 +42,8 @@ class AlarmConfig:
             raise ConfigError(f'clear_after_s must be > 0, got {self.clear_after_s}')
         if self.cooldown_s < 0:
             raise ConfigError(f'cooldown_s must be >= 0, got {self.cooldown_s}')
+        if self.averaged < 1:
+            raise ConfigError(f'averaged must be >= 1, got {self.averaged}')
 
 
 class ActiveAlarm(NamedTuple):

@@ -18,7 +18,6 @@ import time
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
@@ -38,7 +37,7 @@ from .engine import EngineWorker, InferenceEngine
 from .errors import ConfigError, DepthActionError, DepthDecodeError, FinishError
 from .events import dumps, make_active_alarms, make_event
 from .node_main import spin_node
-from .smoothing import ClipSmoother
+from .smoothing import ClipSmoother, Smoothed
 from .params import PARAMS, RUNTIME_PARAMS  # noqa: F401 - the parameter table, importable from the node
 from .preprocess import finish_frames, reduce_frame
 from .resources import default_model_path
@@ -230,18 +229,19 @@ class RecognizerCore:
         """Runs on the inference thread: one event per inferred clip, alarms on policy transitions."""
         src = r.camera
         if src.evicted:             # a late result: published as it is, its source's mean was forgotten with it
-            probs, full = r.probs, False
+            smoothed = Smoothed(r.probs, 1, False)
         else:
-            probs, _, full = self.smoother.update(src, r.probs, r.clip.run)
-            if src.evicted:         # evicted meanwhile, after its mean was forgotten: do not keep it alive
-                self.smoother.forget(src)
-        best = int(np.argmax(probs))
-        score = float(probs[best])
+            smoothed = self.smoother.update(src, r.probs, r.clip.run)
+        # Alarms rest on a full mean: the first clip of a run, alone, counts as no hit (smoothing.py).
+        best, score, alarm_score = smoothed.winner()
+        probs = smoothed.probs
         alarm, transitions = False, []
         if not src.evicted:
-            # Alarms rest on a full mean: the first clip of a run, alone, counts as no hit (smoothing.py).
-            alarm, transitions = self.policy.update(src, self.labels[best], score if full else 0.0,
-                                                    r.clip.end_stamp, camera=src.topic)
+            alarm, transitions = self.policy.update(src, self.labels[best], alarm_score, r.clip.end_stamp,
+                                                    camera=src.topic)
+        if src.evicted:             # evicted meanwhile, after its state was forgotten: do not keep it alive
+            self.smoother.forget(src)
+            transitions = transitions + self.policy.forget(src, r.clip.end_stamp, 'source evicted')
         meta = r.clip.meta
         latency_ms = (time.monotonic() - meta['t_recv']) * 1000.0
         event = make_event(camera=src.topic, frame_id=src.frame_id, stamp=meta['stamp'],

@@ -33,6 +33,12 @@ class Smoothed(NamedTuple):
     count: int              # clips in the mean
     full: bool              # the mean holds as many clips as the smoother averages
 
+    def winner(self) -> tuple:
+        """(label index, its score, the score the alarm rule is given): 0 for a mean that is not full yet."""
+        best = int(np.argmax(self.probs))
+        score = float(self.probs[best])
+        return best, score, score if self.full else 0.0
+
 
 class ClipSmoother:
     """Per-source running mean of the last ``clips`` probability vectors of one run; thread-safe."""

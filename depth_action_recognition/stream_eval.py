@@ -83,7 +83,7 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
     smoother = ClipSmoother(smooth_clips)
     policy = AlarmPolicy(AlarmConfig(alarm_labels, threshold=threshold, k=k, n=params.get('alarm_n', 1),
                                      clear_after_s=params.get('clear_after_s', 3.0),
-                                     cooldown_s=params.get('cooldown_s', 10.0)))
+                                     cooldown_s=params.get('cooldown_s', 10.0), averaged=smooth_clips))
     key = (size, '16UC1')
     clips = []
     n_frames = int(minutes * 60 * camera_fps)
@@ -109,10 +109,8 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
     while tick <= end + params.get('clear_after_s', 3.0) + TICK_S:
         while j < len(pending) and pending[j][0].end_stamp <= tick:
             clip, p = pending[j]
-            p, _, full = smoother.update(camera, p, clip.run)
-            best = int(np.argmax(p))
-            _, transitions = policy.update(camera, loaded.meta.labels[best], float(p[best]) if full else 0.0,
-                                           clip.end_stamp, camera)
+            best, _, alarm_score = smoother.update(camera, p, clip.run).winner()
+            _, transitions = policy.update(camera, loaded.meta.labels[best], alarm_score, clip.end_stamp, camera)
             evaluator.add_event({'camera': camera, 'label': loaded.meta.labels[best],
                                  'window': {'start': clip.start_stamp, 'end': clip.end_stamp}})
             for doc in transitions:

@@ -92,9 +92,8 @@ def raises_of_the_shipped_rule(scores):
                                      cooldown_s=params['cooldown_s']))
     raised = []
     for i, fall in enumerate(scores):
-        probs, _, full = smoother.update('cam', np.array([fall, 1.0 - fall]), run=1)
-        label = ('fall', 'walk')[int(np.argmax(probs))]
-        _, docs = policy.update('cam', label, float(probs.max()) if full else 0.0, 100.0 + 0.5 * i)
+        best, _, alarm_score = smoother.update('cam', np.array([fall, 1.0 - fall]), run=1).winner()
+        _, docs = policy.update('cam', ('fall', 'walk')[best], alarm_score, 100.0 + 0.5 * i)
         raised += [i for d in docs if d['state'] == 'raised']
     return raised
 

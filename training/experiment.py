@@ -83,13 +83,23 @@ def run_one(args, method, student, per_class, seed, knobs, out: Path) -> dict:
     metrics, made_by = out / 'metrics.json', out / 'experiment_argv.json'
     if metrics.is_file() and not made_by.is_file():
         print(f'experiment: warning: {metrics} predates the record of its command: reused unchecked', flush=True)
-    elif not (metrics.is_file() and json.loads(made_by.read_text()) == argv):
+    elif not (metrics.is_file() and _recorded(made_by) == argv):
+        # The record goes first: whatever metrics appear in ``out`` from now on were made by this command,
+        # even if the run dies after writing them.
         metrics.unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        made_by.write_text(json.dumps(argv))
         rc = distill.main(argv)
         if rc:
             raise SystemExit(f'experiment: training.distill failed ({rc}) for {out}')
-        made_by.write_text(json.dumps(argv))
     return json.loads(metrics.read_text())
+
+
+def _recorded(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):          # cut short: as if another command
+        return None
 
 
 def epochs_for(args, per_class: int) -> int:

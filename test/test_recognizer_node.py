@@ -112,6 +112,24 @@ def test_alarm_raised_and_cleared(ros, tmp_path):
     assert ros.wait_for(lambda: any(json.loads(a.data)['state'] == 'cleared' for a in alarms), 5)
 
 
+def test_with_the_default_smoothing_the_first_clip_of_a_run_does_not_raise(ros, tmp_path):
+    # Defaults: the mean of 2 clips, raise on 1 of 1. A model certain of falling_down from the first clip on
+    # raises on the second clip, not the first, and the reason says the score is a mean.
+    model = make_checkpoint(tmp_path / 'fall.safetensors', bias_label='falling_down')
+    start_recognizer(ros, model, depth_topics=['/cam0/depth'], stride=1)
+    events, alarms = ros.collect(String, '/action_events'), ros.collect(String, '/action_alarms')
+    pub = ros.probe.create_publisher(Image, '/cam0/depth', reliable_qos())
+    ros.wait_matched(pub)
+    publish_stream(ros, pub, person_frames(40))
+    assert ros.wait_for(lambda: any(json.loads(a.data)['state'] == 'raised' for a in alarms), 10)
+    assert ros.wait_for(lambda: len(events) >= 2, 5)
+    first, second = (json.loads(e.data) for e in events[:2])
+    raised = json.loads(alarms[0].data)
+    assert first['label'] == 'falling_down' and first['score'] > 0.9 and not first['alarm']
+    assert second['alarm'] and raised['stamp'] == second['stamp']
+    assert raised['reason'] == 'falling_down won with score >= 0.6 (mean of 2 clips) in 1 of the last 1 clips'
+
+
 def test_two_cameras_share_batches(ros, checkpoint):
     node = start_recognizer(ros, checkpoint, depth_topics=['/a/depth', '/b/depth'], stride=1)
     events = ros.collect(String, '/action_events')

@@ -91,14 +91,16 @@ def main():
     args = p.parse_args()
     from depth_action_recognition.checkpoint import load_checkpoint
     from depth_action_recognition.resources import default_model_path, default_params_file
-    from depth_action_recognition.stream_eval import recognizer_params
+    from depth_action_recognition.stream_eval import node_settings, recognizer_params
     # Reports of another params file than the packaged one are named apart (and compare_reports checks both).
     args.params_tag = '' if args.params_file is None else \
         '_p' + hashlib.sha256(json.dumps(recognizer_params(args.params_file), sort_keys=True).encode()).hexdigest()[:8]
     args.params_file = (args.params_file or default_params_file()).resolve()
     args.params = recognizer_params(args.params_file)
     args.model = (args.model or default_model_path()).resolve()     # the children run from the repository root
-    args.model_id = load_checkpoint(args.model).short_id.replace('@', '-')
+    loaded = load_checkpoint(args.model)
+    args.model_id = loaded.short_id.replace('@', '-')
+    node = node_settings(args.params, loaded)              # as the node would read the file (defaults included)
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     try:                                    # every size's field of view before the first (minutes-long) setting
@@ -112,10 +114,10 @@ def main():
            else f'{float(args.hfov):g} degrees')
     print(f'model {args.model_id} ({args.model}); {len(args.seeds)} seeds x {args.minutes:g} min per setting; '
           f'horizontal field of view {fov}')
-    q = args.params
-    print(f'recognizer ({args.params_file}): stride {q.get("stride")}, probabilities averaged over '
-          f'{q.get("smooth_clips", 1)} clip(s), alarm when a label wins with score >= {q.get("score_threshold")} in '
-          f'{q.get("alarm_k")} of the last {q.get("alarm_n")} clips')
+    rule = node.alarm
+    print(f'recognizer ({args.params_file}): stride {node.stride}, probabilities averaged over '
+          f'{node.smooth_clips} clip(s), alarm when a label wins with score >= {rule.threshold} in '
+          f'{rule.k} of the last {rule.n} clips')
     print('| split | camera (HxW) | top-1, windows inside one action | accuracy, all windows | weakest class '
           '(inside) | alarm recall | alarm precision | false alarms / h |')
     print('|---|---|---|---|---|---|---|---|')

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .alarm_policy import AlarmConfig, AlarmPolicy
+from . import params as node_params
+from .alarm_policy import AlarmPolicy
 from .checkpoint import load_checkpoint
 from .clip_buffer import ClipBuffer
 from .engine import InferenceEngine
@@ -50,18 +51,15 @@ def recognizer_params(path) -> dict:
     return doc.get('depth_action_recognizer', {}).get('ros__parameters', {})
 
 
-def clip_timing(params: dict, spec) -> tuple:
-    """(clip length, fps, stride, alarm k, smoothed clips, score threshold) the node would use with these
-    parameters: read once, for the clip buffer, smoother and alarm policy of :func:`play` and for the scorer's
-    earliest possible alarm."""
-    return (int(params.get('clip_length') or spec.frames), float(params.get('target_fps') or spec.fps),
-            int(params.get('stride', 5)), int(params.get('alarm_k', 1)), int(params.get('smooth_clips', 2)),
-            float(params.get('score_threshold', 0.6)))
+def node_settings(params: dict, loaded) -> node_params.Settings:
+    """What the node would run with these parameters: a params file's values over the declared defaults,
+    checked and resolved against the model by the node's own :func:`params.resolve`."""
+    return node_params.resolve({**{k: v.default for k, v in node_params.PARAMS.items()}, **params}, loaded)
 
 
-def earliest_alarm(params: dict, spec) -> float:
-    """The scorer's earliest possible alarm (:func:`earliest_alarm_s`) under these parameters."""
-    return earliest_alarm_s(*clip_timing(params, spec)[:4])
+def earliest_alarm(s: node_params.Settings) -> float:
+    """The scorer's earliest possible alarm (:func:`earliest_alarm_s`), as ``depth-action-monitor --evaluate``."""
+    return earliest_alarm_s(s.clip_length, s.fps, s.stride, s.alarm.k)
 
 
 def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple, subjects: list, views: list,
@@ -73,17 +71,15 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
     playlist = [(s.action, s.duration) for s in random_playlist(rng, n=n_segments)]
     subject, view = int(rng.choice(subjects)), int(rng.choice(views))
     cam = ScenarioCamera(playlist, seed=seed, size=size, subject=subject, view=view, loop=False, hfov=hfov)
-    clip_length, fps, stride, k, smooth_clips, threshold = clip_timing(params, spec)
+    settings = node_settings(params, loaded)
     shape = None                        # the rendered frames' size, known from the first one
 
     def finish(frames):                 # the node's path: frames reduced as they come, finished a few at a time
         return finish_frames(frames, shape, 0.001, spec)
-    buffer = ClipBuffer(clip_length, stride, target_fps=fps, max_gap_s=params.get('max_gap_s', 1.0), finish=finish)
-    alarm_labels = list(params.get('alarm_labels') or loaded.meta.alarm_labels)
-    smoother = ClipSmoother(smooth_clips)
-    policy = AlarmPolicy(AlarmConfig(alarm_labels, threshold=threshold, k=k, n=params.get('alarm_n', 1),
-                                     clear_after_s=params.get('clear_after_s', 3.0),
-                                     cooldown_s=params.get('cooldown_s', 10.0), averaged=smooth_clips))
+    buffer = ClipBuffer(settings.clip_length, settings.stride, target_fps=settings.fps, max_gap_s=settings.max_gap_s,
+                        finish=finish)
+    smoother = ClipSmoother(settings.smooth_clips)
+    policy = AlarmPolicy(settings.alarm)
     key = (size, '16UC1')
     clips = []
     n_frames = int(minutes * 60 * camera_fps)
@@ -106,7 +102,7 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
     end = T0 + n_frames / camera_fps
     pending = list(zip(clips, probs))
     tick, j = T0, 0
-    while tick <= end + params.get('clear_after_s', 3.0) + TICK_S:
+    while tick <= end + settings.alarm.clear_after_s + TICK_S:
         while j < len(pending) and pending[j][0].end_stamp <= tick:
             clip, p = pending[j]
             best, _, alarm_score = smoother.update(camera, p, clip.run).winner()
@@ -140,12 +136,12 @@ def main(argv=None) -> int:
         h, w = (int(v) for v in args.size.lower().split('x'))
         loaded = load_checkpoint(args.model or default_model_path())
         params = recognizer_params(args.params_file or default_params_file())
-        engine = InferenceEngine(loaded, args.device, max_batch=int(params.get('max_batch', 32)))
-        ClipSmoother(clip_timing(params, loaded.meta.preprocess)[4])        # a bad smooth_clips, named now
+        settings = node_settings(params, loaded)                # a bad parameter, named now
+        engine = InferenceEngine(loaded, args.device, max_batch=settings.max_batch)
     except (DepthActionError, OSError, ValueError) as e:
         print(f'stream_eval: error: {e}', file=sys.stderr)
         return 2
-    evaluator = OnlineEvaluator(detect_s=earliest_alarm(params, loaded.meta.preprocess))
+    evaluator = OnlineEvaluator(detect_s=earliest_alarm(settings))
     t0 = time.time()
     runs = [play(loaded, engine, params, seed=s, minutes=args.minutes, size=(h, w), subjects=parse_range(args.subjects),
                  views=parse_range(args.views), camera_fps=args.camera_fps, hfov=args.hfov, evaluator=evaluator,

@@ -91,12 +91,13 @@ def main():
     args = p.parse_args()
     from depth_action_recognition.checkpoint import load_checkpoint
     from depth_action_recognition.resources import default_model_path, default_params_file
-    from depth_action_recognition.stream_eval import node_settings, recognizer_params
-    # Reports of another params file than the packaged one are named apart (and compare_reports checks both).
-    args.params_tag = '' if args.params_file is None else \
-        '_p' + hashlib.sha256(json.dumps(recognizer_params(args.params_file), sort_keys=True).encode()).hexdigest()[:8]
+    from depth_action_recognition.stream_eval import node_settings, recognizer_params, with_defaults
     args.params_file = (args.params_file or default_params_file()).resolve()
-    args.params = recognizer_params(args.params_file)
+    args.params = with_defaults(recognizer_params(args.params_file))     # what the reports record
+    # Reports of other parameters than the packaged file's are named apart (and compare_reports checks both).
+    packaged = with_defaults(recognizer_params(default_params_file()))
+    args.params_tag = '' if args.params == packaged else \
+        '_p' + hashlib.sha256(json.dumps(args.params, sort_keys=True).encode()).hexdigest()[:8]
     args.model = (args.model or default_model_path()).resolve()     # the children run from the repository root
     loaded = load_checkpoint(args.model)
     args.model_id = loaded.short_id.replace('@', '-')

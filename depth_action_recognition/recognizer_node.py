@@ -37,7 +37,7 @@ from .engine import EngineWorker, InferenceEngine
 from .errors import ConfigError, DepthActionError, DepthDecodeError, FinishError
 from .events import dumps, make_active_alarms, make_event
 from .node_main import spin_node
-from .smoothing import ClipSmoother, Smoothed
+from .smoothing import ClipSmoother
 from .params import PARAMS, RUNTIME_PARAMS  # noqa: F401 - the parameter table, importable from the node
 from .preprocess import finish_frames, reduce_frame
 from .resources import default_model_path
@@ -73,6 +73,9 @@ class RecognizerCore:
         self._timer = None
         self.events_pub = self.alarms_pub = self.active_pub = self.diag_pub = None
         self._alarm_lock = threading.Lock()
+        # Eviction (executor thread) against a result of the evicted source (inference thread): a source's
+        # smoothing and alarm state is either updated before it is forgotten, or not at all.
+        self._evict_lock = threading.Lock()
         self._worker_stop_logged = False
 
     def configure(self) -> None:
@@ -212,12 +215,15 @@ class RecognizerCore:
             src.skipped += 1
 
     def _add_source(self, cam: Topic, key: tuple, t_recv: float, layout: WireLayout):
-        src, evicted = cam.source(key, t_recv, layout)
+        with self._evict_lock:
+            src, evicted = cam.source(key, t_recv, layout)
+            if evicted is not None:
+                cleared = self.policy.forget(evicted, evicted.clock.now(t_recv), 'source evicted')
+                self.smoother.forget(evicted)
         if evicted is not None:
             self.get_logger().warning(f'{cam.name}: source {evicted.name} evicted (silent longest; at most '
                                       f'{cam.max_sources} sources per topic)', throttle_duration_sec=5.0)
-            self._publish_alarms(self.policy.forget(evicted, evicted.clock.now(t_recv), 'source evicted'))
-            self.smoother.forget(evicted)
+            self._publish_alarms(cleared)
         if len(cam.sources) > 1 and not cam.warned_sources:
             cam.warned_sources = True
             self.get_logger().warning(
@@ -228,20 +234,17 @@ class RecognizerCore:
     def _result_callback(self, r) -> None:
         """Runs on the inference thread: one event per inferred clip, alarms on policy transitions."""
         src = r.camera
-        if src.evicted:             # a late result: published as it is, its source's mean was forgotten with it
-            smoothed = Smoothed(r.probs, 1, False)
-        else:
-            smoothed = self.smoother.update(src, r.probs, r.clip.run)
-        # Alarms rest on a full mean: the first clip of a run, alone, counts as no hit (smoothing.py).
-        best, score, alarm_score = smoothed.winner()
-        probs = smoothed.probs
         alarm, transitions = False, []
-        if not src.evicted:
-            alarm, transitions = self.policy.update(src, self.labels[best], alarm_score, r.clip.end_stamp,
-                                                    camera=src.topic)
-        if src.evicted:             # evicted meanwhile, after its state was forgotten: do not keep it alive
-            self.smoother.forget(src)
-            transitions = transitions + self.policy.forget(src, r.clip.end_stamp, 'source evicted')
+        with self._evict_lock:
+            if src.evicted:         # a late result: published as it is, its source's state was forgotten with it
+                probs = r.probs
+            else:
+                smoothed = self.smoother.update(src, r.probs, r.clip.run)
+                # Alarms rest on a full mean: the first clip of a run, alone, counts as no hit (smoothing.py).
+                best, _, alarm_score = smoothed.winner()
+                probs = smoothed.probs
+                alarm, transitions = self.policy.update(src, self.labels[best], alarm_score, r.clip.end_stamp,
+                                                        camera=src.topic)
         meta = r.clip.meta
         latency_ms = (time.monotonic() - meta['t_recv']) * 1000.0
         event = make_event(camera=src.topic, frame_id=src.frame_id, stamp=meta['stamp'],

@@ -51,10 +51,15 @@ def recognizer_params(path) -> dict:
     return doc.get('depth_action_recognizer', {}).get('ros__parameters', {})
 
 
+def with_defaults(params: dict) -> dict:
+    """A params file's values over the node's declared defaults: every parameter the node would run with."""
+    return {**{k: v.default for k, v in node_params.PARAMS.items()}, **params}
+
+
 def node_settings(params: dict, loaded) -> node_params.Settings:
-    """What the node would run with these parameters: a params file's values over the declared defaults,
-    checked and resolved against the model by the node's own :func:`params.resolve`."""
-    return node_params.resolve({**{k: v.default for k, v in node_params.PARAMS.items()}, **params}, loaded)
+    """What the node would run with these parameters, checked and resolved against the model by the node's
+    own :func:`params.resolve`."""
+    return node_params.resolve(with_defaults(params), loaded)
 
 
 def earliest_alarm(s: node_params.Settings) -> float:
@@ -147,7 +152,7 @@ def main(argv=None) -> int:
                  views=parse_range(args.views), camera_fps=args.camera_fps, hfov=args.hfov, evaluator=evaluator,
                  camera=f'/camera{s}') for s in args.seeds]
     report = {**evaluator.report(), 'model': loaded.short_id, 'size': [h, w], 'runs': runs,
-              'device': str(engine.device), 'params': params, 'seconds': round(time.time() - t0, 1)}
+              'device': str(engine.device), 'params': with_defaults(params), 'seconds': round(time.time() - t0, 1)}
     print(f'{loaded.short_id} on {len(runs)} scenario(s) of {args.minutes:g} min at {w}x{h}, subjects {args.subjects}, '
           f'views {args.views} ({report["seconds"]:.0f} s):')
     print(format_report(report))

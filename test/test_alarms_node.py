@@ -38,7 +38,7 @@ def fall_model(tmp_path):
 
 
 def overrides(model, **params):
-    base = dict(model_path=str(model), device='cpu', stride=1, alarm_k=2, alarm_n=3)
+    base = dict(model_path=str(model), device='cpu', stride=1, alarm_k=2, alarm_n=3, smooth_clips=1)
     base.update(params)
     return [Parameter(k, value=v) for k, v in base.items()]
 

@@ -98,7 +98,7 @@ def _leaves(value):
 
 def test_alarm_raised_and_cleared(ros, tmp_path):
     model = make_checkpoint(tmp_path / 'fall.safetensors', bias_label='falling_down')
-    start_recognizer(ros, model, depth_topics=['/cam0/depth'], stride=1, alarm_k=2, alarm_n=3,
+    start_recognizer(ros, model, depth_topics=['/cam0/depth'], stride=1, alarm_k=2, alarm_n=3, smooth_clips=1,
                      clear_after_s=0.5, cooldown_s=0.0)
     events, alarms = ros.collect(String, '/action_events'), ros.collect(String, '/action_alarms')
     pub = ros.probe.create_publisher(Image, '/cam0/depth', reliable_qos())

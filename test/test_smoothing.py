@@ -1,13 +1,16 @@
 """Class probabilities averaged over a source's last clips, and what that does to the shipped alarm rule."""
+import dataclasses
+
 import numpy as np
 import pytest
 
-from depth_action_recognition.alarm_policy import AlarmConfig, AlarmPolicy
+from depth_action_recognition.alarm_policy import AlarmPolicy
+from depth_action_recognition.checkpoint import load_checkpoint
 from depth_action_recognition.clip_buffer import ClipBuffer
 from depth_action_recognition.errors import ConfigError
-from depth_action_recognition.resources import default_params_file
+from depth_action_recognition.resources import default_model_path, default_params_file
 from depth_action_recognition.smoothing import ClipSmoother
-from depth_action_recognition.stream_eval import recognizer_params
+from depth_action_recognition.stream_eval import node_settings, recognizer_params
 
 A, B, C = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), np.array([0.2, 0.2, 0.6])
 
@@ -85,11 +88,9 @@ def test_out_of_range_is_refused(n):
 def raises_of_the_shipped_rule(scores):
     """config/monitor.yaml's smoothing and alarm rule, as the node applies them, fed clips 0.5 s apart of one
     run whose 'fall' probability is each of ``scores``: the indices of the clips that raised."""
-    params = recognizer_params(default_params_file())
-    smoother = ClipSmoother(params['smooth_clips'])
-    policy = AlarmPolicy(AlarmConfig(['fall'], threshold=params['score_threshold'], k=params['alarm_k'],
-                                     n=params['alarm_n'], clear_after_s=params['clear_after_s'],
-                                     cooldown_s=params['cooldown_s']))
+    settings = node_settings(recognizer_params(default_params_file()), load_checkpoint(default_model_path()))
+    smoother = ClipSmoother(settings.smooth_clips)
+    policy = AlarmPolicy(dataclasses.replace(settings.alarm, alarm_labels=('fall',)))
     raised = []
     for i, fall in enumerate(scores):
         best, _, alarm_score = smoother.update('cam', np.array([fall, 1.0 - fall]), run=1).winner()

@@ -11,7 +11,7 @@ from depth_action_recognition.evaluation import OnlineEvaluator
 from depth_action_recognition.preprocess import PreprocessSpec
 from depth_action_recognition.synthetic import ALARM_LABELS, LABELS
 
-PARAMS = {'stride': 5, 'score_threshold': 0.6, 'alarm_k': 2, 'alarm_n': 3, 'clear_after_s': 3.0, 'cooldown_s': 10.0}
+PARAMS = {'stride': 5, 'smooth_clips': 1, 'score_threshold': 0.6, 'alarm_k': 2, 'alarm_n': 3, 'clear_after_s': 3.0, 'cooldown_s': 10.0}
 
 
 def biased(tmp_path, label):

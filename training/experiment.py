@@ -73,9 +73,11 @@ def run_name(method: str, student: str, per_class: int, seed: int, knobs: dict) 
 def run_one(args, method, student, per_class, seed, knobs, out: Path) -> dict:
     """One training.distill run; returns its metrics. A finished run in ``out`` is reused only when it was
     made by the same command (recorded beside its metrics), so a changed setting is trained anew."""
-    argv = ['--data', *map(str, args.data), '--val-data', str(args.val_data), '--method', method, '--student', student,
+    def path(p):                    # the same folder whatever the working directory it was named from
+        return str(Path(p).resolve())
+    argv = ['--data', *map(path, args.data), '--val-data', path(args.val_data), '--method', method, '--student', student,
             '--per-class', str(per_class), '--seed', str(seed), '--epochs', str(epochs_for(args, per_class)),
-            '--device', args.device, '--val-every', '100', '--out', str(out)]   # validated once, at the end
+            '--device', args.device, '--val-every', '100', '--out', path(out)]   # validated once, at the end
     if method != 'none':
         argv += ['--teacher-checkpoint', str(args.teacher_checkpoint), '--teacher-cache', str(args.teacher_cache)]
     for k, v in knobs.items():

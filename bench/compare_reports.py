@@ -48,6 +48,8 @@ def main(argv=None) -> int:
         wrong = [f'ran on {got}, named {want}' for got, want in ran if want != 'auto' and not got.startswith(want)]
         diff = [k for k in FIGURES if a[name].get(k) != b[name].get(k)
                 and (k != 'params' or k in a[name] and k in b[name])]     # older reports record no params
+        if a[name].get('partners', 'any') != b[name].get('partners', 'any'):    # none recorded: 'any'
+            diff.append('partners')
         if wrong or diff:
             pa, pb = a[name].get('per_class', {}), b[name].get('per_class', {})
             classes = sorted(c for c in pa.keys() | pb.keys() if pa.get(c) != pb.get(c))

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/stream_accuracy.py [--model FILE] [--minutes 3] [--seeds 0 1 2] [--jobs 2] \
         [--sizes 120x160 240x320 240x424 480x640 480x848] [--hfov DEGREES | --hfov nominal] [--out runs/stream_eval] \
-        [--device cpu|cuda] [--params-file config/monitor.yaml]
+        [--device cpu|cuda] [--params-file config/monitor.yaml] [--partners any|split]
 
 Runs ``depth_action_recognition.stream_eval`` (random scenarios played through the node's clip buffer,
 preprocessing, model and alarm policy, offline) for every camera size on the held-out subjects (31-40,
@@ -37,8 +37,9 @@ def run(args, size, split) -> dict:
     hfov = args.hfovs[size]
     fov = '' if hfov is None else f'_hfov{hfov:g}'
     dev = report_suffix(args.device)
+    partners = '' if args.partners == 'any' else f'_partners-{args.partners}'
     out = args.out / (f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}'
-                      f'{args.params_tag}{dev}.json')
+                      f'{partners}{args.params_tag}{dev}.json')
     try:
         stale = json.loads(out.read_text()).get('params') != args.params
     except (OSError, ValueError):           # none yet, or cut short
@@ -47,7 +48,7 @@ def run(args, size, split) -> dict:
         cmd = [sys.executable, '-m', 'depth_action_recognition.stream_eval', '--minutes', str(args.minutes),
                '--seeds', *map(str, args.seeds), '--size', size, '--subjects', subjects, '--views', views,
                '--report-json', str(out), '--model', str(args.model), '--device', args.device,
-               '--params-file', str(args.params_file)] \
+               '--params-file', str(args.params_file), '--partners', args.partners] \
             + ([] if hfov is None else ['--hfov', str(hfov)])
         env = {**os.environ, 'OMP_NUM_THREADS': '1'}
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -82,6 +83,9 @@ def main():
     p.add_argument('--splits', nargs='+', default=list(SPLITS), choices=list(SPLITS))
     p.add_argument('--hfov', default=None, help="cameras' horizontal field of view in degrees, or 'nominal' "
                                                 "(each size's real camera mode); default: the simulator's 55-65")
+    p.add_argument('--partners', default='any', choices=('any', 'split'),
+                   help="the scenes' second person: any other of the 40 subjects (default), or one of the "
+                        "split's own subjects (held-out subjects with held-out partners)")
     p.add_argument('--jobs', type=int, default=2, help='settings evaluated side by side (one core each)')
     p.add_argument('--device', default='cpu', choices=('cpu', 'cuda', 'auto'),
                    help="the model's device (stream_eval's --device); reports say which one ran")
@@ -114,7 +118,8 @@ def main():
     fov = ("the simulator's 55-65 degrees" if args.hfov is None else 'each size\'s nominal' if args.hfov == 'nominal'
            else f'{float(args.hfov):g} degrees')
     print(f'model {args.model_id} ({args.model}); {len(args.seeds)} seeds x {args.minutes:g} min per setting; '
-          f'horizontal field of view {fov}')
+          f'horizontal field of view {fov}; second persons drawn from '
+          f'{"any subject" if args.partners == "any" else "the split"}')
     rule = node.alarm
     print(f'recognizer ({args.params_file}): stride {node.stride}, probabilities averaged over '
           f'{node.smooth_clips} clip(s), alarm when a label wins with score >= {rule.threshold} in '

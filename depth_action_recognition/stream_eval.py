@@ -68,14 +68,16 @@ def earliest_alarm(s: node_params.Settings) -> float:
 
 
 def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple, subjects: list, views: list,
-         camera_fps: float = 30.0, hfov=None, evaluator: OnlineEvaluator, camera: str = '/camera') -> dict:
+         camera_fps: float = 30.0, hfov=None, evaluator: OnlineEvaluator, camera: str = '/camera',
+         partners: str = 'any') -> dict:
     """Play one random scenario into ``evaluator``; returns counts of what happened."""
     spec = loaded.meta.preprocess
     rng = np.random.default_rng([seed, 8080])
     n_segments = int(minutes * 60 / 3.0) + 2
     playlist = [(s.action, s.duration) for s in random_playlist(rng, n=n_segments)]
     subject, view = int(rng.choice(subjects)), int(rng.choice(views))
-    cam = ScenarioCamera(playlist, seed=seed, size=size, subject=subject, view=view, loop=False, hfov=hfov)
+    cam = ScenarioCamera(playlist, seed=seed, size=size, subject=subject, view=view, loop=False, hfov=hfov,
+                         partners=subjects if partners == 'split' else None)
     settings = node_settings(params, loaded)
     shape = None                        # the rendered frames' size, known from the first one
 
@@ -134,6 +136,9 @@ def main(argv=None) -> int:
     p.add_argument('--camera-fps', type=float, default=30.0, help='camera frame rate')
     p.add_argument('--subjects', default='31-40', help='subjects drawn for the scenarios')
     p.add_argument('--views', default='0-3', help='camera views drawn for the scenarios')
+    p.add_argument('--partners', default='any', choices=('any', 'split'),
+                   help="the second person of a scene: any other of the 40 subjects, or one of --subjects "
+                        "(held-out subjects with held-out partners)")
     p.add_argument('--device', default='cpu', help='auto, cuda or cpu')
     p.add_argument('--report-json', type=Path, default=None, help='also write the report here')
     args = p.parse_args(argv)
@@ -150,11 +155,12 @@ def main(argv=None) -> int:
     t0 = time.time()
     runs = [play(loaded, engine, params, seed=s, minutes=args.minutes, size=(h, w), subjects=parse_range(args.subjects),
                  views=parse_range(args.views), camera_fps=args.camera_fps, hfov=args.hfov, evaluator=evaluator,
-                 camera=f'/camera{s}') for s in args.seeds]
+                 camera=f'/camera{s}', partners=args.partners) for s in args.seeds]
     report = {**evaluator.report(), 'model': loaded.short_id, 'size': [h, w], 'runs': runs,
-              'device': str(engine.device), 'params': with_defaults(params), 'seconds': round(time.time() - t0, 1)}
+              'device': str(engine.device), 'params': with_defaults(params), 'partners': args.partners,
+              'seconds': round(time.time() - t0, 1)}
     print(f'{loaded.short_id} on {len(runs)} scenario(s) of {args.minutes:g} min at {w}x{h}, subjects {args.subjects}, '
-          f'views {args.views} ({report["seconds"]:.0f} s):')
+          f'views {args.views}, partners {args.partners} ({report["seconds"]:.0f} s):')
     print(format_report(report))
     if args.report_json:
         args.report_json.write_text(json.dumps(report, indent=2))

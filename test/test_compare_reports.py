@@ -29,6 +29,12 @@ def test_pairs_by_setting_and_device_and_names_what_differs(tmp_path):
     (b / 'm_120x160_cuda.json').write_text(json.dumps(report(top1_pure=0.1)))
     rc, out = compare(a, b)
     assert rc == 0 and 'same on cuda and cpu' in out and '1 pairs, 0 differ' in out
+    # whom the scenes' second person was drawn from: a report that records none drew from any subject
+    (b / 'm_120x160.json').write_text(json.dumps(report(device='cpu', partners='any')))
+    assert compare(a, b)[0] == 0
+    (b / 'm_120x160.json').write_text(json.dumps(report(device='cpu', partners='split')))
+    rc, out = compare(a, b)
+    assert rc == 1 and 'differs in partners' in out
     (b / 'm_120x160.json').write_text(json.dumps(report(per_class={'waving': {'pure': 1.0}, 'kicking': {'pure': 0.5},
                                                                    'pushing': {'pure': 1.0}})))
     rc, out = compare(a, b)

@@ -59,3 +59,17 @@ def test_same_seed_same_report_and_the_cli_writes_it(tmp_path, capsys):
     assert report['device'] == 'cpu'                     # the device that ran it (--device cpu, the default)
     assert 'top-1, windows inside one action' in capsys.readouterr().out
     assert stream_eval.main(['--model', str(tmp_path / 'missing.safetensors')]) == 2
+
+
+def test_held_out_partners_stay_in_the_split(tmp_path):
+    """``--partners split``: every scene's second person is one of ``--subjects``, and the report says so."""
+    from depth_action_recognition.synthetic.stream import ScenarioCamera
+    cam = ScenarioCamera([('pushing', 3.0), ('kicking', 3.0), ('punching', 3.0)] * 4, seed=9, subject=31, view=0,
+                         loop=False, partners=[31, 32])
+    cam.segment_at(cam.period - 1e-6)
+    assert [cam.scene(k).partner for k in range(12)] == [32] * 12
+    loaded, _ = biased(tmp_path, 'pushing')
+    out = tmp_path / 'r.json'
+    assert stream_eval.main(['--model', str(loaded.path), '--minutes', '0.2', '--seeds', '1', '--size', '30x40',
+                             '--subjects', '31-32', '--partners', 'split', '--report-json', str(out)]) == 0
+    assert json.loads(out.read_text())['partners'] == 'split'

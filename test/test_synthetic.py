@@ -191,3 +191,38 @@ def test_check_says_whether_a_folder_holds_the_rendering_asked_for(tmp_path, cap
     assert holds(win, parser().parse_args([*ask, '--hfov-range', '55', '60']))
     assert not holds(win, parser().parse_args(ask))                                # the nominal lenses
     assert not holds(win, parser().parse_args([*ask, '--hfov-range', '55', '61']))
+
+
+def test_partners_pool_changes_only_the_second_person():
+    """``partners`` draws the second person from a pool (a split's own subjects) and leaves the rest of the scene."""
+    held_out = range(31, 41)
+    seen = set()
+    for seed in range(40):
+        free, kept = Scene('pushing', seed, subject=33), Scene('pushing', seed, subject=33, partners=held_out)
+        assert kept.partner in held_out and kept.partner != 33 and kept.bodies[1] == make_body(kept.partner)
+        assert free.bodies[0] == kept.bodies[0] and free.params.keys() == kept.params.keys()
+        assert all(np.array_equal(free.params[k], kept.params[k]) for k in free.params)
+        assert np.array_equal(free.pos, kept.pos) and free.yaw == kept.yaw and free.onset == kept.onset
+        assert np.array_equal(free.camera.position, kept.camera.position)
+        seen.add(kept.partner)
+    assert seen == set(held_out) - {33}           # every other subject of the pool turns up
+    assert Scene('waving', 3, subject=5, people=1, partners=[1, 2]).partner is None     # nobody else in the scene
+    with pytest.raises(ValueError, match='no subject other than 33'):
+        Scene('pushing', 0, subject=33, partners=[33])
+
+
+def test_a_split_dataset_keeps_its_partners_inside_the_split(tmp_path):
+    """``--partners split`` renders every second person from ``--subjects``, records it, and is another rendering."""
+    from depth_action_recognition.synthetic.dataset import holds, parser
+    ask = ['--clips-per-class', '3', '--subjects', '31-33', '--views', '0', '--frames', '2', '--size', '30x40',
+           '--seed', '2', '--labels', 'punching', 'pushing']
+    for kind, extra in (('clips', []), ('stream', ['--modes', 'sim160'])):
+        args = parser().parse_args(['--out', str(tmp_path / kind), '--kind', kind, *ask, *extra, '--partners', 'split'])
+        root = write_dataset(args.out, clips_per_class=3, subjects=[31, 32, 33], views=[0], frames=2, size=(30, 40),
+                             seed=2, labels=['punching', 'pushing'], kind=kind, modes=args.modes, partners='split')
+        recs = SyntheticDataset.open(root).records
+        assert len(recs) == 6 and all(r['partner'] in (31, 32, 33) and r['partner'] != r['subject'] for r in recs)
+        assert holds(root, args)
+        assert not holds(root, parser().parse_args(['--out', str(root), '--kind', kind, *ask, *extra]))
+    with pytest.raises(DatasetError, match='partners'):
+        write_dataset(tmp_path / 'bad', clips_per_class=1, frames=2, size=(30, 40), partners='held-out')

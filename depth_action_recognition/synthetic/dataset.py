@@ -39,6 +39,9 @@ from .scene import N_SUBJECTS, N_VIEWS, render_clip
 from .stream import CAMERA_MODES, render_window
 
 FORMAT = 'depth_action_recognition/synthetic-dataset/1'
+PARTNERS = ('any', 'split')
+# Settings a dataset.json records only when not at their default (folders from before them hold the default).
+OPTIONAL = ('hfov_range', 'partners')
 
 
 class DatasetError(ValueError):
@@ -76,15 +79,15 @@ def plan(clips_per_class: int, subjects: list, views: list, seed: int, labels=LA
 
 
 def _render_one(job):
-    index, spec, root, frames, size, fps, labels = job
+    index, spec, root, frames, size, fps, labels, partners = job
     clip = render_clip(spec['label'], spec['seed'], frames=frames, size=size, fps=fps,
-                       subject=spec['subject'], view=spec['view'])
+                       subject=spec['subject'], view=spec['view'], partners=partners)
     rel = f'clips/{index:06d}.npz'
     # Compression: depth noise keeps this from being tiny, but it still halves the disk use.
     np.savez_compressed(Path(root) / rel, depth=clip.depth, rgb=clip.rgb)
     m = clip.meta
     return {'path': rel, 'label': clip.label, 'label_id': labels.index(clip.label), 'subject': m['subject'],
-            'view': m['view'], 'seed': m['seed'], 'people': m['people'], 'onset': m['onset']}
+            'view': m['view'], 'seed': m['seed'], 'people': m['people'], 'partner': m['partner'], 'onset': m['onset']}
 
 
 def stream_camera(spec_seed: int, mode: str, model_size=(60, 80), hfov_range=None) -> dict:
@@ -108,27 +111,29 @@ def stream_camera(spec_seed: int, mode: str, model_size=(60, 80), hfov_range=Non
 
 
 def _render_stream_one(job):
-    index, spec, root, frames, fps, model_size, labels, hfov_range = job
+    index, spec, root, frames, fps, model_size, labels, hfov_range, partners = job
     cam = stream_camera(spec['seed'], spec['mode'], model_size, hfov_range)
     win = render_window(spec['label'], spec['seed'], frames=frames, fps=fps, size=cam['size'],
                         native_size=cam['native_size'], hfov=cam['hfov'], native_step=cam['native_step'],
-                        subject=spec['subject'], view=spec['view'], neighbours=labels)
+                        subject=spec['subject'], view=spec['view'], neighbours=labels, partners=partners)
     rel = f'clips/{index:06d}.npz'
     np.savez_compressed(Path(root) / rel, depth=win.depth, rgb=win.rgb)
     m = win.meta
     return {'path': rel, 'label': win.label, 'label_id': labels.index(win.label), 'subject': m['subject'],
-            'view': m['view'], 'seed': m['seed'], 'people': m['people'], 'mode': spec['mode'],
+            'view': m['view'], 'seed': m['seed'], 'people': m['people'], 'partner': m['partner'], 'mode': spec['mode'],
             'native_size': m['native_size'], 'size': m['size'], 'hfov': m['hfov'], 'phase': m['phase'],
             'share': m['share'], 'straddle': m['straddle'], 'actions': m['actions']}
 
 
-def rendering(*, labels, kind, count, seed, subjects, views, frames, fps, size, modes, model_size, hfov_range) -> dict:
+def rendering(*, labels, kind, count, seed, subjects, views, frames, fps, size, modes, model_size, hfov_range,
+              partners='any') -> dict:
     """The settings a dataset.json records of how its clips were made, as JSON has them: two folders with the
     same are the same rendering (the same seed renders the same clips)."""
     out = {'labels': list(labels), 'frames': frames, 'fps': float(fps), 'count': count, 'seed': seed, 'kind': kind,
            'subjects': list(subjects), 'views': list(views),
            **({'size': list(size)} if kind == 'clips' else {'modes': list(modes), 'model_size': list(model_size)}),
-           **({'hfov_range': [float(v) for v in hfov_range]} if hfov_range is not None else {})}
+           **({'hfov_range': [float(v) for v in hfov_range]} if hfov_range is not None else {}),
+           **({'partners': partners} if partners != 'any' else {})}     # folders from before the option: 'any'
     return json.loads(json.dumps(out))
 
 
@@ -139,7 +144,7 @@ def requested(args: argparse.Namespace) -> dict:
                      subjects=parse_range(args.subjects), views=parse_range(args.views), frames=args.frames,
                      fps=args.fps, size=parse_hw(args.size) if args.kind == 'clips' else None,
                      modes=args.modes or list(CAMERA_MODES),
-                     model_size=parse_hw(args.model_size), hfov_range=args.hfov_range)
+                     model_size=parse_hw(args.model_size), hfov_range=args.hfov_range, partners=args.partners)
 
 
 def holds(out, args: argparse.Namespace) -> bool:
@@ -149,15 +154,17 @@ def holds(out, args: argparse.Namespace) -> bool:
         raise ValueError('dataset.json does not hold a JSON object')
     info.setdefault('kind', 'clips')           # written before stream windows existed
     want = requested(args)
-    return {k: info.get(k) for k in want} == want and ('hfov_range' in info) == ('hfov_range' in want)
+    return {k: info.get(k) for k in want} == want and all((k in info) == (k in want) for k in OPTIONAL)
 
 
 def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=16, size=(120, 160),
                   fps=10.0, seed=0, workers=1, progress=None, kind='clips', modes=None, model_size=(60, 80),
-                  labels=None, hfov_range=None) -> Path:
+                  labels=None, hfov_range=None, partners='any') -> Path:
     """``labels``: a subset of the classes (default all), in the order their label ids take. ``hfov_range``:
     stream windows' horizontal fields of view, (low, high) degrees, instead of each mode's nominal one
-    (:func:`stream_camera`)."""
+    (:func:`stream_camera`). ``partners``: whom the second person of a scene (a partner in a two-person
+    action, or a bystander) is: ``'any'`` other of the 40 subjects (world round 4), or one of the ``'split'``'s
+    own ``subjects``, so that a held-out person is not in a training folder even as somebody's partner."""
     labels = list(labels or LABELS)
     unknown = [lab for lab in labels if lab not in LABELS]
     if unknown or len(set(labels)) != len(labels) or len(labels) < 2:
@@ -169,11 +176,14 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
         if len(hfov_range) != 2 or not 30 <= hfov_range[0] <= hfov_range[1] <= 120:
             raise DatasetError(f'field-of-view range must be LOW HIGH degrees, 30 <= LOW <= HIGH <= 120, '
                                f'got {hfov_range}')
+    if partners not in PARTNERS:
+        raise DatasetError(f'partners must be one of {PARTNERS}, got {partners!r}')
     out = Path(out)
     (out / 'clips').mkdir(parents=True, exist_ok=True)
     subjects = subjects or list(range(1, N_SUBJECTS + 1))
     views = views or list(range(N_VIEWS))
     specs = plan(clips_per_class, subjects, views, seed, labels)
+    pool = tuple(subjects) if partners == 'split' else None
     if kind == 'stream':
         modes = list(modes or CAMERA_MODES)
         unknown = [m for m in modes if m not in CAMERA_MODES]
@@ -182,10 +192,10 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
         rng = np.random.default_rng([seed, 5])
         for s in specs:
             s['mode'] = modes[int(rng.integers(len(modes)))]
-        jobs = [(i, s, str(out), frames, fps, tuple(model_size), labels, hfov_range) for i, s in enumerate(specs)]
+        jobs = [(i, s, str(out), frames, fps, tuple(model_size), labels, hfov_range, pool) for i, s in enumerate(specs)]
         render = _render_stream_one
     elif kind == 'clips':
-        jobs = [(i, s, str(out), frames, tuple(size), fps, labels) for i, s in enumerate(specs)]
+        jobs = [(i, s, str(out), frames, tuple(size), fps, labels, pool) for i, s in enumerate(specs)]
         render = _render_one
     else:
         raise DatasetError(f"kind must be 'clips' or 'stream', got {kind!r}")
@@ -202,7 +212,8 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
     info = {'format': FORMAT, 'alarm_labels': [a for a in ALARM_LABELS if a in labels],
             'object_labels': [a for a in OBJECT_LABELS if a in labels], 'render_seconds': round(seconds, 2),
             **rendering(labels=labels, kind=kind, count=len(records), seed=seed, subjects=subjects, views=views,
-                        frames=frames, fps=fps, size=size, modes=modes, model_size=model_size, hfov_range=hfov_range)}
+                        frames=frames, fps=fps, size=size, modes=modes, model_size=model_size, hfov_range=hfov_range,
+                        partners=partners)}
     # Written last and renamed into place: a folder with its dataset.json is a whole rendering.
     with atomic_path(out / 'dataset.json') as tmp:
         tmp.write_text(json.dumps(info, indent=2))
@@ -280,6 +291,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--hfov-range', nargs=2, type=float, default=None, metavar=('LOW', 'HIGH'),
                    help="stream: draw the cameras' horizontal field of view from LOW-HIGH degrees (default: "
                         "within 5 degrees of each mode's nominal one)")
+    p.add_argument('--partners', default='any', choices=PARTNERS,
+                   help="the second person of a scene (partner or bystander): any other of the 40 subjects "
+                        "(world round 4), or one of --subjects ('split': no held-out person in a training folder)")
     p.add_argument('--fps', type=float, default=10.0, help='frame rate of the clips')
     p.add_argument('--seed', type=int, default=0, help='dataset seed (same seed, same dataset)')
     p.add_argument('--workers', type=int, default=1, help='rendering processes')
@@ -303,7 +317,7 @@ def main(argv=None) -> int:
         write_dataset(args.out, clips_per_class=args.clips_per_class, subjects=parse_range(args.subjects),
                       views=parse_range(args.views), frames=args.frames, size=(h, w), fps=args.fps, seed=args.seed,
                       workers=args.workers, progress=print, kind=args.kind, modes=args.modes, model_size=(mh, mw),
-                      labels=args.labels, hfov_range=args.hfov_range)
+                      labels=args.labels, hfov_range=args.hfov_range, partners=args.partners)
     except DatasetError as e:
         p.error(str(e))
     return 0

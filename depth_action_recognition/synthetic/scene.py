@@ -215,7 +215,8 @@ class Scene:
     """One performance of an action by one subject (plus partner/bystander) seen from one camera."""
 
     def __init__(self, action: str, seed: int, *, size=(120, 160), subject=None, view=None, people=None,
-                 onset=None, clip_seconds=1.6, bystander_p=0.25, world_seed=None, hfov=None, native_step=1):
+                 onset=None, clip_seconds=1.6, bystander_p=0.25, world_seed=None, hfov=None, native_step=1,
+                 partners=None):
         if action not in ACTIONS:
             raise ValueError(f'unknown action {action!r}; expected one of {LABELS}')
         if len(size) != 2 or not (16 <= size[0] <= 1080 and 16 <= size[1] <= 1920):
@@ -240,9 +241,19 @@ class Scene:
         if people < n_people or people > 2:
             raise ValueError(f'{action} needs {n_people} people; people must be {n_people}..2, got {people}')
         self.people = int(people)
+        # The second person (partner of a two-person action, or a bystander) is any other of the 40 subjects
+        # (world round 4) unless ``partners`` names the pool: a split's own subjects keep a held-out person
+        # out of training data also as somebody's partner. The first draw is made either way, so that every
+        # later draw, and so the rest of the scene, stays the same.
         partner = int(r_setup.integers(1, N_SUBJECTS + 1))
         if partner == self.subject:
             partner = partner % N_SUBJECTS + 1
+        if partners is not None:
+            pool = sorted({int(p) for p in partners} - {self.subject})
+            if not pool:
+                raise ValueError(f'partners {sorted(partners)}: no subject other than {self.subject} to draw from')
+            partner = pool[int(np.random.default_rng(key + [3]).integers(len(pool)))]
+        self.partner = partner if self.people == 2 else None
         self.bodies = [make_body(self.subject)] + ([make_body(partner)] if self.people == 2 else [])
         self.params = draw_params(r_motion)
         self.bystander_params = draw_params(r_motion)
@@ -389,7 +400,8 @@ class Scene:
 
     def meta(self) -> dict:
         return {'action': self.action.name, 'label_id': LABELS.index(self.action.name), 'alarm': self.action.alarm,
-                'subject': self.subject, 'view': self.view, 'people': self.people, 'seed': self.seed,
+                'subject': self.subject, 'view': self.view, 'people': self.people, 'partner': self.partner,
+                'seed': self.seed,
                 'onset': round(self.onset, 4), 'size': [self.camera.height, self.camera.width]}
 
 
@@ -398,7 +410,8 @@ def render_clip(action: str, seed: int, frames: int = 16, size=(120, 160), *, fp
     """Render one clip. Same arguments -> identical output, bit for bit.
 
     ``options``: ``subject`` (1..40), ``view`` (0..4), ``people`` (1 or 2), ``onset`` (seconds from the
-    clip start to the action's key motion), ``bystander_p``.
+    clip start to the action's key motion), ``bystander_p``, ``partners`` (the subjects the second person is
+    drawn from; default any other of the 40).
     """
     if frames < 1:
         raise ValueError(f'frames must be >= 1, got {frames}')

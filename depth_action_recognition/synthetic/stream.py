@@ -56,11 +56,12 @@ class ScenarioCamera:
     ``loop`` restarts the playlist at its end (each pass draws fresh scenes), otherwise the camera is
     finished after it. ``hfov`` (degrees) overrides the view's field of view; ``native_step`` renders a
     camera of ``native_step`` times the given size, decimated as the preprocessing would (see
-    :class:`~depth_action_recognition.synthetic.scene.Scene`).
+    :class:`~depth_action_recognition.synthetic.scene.Scene`). ``partners`` names the subjects the second
+    person of a scene (partner or bystander) is drawn from; default any other of the 40.
     """
 
     def __init__(self, playlist, *, seed: int, index: int = 0, size=(120, 160), subject: int = 0, view: int = -1,
-                 loop: bool = True, hfov: float | None = None, native_step: int = 1):
+                 loop: bool = True, hfov: float | None = None, native_step: int = 1, partners=None):
         self.playlist = [(str(a), float(d)) for a, d in playlist]
         for action, seconds in self.playlist:
             if action not in ACTIONS:
@@ -71,6 +72,7 @@ class ScenarioCamera:
             raise ValueError('empty playlist')
         self.seed, self.index, self.size, self.loop = int(seed), int(index), tuple(size), loop
         self.hfov, self.native_step = hfov, native_step
+        self.partners = None if partners is None else tuple(int(p) for p in partners)
         self.rng = np.random.default_rng([self.seed, self.index])
         self.subject = subject if subject > 0 else int(self.rng.integers(1, N_SUBJECTS + 1))
         self.view = view if view >= 0 else int(self.rng.integers(0, N_VIEWS))
@@ -117,7 +119,8 @@ class ScenarioCamera:
             one_shot = ACTIONS[seg.action].duration > 0      # happens once: start it right away
             self._scenes[n] = Scene(seg.action, int(self.rng.integers(1 << 30)), size=self.size, subject=self.subject,
                                     view=self.view, world_seed=self.world_seed, onset=0.3 if one_shot else None,
-                                    clip_seconds=seg.duration, hfov=self.hfov, native_step=self.native_step)
+                                    clip_seconds=seg.duration, hfov=self.hfov, native_step=self.native_step,
+                                    partners=self.partners)
             for old in [j for j in self._scenes if j < n - 3]:
                 del self._scenes[old]
         if k not in self._scenes:
@@ -142,16 +145,13 @@ class Window:
     meta: dict
 
 
-def render_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0, camera_fps: float = 30.0,
-                  size=(120, 160), native_size=None, hfov: float | None = None, native_step: int = 1,
-                  subject: int = 0, view: int = -1, rgb: bool = True, neighbours=None) -> Window:
-    """A window of ``frames`` frames at ``fps`` whose ground truth is ``label``, at a random phase of it.
+def plan_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0, camera_fps: float = 30.0,
+                size=(120, 160), hfov: float | None = None, native_step: int = 1, subject: int = 0, view: int = -1,
+                neighbours=None, partners=None):
+    """:func:`render_window`'s scenario and frames, drawn without rendering a pixel.
 
-    The scenario is three actions of 3-6 s (the simulator's random playlists): a neighbour, ``label``,
-    a neighbour (``neighbours`` picks them; default any other class). A camera at ``camera_fps`` with a
-    random frame phase films it, and the recognizer's own sampler (sampling.window_indices) picks the
-    window's frames from a random start at which ``label`` is the window's majority — so a third or so of
-    the windows straddle the cut to a neighbour, and the rest show any part of the action, its end included.
+    Returns ``(camera, times, idx, truth, target)``: the :class:`ScenarioCamera`, its frame times, the
+    window's frame indices into them, their ground truth, and the segment of ``label``.
     """
     from ..sampling import window_indices, window_seconds
     rng = np.random.default_rng([int(seed), 4242])
@@ -159,7 +159,7 @@ def render_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0,
     playlist = [(str(rng.choice(pool)), float(np.round(rng.uniform(3.0, 6.0), 1))) for _ in range(3)]
     playlist[1] = (label, playlist[1][1])
     cam = ScenarioCamera(playlist, seed=int(rng.integers(1 << 30)), size=size, subject=subject, view=view,
-                         loop=False, hfov=hfov, native_step=native_step)
+                         loop=False, hfov=hfov, native_step=native_step, partners=partners)
     cam.segment_at(cam.period - 1e-6)                       # lay the three segments out
     target = cam.segments[1]
     span = window_seconds(fps, frames)
@@ -172,9 +172,24 @@ def render_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0,
             continue
         truth = [cam.label_at(times[i]) for i in idx]
         if window_label(truth) == label:
-            break
-    else:
-        raise RuntimeError(f'no window with majority {label!r} found (seed {seed})')
+            return cam, times, idx, truth, target
+    raise RuntimeError(f'no window with majority {label!r} found (seed {seed})')
+
+
+def render_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0, camera_fps: float = 30.0,
+                  size=(120, 160), native_size=None, hfov: float | None = None, native_step: int = 1,
+                  subject: int = 0, view: int = -1, rgb: bool = True, neighbours=None, partners=None) -> Window:
+    """A window of ``frames`` frames at ``fps`` whose ground truth is ``label``, at a random phase of it.
+
+    The scenario is three actions of 3-6 s (the simulator's random playlists): a neighbour, ``label``,
+    a neighbour (``neighbours`` picks them; default any other class). A camera at ``camera_fps`` with a
+    random frame phase films it, and the recognizer's own sampler (sampling.window_indices) picks the
+    window's frames from a random start at which ``label`` is the window's majority — so a third or so of
+    the windows straddle the cut to a neighbour, and the rest show any part of the action, its end included.
+    """
+    cam, times, idx, truth, target = plan_window(label, seed, frames=frames, fps=fps, camera_fps=camera_fps,
+                                                 size=size, hfov=hfov, native_step=native_step, subject=subject,
+                                                 view=view, neighbours=neighbours, partners=partners)
     depth = np.empty((frames,) + tuple(size), np.uint16)
     colour = np.empty((frames,) + tuple(size) + (3,), np.uint8) if rgb else None
     for j, i in enumerate(idx):
@@ -184,8 +199,9 @@ def render_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0,
             colour[j] = c
     scene = cam.scene(1)
     meta = {'subject': cam.subject, 'view': cam.view, 'seed': int(seed), 'people': scene.people,
+            'partner': scene.partner,
             'size': list(size), 'native_size': list(native_size or size), 'hfov': round(float(np.degrees(
                 2 * np.arctan(size[1] / 2 / scene.camera.f))), 2), 'fps': fps, 'frames': frames,
             'phase': round(float(times[idx[0]] - target.start), 3), 'share': round(truth.count(label) / frames, 3),
-            'straddle': len(set(truth)) > 1, 'actions': [a for a, _ in playlist]}
+            'straddle': len(set(truth)) > 1, 'actions': [a for a, _ in cam.playlist]}
     return Window(depth=depth, rgb=colour, label=label, meta=meta)

@@ -226,3 +226,17 @@ def test_a_split_dataset_keeps_its_partners_inside_the_split(tmp_path):
         assert not holds(root, parser().parse_args(['--out', str(root), '--kind', kind, *ask, *extra]))
     with pytest.raises(DatasetError, match='partners'):
         write_dataset(tmp_path / 'bad', clips_per_class=1, frames=2, size=(30, 40), partners='held-out')
+
+
+def test_camera_at_aims_its_axis_at_the_point_and_keeps_the_horizon_level():
+    from depth_action_recognition.synthetic.scene import camera_at
+    cam = camera_at([0.0, 1.5, 3.0], [0.0, 1.5, 0.0], (240, 424), 87.0)
+    assert cam.f == pytest.approx(212 / np.tan(np.radians(43.5)))
+    p = cam.to_camera(np.array([[0.0, 1.5, 0.0], [0.0, 2.5, 0.0], [1.0, 1.5, 0.0]]))
+    u, v = cam.project(p)
+    assert np.allclose(p[:, 2], 3.0) and (u[0], v[0]) == pytest.approx((212, 120))
+    assert v[1] == pytest.approx(120 - cam.f / 3) and u[1] == pytest.approx(212)       # up is up
+    assert u[2] > 212 and v[2] == pytest.approx(120)                                  # level: no roll
+    down = camera_at([0.0, 2.4, 2.0], [0.0, 1.0, 0.0], (120, 160), 60.0)
+    (u,), (v,) = down.project(down.to_camera(np.array([[0.0, 1.0, 0.0]])))
+    assert (u, v) == pytest.approx((80, 60))

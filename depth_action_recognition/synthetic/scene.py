@@ -49,21 +49,27 @@ class Camera:
 def make_camera(view: int, rng: np.random.Generator, size: tuple, hfov: float | None = None) -> Camera:
     """View ``view`` (0..N_VIEWS-1) fixes the azimuth and height family; the rest is jitter.
     ``hfov`` (degrees) sets the horizontal field of view instead of the usual 55-65 degrees."""
-    h, w = size
     azimuth = np.radians(-60 + 30 * view + rng.uniform(-8, 8))
     height = [1.0, 1.8, 2.5, 1.4, 2.2][view] + rng.uniform(-0.2, 0.2)
     dist = rng.uniform(2.3, 3.5)
     pos = np.array([dist * np.sin(azimuth), height, dist * np.cos(azimuth)])
     look = np.array([rng.uniform(-0.2, 0.2), rng.uniform(0.6, 1.0), rng.uniform(-0.2, 0.2)])
-    fwd = look - pos
+    drawn = rng.uniform(55, 65)               # drawn either way: the rest of the stream stays as it was
+    return camera_at(pos, look, size, drawn if hfov is None else hfov, max_range=rng.uniform(6.0, 8.0))
+
+
+def camera_at(position, look, size: tuple, hfov: float, max_range: float = 8.0) -> Camera:
+    """A level (no roll) camera of ``size`` (height, width) at ``position`` aimed at ``look``, ``hfov`` degrees
+    across."""
+    h, w = size
+    pos = np.asarray(position, dtype=float)
+    fwd = np.asarray(look, dtype=float) - pos
     fwd /= np.linalg.norm(fwd)
     right = np.cross(fwd, [0.0, 1.0, 0.0])
     right /= np.linalg.norm(right)
     up = np.cross(right, fwd)
-    drawn = rng.uniform(55, 65)               # drawn either way: the rest of the stream stays as it was
-    hfov = np.radians(drawn if hfov is None else hfov)
-    return Camera(width=w, height=h, f=(w / 2) / np.tan(hfov / 2), position=pos,
-                  rotation=np.stack([right, up, fwd], axis=1), max_range=rng.uniform(6.0, 8.0))
+    return Camera(width=w, height=h, f=(w / 2) / np.tan(np.radians(hfov) / 2), position=pos,
+                  rotation=np.stack([right, up, fwd], axis=1), max_range=max_range)
 
 
 @dataclass

@@ -121,6 +121,14 @@ def mounting_table(scenes: int, aim: float, share: float) -> None:
             near = next((d for i, d in enumerate(DISTANCES) if all(ok[i:])), None)
             cells.append(f'> {DISTANCES[-1]:g}' if near is None else f'{near:g}')
         print(f'| {name} | ' + ' | '.join(cells) + ' |')
+    # how near the stream evaluation's cameras stand (views 0-3 of the held-out subjects; 1.0-2.5 m high)
+    subjects, views = SPLITS['subjects']
+    near = np.array([np.hypot(*(sc.camera.position - sc.pos)[[0, 2]]) for sc in (
+        Scene('waving', seed, subject=subjects[seed % len(subjects)], view=views[seed % len(views)])
+        for seed in range(20 * scenes))])
+    print(f'\nthe stream evaluation\'s cameras (held-out subjects, views 0-3, {len(near)} scenes): {near.min():.2f}-'
+          f'{near.max():.2f} m from the actor, median {np.median(near):.2f}; nearer than 2, 2.5, 2.75, 3 m: '
+          + ', '.join(f'{(near < d).mean():.0%}' for d in (2.0, 2.5, 2.75, 3.0)))
 
 
 def main():

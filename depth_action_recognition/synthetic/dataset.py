@@ -8,12 +8,14 @@ the next one, labelled by the window's majority — filmed by a depth camera mod
 mode's nominal one, 53-92, or drawn from ``--hfov-range``). A stream
 window of a large camera is rendered at the size the preprocessing decimates it to for a model input of
 ``--model-size`` (848x480 -> 212x120 for 80x60), which is what the network sees of it; the record keeps
-the camera's native size).
+the camera's native size). The second person of a scene (a two-person action's partner, or a bystander) is
+any other of the 40 subjects, or with ``--partners split`` one of ``--subjects``.
 
 Layout of a dataset folder::
 
     dataset.json        labels, alarm labels, clip shape, fps, how it was made
-    manifest.jsonl      one line per clip: path, label, label_id, subject, view, seed, people, onset
+    manifest.jsonl      one line per clip: path, label, label_id, subject, view, seed, people, partner (the second
+                        person's subject, or null; of the window's own action for stream windows), onset
     clips/000000.npz    depth (T, H, W) uint16 mm and rgb (T, H, W, 3) uint8
 
     python -m depth_action_recognition.synthetic.dataset --out data/synth --clips-per-class 200

@@ -67,17 +67,25 @@ def earliest_alarm(s: node_params.Settings) -> float:
     return earliest_alarm_s(s.clip_length, s.fps, s.stride, s.alarm.k)
 
 
+def scenario(seed: int, minutes: float, size: tuple, subjects: list, views: list, hfov=None,
+             partners: str = 'any') -> ScenarioCamera:
+    """The simulated camera of seed ``seed``: a random playlist of ``minutes``, a subject of ``subjects`` seen
+    from a view of ``views``."""
+    rng = np.random.default_rng([seed, 8080])
+    n_segments = int(minutes * 60 / 3.0) + 2
+    playlist = [(s.action, s.duration) for s in random_playlist(rng, n=n_segments)]
+    subject, view = int(rng.choice(subjects)), int(rng.choice(views))
+    return ScenarioCamera(playlist, seed=seed, size=size, subject=subject, view=view, loop=False, hfov=hfov,
+                          partners=subjects if partners == 'split' else None)
+
+
 def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple, subjects: list, views: list,
          camera_fps: float = 30.0, hfov=None, evaluator: OnlineEvaluator, camera: str = '/camera',
          partners: str = 'any') -> dict:
     """Play one random scenario into ``evaluator``; returns counts of what happened."""
     spec = loaded.meta.preprocess
-    rng = np.random.default_rng([seed, 8080])
-    n_segments = int(minutes * 60 / 3.0) + 2
-    playlist = [(s.action, s.duration) for s in random_playlist(rng, n=n_segments)]
-    subject, view = int(rng.choice(subjects)), int(rng.choice(views))
-    cam = ScenarioCamera(playlist, seed=seed, size=size, subject=subject, view=view, loop=False, hfov=hfov,
-                         partners=subjects if partners == 'split' else None)
+    cam = scenario(seed, minutes, size, subjects, views, hfov, partners)
+    subject, view = cam.subject, cam.view
     settings = node_settings(params, loaded)
     shape = None                        # the rendered frames' size, known from the first one
 

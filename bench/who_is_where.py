@@ -1,0 +1,73 @@
+"""Who stands where in a stream evaluation's scenario: to look into one missed or false alarm.
+
+    .venv/bin/python bench/who_is_where.py --seed 2 --at 5.5 7.0 9.0 [--minutes 2] [--subjects 31-40] [--views 0-3]
+    .venv/bin/python bench/who_is_where.py --seed 2 --two-person        # every two-person action of the scenario
+
+The scenario is the one `stream_eval` plays for that seed (the same playlist, subject, view and scenes; its
+`--minutes`, `--subjects` and `--views` must match the run's, as its reports' ``runs`` give them). For each
+instant: the action, the camera's height, and each person's height, horizontal distance from the camera and
+bearing off the camera's axis; "in front of the actor" when the second person is nearer the camera and the two
+overlap in the image (taken as 0.5 m wide bodies: their bearings differ by less than the sum of the angles half
+a body spans at each one's distance), so that it hides part of the actor. No rendering, seconds.
+"""
+import argparse
+
+import numpy as np
+
+from common import ROOT  # noqa: F401  (puts the repository on the path)
+
+from depth_action_recognition.stream_eval import scenario
+from depth_action_recognition.synthetic.actions import ACTIONS
+from depth_action_recognition.synthetic.dataset import parse_range
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--seed', type=int, required=True)
+    p.add_argument('--at', type=float, nargs='+', default=[], help='scenario times, seconds')
+    p.add_argument('--two-person', action='store_true',
+                   help='also every two-person action of the scenario, at its middle, and how many had the '
+                        'second person in front of the actor')
+    p.add_argument('--minutes', type=float, default=2.0)
+    p.add_argument('--subjects', default='31-40')
+    p.add_argument('--views', default='0-3')
+    p.add_argument('--partners', default='any', choices=('any', 'split'))
+    args = p.parse_args()
+    cam = scenario(args.seed, args.minutes, (120, 160), parse_range(args.subjects), parse_range(args.views),
+                   partners=args.partners)
+    print(f'seed {args.seed}: subject {cam.subject}, view {cam.view}')
+    times = list(args.at)
+    if args.two_person:
+        cam.segment_at(args.minutes * 60 - 1e-6)                        # lay the segments out
+        times += [s.start + s.duration / 2 for s in cam.segments
+                  if ACTIONS[s.action].people == 2 and s.start + s.duration <= args.minutes * 60]
+    covered = []
+    for t in sorted(times):
+        k = cam.segment_number(t)
+        if k is None:
+            print(f'{t:g} s: after the scenario')
+            continue
+        seg, scene = cam.segments[k], cam.scene(k)
+        c = scene.camera
+        axis = np.arctan2(c.rotation[0, 2], c.rotation[2, 2])           # the optical axis's bearing (world x, z)
+        people = []
+        for body, pose in scene.poses(t - seg.start):
+            dx, dz = pose.x - c.position[0], pose.z - c.position[2]
+            bearing = np.degrees((np.arctan2(dx, dz) - axis + np.pi) % (2 * np.pi) - np.pi)
+            people.append((body, float(np.hypot(dx, dz)), float(bearing)))
+        line = (f'{t:g} s: {seg.action} ({seg.start:g}-{seg.start + seg.duration:g} s), camera {c.position[1]:.2f} m high; '
+                + '; '.join(f'{"actor" if i == 0 else "second person"} {body.height:.2f} m tall, {d:.2f} m away, '
+                            f'{b:+.0f} degrees' for i, (body, d, b) in enumerate(people)))
+        if len(people) == 2:
+            (_, d0, b0), (_, d1, b1) = people
+            # 0.5 m wide bodies overlap in the image when their bearings are nearer than their half-widths' sum
+            covers = d1 < d0 and abs(b1 - b0) < np.degrees(np.arctan(0.25 / d0) + np.arctan(0.25 / d1))
+            line += '; in front of the actor' if covers else ''
+            covered.append(covers)
+        print(line)
+    if args.two_person:
+        print(f'{sum(covered)} of {len(covered)} two-person instants with the second person in front of the actor')
+
+
+if __name__ == '__main__':
+    main()

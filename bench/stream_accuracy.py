@@ -26,6 +26,8 @@ from pathlib import Path
 
 from common import ROOT, report_suffix
 
+from depth_action_recognition.synthetic.dataset import PARTNERS
+
 SPLITS = {'held-out subjects': ('31-40', '0-3'), 'held-out view': ('1-30', '4')}
 
 
@@ -83,7 +85,7 @@ def main():
     p.add_argument('--splits', nargs='+', default=list(SPLITS), choices=list(SPLITS))
     p.add_argument('--hfov', default=None, help="cameras' horizontal field of view in degrees, or 'nominal' "
                                                 "(each size's real camera mode); default: the simulator's 55-65")
-    p.add_argument('--partners', default='any', choices=('any', 'split'),
+    p.add_argument('--partners', default='any', choices=PARTNERS,
                    help="the scenes' second person: any other of the 40 subjects (default), or one of the "
                         "split's own subjects (held-out subjects with held-out partners)")
     p.add_argument('--jobs', type=int, default=2, help='settings evaluated side by side (one core each)')

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/who_is_where.py --seed 2 --at 5.5 7.0 9.0 [--minutes 2] [--subjects 31-40] [--views 0-3]
     .venv/bin/python bench/who_is_where.py --seed 2 --two-person        # every two-person action of the scenario
+    .venv/bin/python bench/who_is_where.py --cameras 0-59 --minutes 1   # each seed's camera height and distance
 
 The scenario is the one `stream_eval` plays for that seed (the same playlist, subject, view and scenes; its
 `--minutes`, `--subjects` and `--views` must match the run's, as its reports' ``runs`` give them). For each
@@ -21,9 +22,22 @@ from depth_action_recognition.synthetic.actions import ACTIONS
 from depth_action_recognition.synthetic.dataset import parse_range
 
 
+def cameras(seeds: list, args) -> None:
+    """One line per seed: subject, view, camera height, the actor's mean horizontal distance from the camera."""
+    print('| seed | subject | view | camera height (m) | actor distance (m, mean over the actions) |')
+    print('|---|---|---|---|---|')
+    for seed in seeds:
+        cam = scenario(seed, args.minutes, (120, 160), parse_range(args.subjects), parse_range(args.views),
+                       partners=args.partners)
+        cam.segment_at(args.minutes * 60 - 1e-6)
+        scenes = [cam.scene(k) for k in range(len(cam.segments))]
+        far = np.mean([np.hypot(*(sc.camera.position - sc.pos)[[0, 2]]) for sc in scenes])
+        print(f'| {seed} | {cam.subject} | {cam.view} | {scenes[0].camera.position[1]:.2f} | {far:.2f} |')
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--seed', type=int, required=True)
+    p.add_argument('--seed', type=int, default=None)
     p.add_argument('--at', type=float, nargs='+', default=[], help='scenario times, seconds')
     p.add_argument('--two-person', action='store_true',
                    help='also every two-person action of the scenario, at its middle, and how many had the '
@@ -32,7 +46,15 @@ def main():
     p.add_argument('--subjects', default='31-40')
     p.add_argument('--views', default='0-3')
     p.add_argument('--partners', default='any', choices=('any', 'split'))
+    p.add_argument('--cameras', default=None, metavar='SEEDS',
+                   help="instead: each seed's camera (e.g. 0-59): its height and the actor's mean horizontal "
+                        "distance from it over the scenario's actions")
     args = p.parse_args()
+    if args.cameras:
+        cameras(parse_range(args.cameras), args)
+        return
+    if args.seed is None:
+        p.error('--seed is needed (or --cameras)')
     cam = scenario(args.seed, args.minutes, (120, 160), parse_range(args.subjects), parse_range(args.views),
                    partners=args.partners)
     print(f'seed {args.seed}: subject {cam.subject}, view {cam.view}')

@@ -37,7 +37,7 @@ from .preprocess import finish_frames, reduce_frame
 from .smoothing import ClipSmoother
 from .resources import default_model_path, default_params_file
 from .events import stamp_dict
-from .synthetic.dataset import parse_range
+from .synthetic.dataset import PARTNERS, parse_range, partner_pool
 from .synthetic.scenario import random_playlist
 from .synthetic.actions import ACTIONS
 from .synthetic.stream import ScenarioCamera
@@ -76,7 +76,7 @@ def scenario(seed: int, minutes: float, size: tuple, subjects: list, views: list
     playlist = [(s.action, s.duration) for s in random_playlist(rng, n=n_segments)]
     subject, view = int(rng.choice(subjects)), int(rng.choice(views))
     return ScenarioCamera(playlist, seed=seed, size=size, subject=subject, view=view, loop=False, hfov=hfov,
-                          partners=subjects if partners == 'split' else None)
+                          partners=partner_pool(partners, subjects))
 
 
 def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple, subjects: list, views: list,
@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     p.add_argument('--camera-fps', type=float, default=30.0, help='camera frame rate')
     p.add_argument('--subjects', default='31-40', help='subjects drawn for the scenarios')
     p.add_argument('--views', default='0-3', help='camera views drawn for the scenarios')
-    p.add_argument('--partners', default='any', choices=('any', 'split'),
+    p.add_argument('--partners', default='any', choices=PARTNERS,
                    help="the second person of a scene: any other of the 40 subjects, or one of --subjects "
                         "(held-out subjects with held-out partners)")
     p.add_argument('--device', default='cpu', help='auto, cuda or cpu')
@@ -156,6 +156,7 @@ def main(argv=None) -> int:
         params = recognizer_params(args.params_file or default_params_file())
         settings = node_settings(params, loaded)                # a bad parameter, named now
         engine = InferenceEngine(loaded, args.device, max_batch=settings.max_batch)
+        partner_pool(args.partners, parse_range(args.subjects))     # a split of one subject, named now
     except (DepthActionError, OSError, ValueError) as e:
         print(f'stream_eval: error: {e}', file=sys.stderr)
         return 2

@@ -68,8 +68,16 @@ def test_held_out_partners_stay_in_the_split(tmp_path):
                          loop=False, partners=[31, 32])
     cam.segment_at(cam.period - 1e-6)
     assert [cam.scene(k).partner for k in range(12)] == [32] * 12
+    # the scenario stream_eval plays: second persons from the split with 'split', from anyone with 'any'
+    seen = {}
+    for partners in ('split', 'any'):
+        cam = stream_eval.scenario(4, 3.0, (30, 40), [31, 32, 33], [0], partners=partners)
+        cam.segment_at(3 * 60 - 1e-6)
+        seen[partners] = {cam.scene(k).partner for k in range(len(cam.segments))} - {None}
+    assert seen['split'] and seen['split'] <= {31, 32, 33} and not seen['any'] <= {31, 32, 33}
     loaded, _ = biased(tmp_path, 'pushing')
     out = tmp_path / 'r.json'
     assert stream_eval.main(['--model', str(loaded.path), '--minutes', '0.2', '--seeds', '1', '--size', '30x40',
                              '--subjects', '31-32', '--partners', 'split', '--report-json', str(out)]) == 0
     assert json.loads(out.read_text())['partners'] == 'split'
+    assert stream_eval.main(['--model', str(loaded.path), '--subjects', '33', '--partners', 'split']) == 2

@@ -206,7 +206,11 @@ def test_partners_pool_changes_only_the_second_person():
         assert np.array_equal(free.camera.position, kept.camera.position)
         seen.add(kept.partner)
     assert seen == set(held_out) - {33}           # every other subject of the pool turns up
-    assert Scene('waving', 3, subject=5, people=1, partners=[1, 2]).partner is None     # nobody else in the scene
+    assert Scene('waving', 3, subject=5, people=1, partners=[5]).partner is None        # nobody else to draw
+    # a scene without a second person renders the same, pixel for pixel, whatever the pool
+    alone, pooled = (render_clip('waving', 3, frames=2, size=(30, 40), subject=5, people=1, partners=p)
+                     for p in (None, [31, 32]))
+    assert np.array_equal(alone.depth, pooled.depth) and np.array_equal(alone.rgb, pooled.rgb)
     with pytest.raises(ValueError, match='no subject other than 33'):
         Scene('pushing', 0, subject=33, partners=[33])
 
@@ -226,6 +230,26 @@ def test_a_split_dataset_keeps_its_partners_inside_the_split(tmp_path):
         assert not holds(root, parser().parse_args(['--out', str(root), '--kind', kind, *ask, *extra]))
     with pytest.raises(DatasetError, match='partners'):
         write_dataset(tmp_path / 'bad', clips_per_class=1, frames=2, size=(30, 40), partners='held-out')
+    with pytest.raises(DatasetError, match='two or more subjects'):
+        write_dataset(tmp_path / 'one', clips_per_class=1, subjects=[5], frames=2, size=(30, 40), partners='split')
+
+
+# A digest of default renderings of world round 4 (the same before --partners, plan_window and camera_at
+# existed): every recorded figure of the project was rendered by this world, so a change that moves a pixel
+# of it must be a new round of the world, on purpose, with this digest and the figures renewed.
+WORLD_ROUND_4 = 'b1af2177c1cba9b934d1f9b9fdaa744e5e2cedced0337d140341effeef9bd56c'
+
+
+def test_the_default_world_renders_as_it_always_has():
+    import hashlib
+    from depth_action_recognition.synthetic.stream import render_window
+    h = hashlib.sha256()
+    for label, seed in [('punching', 5), ('kicking', 11), ('waving', 3), ('pushing', 40)]:
+        clip = render_clip(label, seed, frames=4, subject=32)
+        h.update(clip.depth.tobytes())
+        h.update(clip.rgb.tobytes())
+    h.update(render_window('pushing', 7, frames=4, subject=33, view=1, rgb=False).depth.tobytes())
+    assert h.hexdigest() == WORLD_ROUND_4
 
 
 def test_camera_at_aims_its_axis_at_the_point_and_keeps_the_horizon_level():
@@ -240,3 +264,28 @@ def test_camera_at_aims_its_axis_at_the_point_and_keeps_the_horizon_level():
     down = camera_at([0.0, 2.4, 2.0], [0.0, 1.0, 0.0], (120, 160), 60.0)
     (u,), (v,) = down.project(down.to_camera(np.array([[0.0, 1.0, 0.0]])))
     assert (u, v) == pytest.approx((80, 60))
+
+
+def test_the_partner_count_plans_the_people_a_rendering_shows(tmp_path):
+    """bench/partners.py counts second persons without rendering: the same ones the rendered manifests record."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'bench'))
+    from partners import second_persons
+    from depth_action_recognition.synthetic.dataset import parser
+    labels = ['waving', 'pushing']
+    for kind in ('clips', 'stream'):
+        args = ['--out', str(tmp_path / kind), '--kind', kind, '--clips-per-class', '6', '--subjects', '1-40',
+                '--views', '0', '--frames', '4', '--size', '30x40', '--seed', '5', '--labels', *labels,
+                *(['--modes', 'sim160'] if kind == 'stream' else [])]
+        rendering = parser().parse_args(args)
+        write_dataset(rendering.out, clips_per_class=6, subjects=list(range(1, 41)), views=[0], frames=4,
+                      size=(30, 40), seed=5, labels=labels, kind=kind, modes=rendering.modes)
+        recs = SyntheticDataset.open(rendering.out).records
+        for spec in recs:
+            shown = second_persons(spec, rendering, labels, None)
+            if kind == 'clips' or not spec['straddle']:         # a window inside its own scene: that scene's people
+                assert shown == {spec['partner']} - {None}
+            else:
+                assert spec['partner'] is None or spec['partner'] in shown
+        assert any(r['partner'] for r in recs)

@@ -159,14 +159,28 @@ def holds(out, args: argparse.Namespace) -> bool:
     return {k: info.get(k) for k in want} == want and all((k in info) == (k in want) for k in OPTIONAL)
 
 
+def partner_pool(partners: str, subjects) -> tuple | None:
+    """The subjects a scene's second person is drawn from: None (any other of the 40) for ``'any'``, the
+    rendered ``subjects`` for ``'split'``."""
+    if partners not in PARTNERS:
+        raise DatasetError(f'partners must be one of {PARTNERS}, got {partners!r}')
+    if partners == 'any':
+        return None
+    pool = tuple(sorted({int(s) for s in subjects}))
+    if len(pool) < 2:
+        raise DatasetError(f"partners 'split' needs two or more subjects to draw a second person from, got {list(pool)}")
+    return pool
+
+
 def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=16, size=(120, 160),
                   fps=10.0, seed=0, workers=1, progress=None, kind='clips', modes=None, model_size=(60, 80),
                   labels=None, hfov_range=None, partners='any') -> Path:
     """``labels``: a subset of the classes (default all), in the order their label ids take. ``hfov_range``:
     stream windows' horizontal fields of view, (low, high) degrees, instead of each mode's nominal one
     (:func:`stream_camera`). ``partners``: whom the second person of a scene (a partner in a two-person
-    action, or a bystander) is: ``'any'`` other of the 40 subjects (world round 4), or one of the ``'split'``'s
-    own ``subjects``, so that a held-out person is not in a training folder even as somebody's partner."""
+    action, or a bystander) is: ``'any'`` other of the 40 subjects (world round 4), or one of the folder's own
+    ``subjects`` (``'split'``): a training folder rendered with only the training split's subjects then shows
+    no held-out person, not even as somebody's partner."""
     labels = list(labels or LABELS)
     unknown = [lab for lab in labels if lab not in LABELS]
     if unknown or len(set(labels)) != len(labels) or len(labels) < 2:
@@ -178,14 +192,12 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
         if len(hfov_range) != 2 or not 30 <= hfov_range[0] <= hfov_range[1] <= 120:
             raise DatasetError(f'field-of-view range must be LOW HIGH degrees, 30 <= LOW <= HIGH <= 120, '
                                f'got {hfov_range}')
-    if partners not in PARTNERS:
-        raise DatasetError(f'partners must be one of {PARTNERS}, got {partners!r}')
+    subjects = subjects or list(range(1, N_SUBJECTS + 1))
+    pool = partner_pool(partners, subjects)
     out = Path(out)
     (out / 'clips').mkdir(parents=True, exist_ok=True)
-    subjects = subjects or list(range(1, N_SUBJECTS + 1))
     views = views or list(range(N_VIEWS))
     specs = plan(clips_per_class, subjects, views, seed, labels)
-    pool = tuple(subjects) if partners == 'split' else None
     if kind == 'stream':
         modes = list(modes or CAMERA_MODES)
         unknown = [m for m in modes if m not in CAMERA_MODES]
@@ -295,7 +307,8 @@ def parser() -> argparse.ArgumentParser:
                         "within 5 degrees of each mode's nominal one)")
     p.add_argument('--partners', default='any', choices=PARTNERS,
                    help="the second person of a scene (partner or bystander): any other of the 40 subjects "
-                        "(world round 4), or one of --subjects ('split': no held-out person in a training folder)")
+                        "(world round 4), or one of --subjects ('split'; render a training folder with the training "
+                        "split's --subjects, and no held-out person is in it)")
     p.add_argument('--fps', type=float, default=10.0, help='frame rate of the clips')
     p.add_argument('--seed', type=int, default=0, help='dataset seed (same seed, same dataset)')
     p.add_argument('--workers', type=int, default=1, help='rendering processes')

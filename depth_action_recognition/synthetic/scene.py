@@ -254,7 +254,7 @@ class Scene:
         partner = int(r_setup.integers(1, N_SUBJECTS + 1))
         if partner == self.subject:
             partner = partner % N_SUBJECTS + 1
-        if partners is not None:
+        if partners is not None and self.people == 2:
             pool = sorted({int(p) for p in partners} - {self.subject})
             if not pool:
                 raise ValueError(f'partners {sorted(partners)}: no subject other than {self.subject} to draw from')

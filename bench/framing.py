@@ -25,7 +25,7 @@ from common import ROOT  # noqa: F401  (puts the repository on the path)
 
 from depth_action_recognition.synthetic.actions import ACTIONS, LABELS
 from depth_action_recognition.synthetic.body import skeleton
-from depth_action_recognition.synthetic.scene import N_SUBJECTS, NEAR_M, Scene, camera_at
+from depth_action_recognition.synthetic.scene import N_SUBJECTS, N_VIEWS, NEAR_M, Scene, camera_at
 from depth_action_recognition.synthetic.stream import CAMERA_MODES
 
 CAMERAS = {'120x160, 60 degrees': ((120, 160), 60.0), '240x424, 60 degrees': ((240, 424), 60.0),
@@ -43,20 +43,29 @@ def in_image(cam, point) -> bool:
 SPLITS = {'subjects': (range(31, 41), range(0, 4)), 'view': (range(1, 31), range(4, 5))}
 
 
-def framing(action: str, size, hfov: float, scenes: int, split: str = 'subjects', times=(0.8, 1.6, 2.4)) -> tuple:
-    """(share of poses with the head in the image, share with both hands in it, poses). Each scene is laid out as a
-    stream's 3.2 s segment (a one-shot action starting 0.3 s in), ``times`` seconds into it; the actor is the
-    first person (the one acting, in two-person actions)."""
-    subjects, views = SPLITS[split]
-    head = hands = n = 0
+TIMES = (0.8, 1.6, 2.4)
+
+
+def actor_scenes(action: str, scenes: int, subjects, views, size=(120, 160), hfov=None):
+    """``scenes`` scenes of ``action`` laid out as a stream's 3.2 s segment (a one-shot action starting 0.3 s in),
+    subjects and views in turn; the same seed places the same camera and actor whatever the size and lens."""
     one_shot = ACTIONS[action].duration > 0
     for seed in range(scenes):
-        # the same seed places the same camera and actor whatever the size and field of view
-        scene = Scene(action, seed, size=size, subject=subjects[seed % len(subjects)], view=views[seed % len(views)],
-                      hfov=hfov, people=ACTIONS[action].people, clip_seconds=3.2, onset=0.3 if one_shot else None)
-        for t in times:
-            body, pose = scene.poses(t)[0]
-            j = skeleton(body, pose)
+        yield Scene(action, seed, size=size, subject=subjects[seed % len(subjects)], view=views[seed % len(views)],
+                    hfov=hfov, people=ACTIONS[action].people, clip_seconds=3.2, onset=0.3 if one_shot else None)
+
+
+def actor_joints(scene, times=TIMES) -> list:
+    """The actor's (the first person's: the one acting, in two-person actions) joints at ``times`` seconds."""
+    return [skeleton(*scene.poses(t)[0]) for t in times]
+
+
+def framing(action: str, size, hfov: float, scenes: int, split: str = 'subjects') -> tuple:
+    """(share of poses with the head in the image, share with both hands in it, poses), :data:`TIMES` seconds into
+    each of ``scenes`` scenes of the split's cameras."""
+    head = hands = n = 0
+    for scene in actor_scenes(action, scenes, *SPLITS[split], size=size, hfov=hfov):
+        for j in actor_joints(scene):
             head += in_image(scene.camera, j['head'])
             hands += in_image(scene.camera, j['r_hand']) and in_image(scene.camera, j['l_hand'])
             n += 1
@@ -74,28 +83,26 @@ def mounting_cameras() -> dict:
     return out
 
 
-def pose_points(scenes: int, times=(0.8, 1.6, 2.4)) -> list:
-    """(spot on the floor, unit horizontal direction from it towards the scene's camera, head, right hand, left
-    hand) of the actor in ``scenes`` scenes of every action, subjects 1-40 in turn."""
-    out = []
+def pose_points(scenes: int) -> dict:
+    """{action: [(spot on the floor, unit horizontal direction from it towards the scene's camera, head, right
+    hand, left hand)]}: the actor in ``scenes`` scenes of each action, subjects 1-40 in turn, any view."""
+    out = {}
     for action in LABELS:
-        one_shot = ACTIONS[action].duration > 0
-        for seed in range(scenes):
-            scene = Scene(action, seed, subject=seed % N_SUBJECTS + 1, people=ACTIONS[action].people,
-                          clip_seconds=3.2, onset=0.3 if one_shot else None)
-            joints = [skeleton(*scene.poses(t)[0]) for t in times]
+        out[action] = []
+        for scene in actor_scenes(action, scenes, range(1, N_SUBJECTS + 1), range(N_VIEWS)):
+            joints = actor_joints(scene)
             # the spot: where the actor is on average (a walk crosses it, a fall ends beside it)
             spot = np.mean([j['pelvis'] for j in joints], axis=0) * [1.0, 0.0, 1.0]
             to_cam = (scene.camera.position - spot) * [1.0, 0.0, 1.0]
             to_cam /= np.linalg.norm(to_cam)
-            out += [(spot, to_cam, j['head'], j['r_hand'], j['l_hand']) for j in joints]
+            out[action] += [(spot, to_cam, j['head'], j['r_hand'], j['l_hand']) for j in joints]
     return out
 
 
 def framed_share(points, size, hfov: float, height: float, distance: float, aim: float) -> float:
-    """Share of ``points`` (:func:`pose_points`) with the head and both hands in the image of a camera mounted
-    ``height`` m up, ``distance`` m from the actor's spot towards where the scene's camera stood, aimed at ``aim`` m
-    above the spot."""
+    """Share of ``points`` (one action's of :func:`pose_points`) with the head and both hands in the image of a
+    camera mounted ``height`` m up, ``distance`` m from the actor's spot towards where the scene's camera stood,
+    aimed at ``aim`` m above the spot."""
     framed = 0
     for spot, to_cam, *joints in points:
         pos = spot + to_cam * distance
@@ -107,28 +114,28 @@ def framed_share(points, size, hfov: float, height: float, distance: float, aim:
 
 def mounting_table(scenes: int, aim: float, share: float) -> None:
     points = pose_points(scenes)
+    n = sum(map(len, points.values()))
     print(f'nearest distance (m, horizontal, {DISTANCES[0]:g}-{DISTANCES[-1]:g} in steps of 0.25) from which on the head and '
-          f'both hands are in the image in >= {share:.0%} of {len(points)} poses (every action, subjects '
-          f'1-{N_SUBJECTS}), camera aimed at {aim:g} m above the spot')
+          f'both hands are in the image in >= {share:.0%} of the poses of every action ({n} poses, subjects '
+          f'1-{N_SUBJECTS}), camera aimed at {aim:g} m above the spot; after it, the action that needed it most')
     print('| camera | ' + ' | '.join(f'mounted {h:g} m high' for h in MOUNT_HEIGHTS) + ' |')
     print('|---|' + '---|' * len(MOUNT_HEIGHTS))
     for name, (size, hfov) in mounting_cameras().items():
         cells = []
         for height in MOUNT_HEIGHTS:
-            ok = [framed_share(points, size, hfov, height, d, aim) >= share for d in DISTANCES]
+            worst = [min((framed_share(p, size, hfov, height, d, aim), a) for a, p in points.items())
+                     for d in DISTANCES]
+            ok = [w >= share for w, _ in worst]
             # from how near on every distance out to the last frames them (a steep view from close by may frame
             # them too, then lose them a step farther: not a distance to plan with)
-            near = next((d for i, d in enumerate(DISTANCES) if all(ok[i:])), None)
-            cells.append(f'> {DISTANCES[-1]:g}' if near is None else f'{near:g}')
+            i = next((i for i in range(len(DISTANCES)) if all(ok[i:])), None)
+            if i is None:
+                cells.append(f'> {DISTANCES[-1]:g} ({worst[-1][1]} {worst[-1][0]:.0%})')
+            elif i == 0:
+                cells.append(f'<= {DISTANCES[0]:g}')
+            else:
+                cells.append(f'{DISTANCES[i]:g} ({worst[i - 1][1]})')
         print(f'| {name} | ' + ' | '.join(cells) + ' |')
-    # how near the stream evaluation's cameras stand (views 0-3 of the held-out subjects; 1.0-2.5 m high)
-    subjects, views = SPLITS['subjects']
-    near = np.array([np.hypot(*(sc.camera.position - sc.pos)[[0, 2]]) for sc in (
-        Scene('waving', seed, subject=subjects[seed % len(subjects)], view=views[seed % len(views)])
-        for seed in range(20 * scenes))])
-    print(f'\nthe stream evaluation\'s cameras (held-out subjects, views 0-3, {len(near)} scenes): {near.min():.2f}-'
-          f'{near.max():.2f} m from the actor, median {np.median(near):.2f}; nearer than 2, 2.5, 2.75, 3 m: '
-          + ', '.join(f'{(near < d).mean():.0%}' for d in (2.0, 2.5, 2.75, 3.0)))
 
 
 def main():

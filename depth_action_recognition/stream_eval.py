@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,24 +80,28 @@ def scenario(seed: int, minutes: float, size: tuple, subjects: list, views: list
                           partners=partner_pool(partners, subjects))
 
 
-def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple, subjects: list, views: list,
-         camera_fps: float = 30.0, hfov=None, evaluator: OnlineEvaluator, camera: str = '/camera',
-         partners: str = 'any') -> dict:
-    """Play one random scenario into ``evaluator``; returns counts of what happened."""
+@dataclass
+class Recording:
+    """What the node's path made of one scenario, before smoothing and alarms: the ground truth of every camera
+    frame, the clips the buffer cut, and the model's probabilities for each."""
+    truth: list                 # (stamp, label) per camera frame
+    clips: list
+    probs: np.ndarray
+    end: float                  # stamp at which the camera stopped
+
+
+def record(loaded, engine, settings: node_params.Settings, cam: ScenarioCamera, *, minutes: float,
+           camera_fps: float = 30.0) -> Recording:
+    """Play ``cam`` through the node's clip buffer, preprocessing and model (clips inferred as one batch)."""
     spec = loaded.meta.preprocess
-    cam = scenario(seed, minutes, size, subjects, views, hfov, partners)
-    subject, view = cam.subject, cam.view
-    settings = node_settings(params, loaded)
     shape = None                        # the rendered frames' size, known from the first one
 
     def finish(frames):                 # the node's path: frames reduced as they come, finished a few at a time
         return finish_frames(frames, shape, 0.001, spec)
     buffer = ClipBuffer(settings.clip_length, settings.stride, target_fps=settings.fps, max_gap_s=settings.max_gap_s,
                         finish=finish)
-    smoother = ClipSmoother(settings.smooth_clips)
-    policy = AlarmPolicy(settings.alarm)
-    key = (size, '16UC1')
-    clips = []
+    key = (cam.size, '16UC1')
+    truth, clips = [], []
     n_frames = int(minutes * 60 * camera_fps)
     for k in range(n_frames):
         t = k / camera_fps
@@ -104,8 +109,7 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
         if label is None:
             break
         stamp = T0 + t
-        evaluator.add_ground_truth({'camera': camera, 'stamp': stamp_dict(stamp), 'label': label,
-                                    'alarm': ACTIONS[label].alarm})
+        truth.append((stamp, label))
         if not buffer.admit(stamp, key):
             continue
         depth, _ = cam.render(t, k)
@@ -114,15 +118,27 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
         if clip is not None:
             clips.append(clip)
     probs = engine.infer(np.stack([c.frames for c in clips])) if clips else np.zeros((0, len(loaded.meta.labels)))
-    end = T0 + n_frames / camera_fps
-    pending = list(zip(clips, probs))
+    return Recording(truth=truth, clips=clips, probs=probs, end=T0 + n_frames / camera_fps)
+
+
+def score(rec: Recording, labels: list, settings: node_params.Settings, evaluator: OnlineEvaluator,
+          camera: str = '/camera') -> None:
+    """Feed ``evaluator`` the ground truth, and the events and alarms the node's :class:`ClipSmoother` and
+    :class:`AlarmPolicy` make of ``rec``'s probabilities with ``settings``, the policy's clock advanced in 0.25 s
+    steps as the node's housekeeping timer does. One recording can be scored with several settings."""
+    for stamp, label in rec.truth:
+        evaluator.add_ground_truth({'camera': camera, 'stamp': stamp_dict(stamp), 'label': label,
+                                    'alarm': ACTIONS[label].alarm})
+    smoother = ClipSmoother(settings.smooth_clips)
+    policy = AlarmPolicy(settings.alarm)
+    pending = list(zip(rec.clips, rec.probs))
     tick, j = T0, 0
-    while tick <= end + settings.alarm.clear_after_s + TICK_S:
+    while tick <= rec.end + settings.alarm.clear_after_s + TICK_S:
         while j < len(pending) and pending[j][0].end_stamp <= tick:
             clip, p = pending[j]
             best, _, alarm_score = smoother.update(camera, p, clip.run).winner()
-            _, transitions = policy.update(camera, loaded.meta.labels[best], alarm_score, clip.end_stamp, camera)
-            evaluator.add_event({'camera': camera, 'label': loaded.meta.labels[best],
+            _, transitions = policy.update(camera, labels[best], alarm_score, clip.end_stamp, camera)
+            evaluator.add_event({'camera': camera, 'label': labels[best],
                                  'window': {'start': clip.start_stamp, 'end': clip.end_stamp}})
             for doc in transitions:
                 evaluator.add_alarm(doc)
@@ -130,7 +146,18 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
         for doc in policy.expire(lambda _source, now=tick: now):
             evaluator.add_alarm(doc)
         tick += TICK_S
-    return {'seed': seed, 'subject': subject, 'view': view, 'frames': n_frames, 'clips': len(clips)}
+
+
+def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple, subjects: list, views: list,
+         camera_fps: float = 30.0, hfov=None, evaluator: OnlineEvaluator, camera: str = '/camera',
+         partners: str = 'any') -> dict:
+    """Play one random scenario into ``evaluator``; returns counts of what happened."""
+    cam = scenario(seed, minutes, size, subjects, views, hfov, partners)
+    settings = node_settings(params, loaded)
+    rec = record(loaded, engine, settings, cam, minutes=minutes, camera_fps=camera_fps)
+    score(rec, list(loaded.meta.labels), settings, evaluator, camera)
+    return {'seed': seed, 'subject': cam.subject, 'view': cam.view, 'frames': int(minutes * 60 * camera_fps),
+            'clips': len(rec.clips)}
 
 
 def main(argv=None) -> int:

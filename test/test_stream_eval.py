@@ -81,3 +81,20 @@ def test_held_out_partners_stay_in_the_split(tmp_path):
                              '--subjects', '31-32', '--partners', 'split', '--report-json', str(out)]) == 0
     assert json.loads(out.read_text())['partners'] == 'split'
     assert stream_eval.main(['--model', str(loaded.path), '--subjects', '33', '--partners', 'split']) == 2
+
+
+def test_one_recording_scored_with_two_thresholds(tmp_path):
+    """record once, score with each setting: the threshold alone decides whether the same clips raise an alarm."""
+    loaded, engine = biased(tmp_path, 'falling_down')
+    settings = stream_eval.node_settings(PARAMS, loaded)
+    cam = stream_eval.scenario(3, 0.5, (30, 40), [31, 32], [0])
+    rec = stream_eval.record(loaded, engine, settings, cam, minutes=0.5)
+    assert len(rec.clips) == len(rec.probs) == (300 - 8) // 5 + 1 and rec.truth[0][1] == cam.label_at(0.0)
+    top = float(rec.probs[:, LABELS.index('falling_down')].min())
+    reports = []
+    for threshold in (top - 0.05, min(1.0, top + 0.05)):
+        ev = OnlineEvaluator()
+        stream_eval.score(rec, LABELS, stream_eval.node_settings({**PARAMS, 'score_threshold': threshold}, loaded), ev)
+        reports.append(ev.report())
+    assert reports[0]['alarms_raised'] == 1 and reports[1]['alarms_raised'] == 0
+    assert reports[0]['events'] == reports[1]['events'] == len(rec.clips)

@@ -6,17 +6,18 @@
 The recognizer raises an alarm when an alarm label wins the mean of the last clips with at least
 ``score_threshold`` (config/monitor.yaml). Choosing that value on the test streams would fit it to them; this
 plays *validation* streams instead: scenario seeds that no other evaluation uses (100 on), performed by the
-training subjects in the training views (people and cameras the model has seen, in streams it has not). Each
+training subjects in the training views, their partners too (people and cameras the model has seen, in streams
+it has not). Each
 stream goes through the node's clip buffer, preprocessing and model once (``stream_eval.record``) and is then
 scored with every threshold (``stream_eval.score``: the same smoothing and alarm policy as the node), labels
 matched. The rule, fixed before any test stream is scored with it: of the thresholds whose validation
 precision is at least ``--min-precision``, the one that catches the most episodes; of equals, the highest
-(the fewest false alarms).
-Minutes on the 2-core CPU.
+(the fewest false alarms). For the episodes missed at the params file's threshold it also says whether their
+label ever won the mean of a clip inside them. Minutes on the 2-core CPU.
 """
 import argparse
-import dataclasses
 import time
+from collections import Counter
 
 from common import ROOT  # noqa: F401  (puts the repository on the path)
 
@@ -24,9 +25,34 @@ from depth_action_recognition.checkpoint import load_checkpoint
 from depth_action_recognition.engine import InferenceEngine
 from depth_action_recognition.evaluation import OnlineEvaluator
 from depth_action_recognition.resources import default_model_path, default_params_file
-from depth_action_recognition.stream_eval import (earliest_alarm, node_settings, record, recognizer_params, scenario,
-                                                  score)
-from depth_action_recognition.synthetic.dataset import parse_range
+from depth_action_recognition.smoothing import ClipSmoother
+from depth_action_recognition.stream_eval import (T0, earliest_alarm, node_settings, record, recognizer_params,
+                                                  scenario, score)
+from depth_action_recognition.synthetic.dataset import PARTNERS, parse_range
+
+
+def winners(rec, labels: list, smooth_clips: int) -> list:
+    """(window start, window end, label that won the mean, the score the alarm rule is given) of each of ``rec``'s
+    clips, as the node would smooth them."""
+    smoother = ClipSmoother(smooth_clips)
+    out = []
+    for clip, p in zip(rec.clips, rec.probs):
+        best, _, alarm_score = smoother.update('cam', p, clip.run).winner()    # 0 while the mean is not full
+        out.append((clip.start_stamp, clip.end_stamp, labels[best], alarm_score))
+    return out
+
+
+def why_missed(missed: list, won: dict, threshold: float) -> Counter:
+    """For each missed episode, whether its label never won the mean of a clip inside it ('another label won')
+    or won it only under ``threshold`` ('its label won, under the threshold')."""
+    out = Counter()
+    for ep in missed:
+        inside = [(label, sc) for start, end, label, sc in won[ep['camera']]
+                  if start >= T0 + ep['start_s'] - 1e-6 and end <= T0 + ep['end_s'] + 1e-6]
+        own = [sc for label, sc in inside if label == ep['label']]
+        out['no clip inside it' if not inside else 'another label won every clip' if not own
+            else 'its label won, under the threshold' if max(own) < threshold else 'its label won, over the threshold'] += 1
+    return out
 
 
 def main():
@@ -41,24 +67,32 @@ def main():
     p.add_argument('--thresholds', nargs='+', type=float,
                    default=[round(0.3 + 0.05 * i, 2) for i in range(11)])
     p.add_argument('--min-precision', type=float, default=0.98)
+    p.add_argument('--partners', default='split', choices=PARTNERS,
+                   help="the scenes' second person: one of --subjects (default: only training people in view), or any")
+    p.add_argument('--device', default='cpu', help='auto, cuda or cpu')
     args = p.parse_args()
     loaded = load_checkpoint(args.model or default_model_path())
     params = recognizer_params(args.params_file or default_params_file())
     settings = {t: node_settings({**params, 'score_threshold': t}, loaded) for t in args.thresholds}
     base = node_settings(params, loaded)
-    engine = InferenceEngine(loaded, 'cpu', max_batch=base.max_batch)
+    engine = InferenceEngine(loaded, args.device, max_batch=base.max_batch)
     evaluators = {t: OnlineEvaluator(detect_s=earliest_alarm(s)) for t, s in settings.items()}
     t0 = time.time()
     labels = list(loaded.meta.labels)
+    won = {}                            # camera -> winners() at the params file's smoothing
     for size in args.sizes:
         h, w = (int(v) for v in size.split('x'))
         for seed in parse_range(args.seeds):
-            cam = scenario(seed, args.minutes, (h, w), parse_range(args.subjects), parse_range(args.views))
+            cam = scenario(seed, args.minutes, (h, w), parse_range(args.subjects), parse_range(args.views),
+                           partners=args.partners)
             rec = record(loaded, engine, base, cam, minutes=args.minutes)
+            name = f'/{size}/seed{seed}'
+            won[name] = winners(rec, labels, base.smooth_clips)
             for t, ev in evaluators.items():
-                score(rec, labels, settings[t], ev, camera=f'/{size}/seed{seed}')
+                score(rec, labels, settings[t], ev, camera=name)
     print(f'{loaded.short_id}: {len(parse_range(args.seeds))} validation streams of {args.minutes:g} min (seeds '
-          f'{args.seeds}, subjects {args.subjects}, views {args.views}) at {", ".join(args.sizes)}; smoothing over '
+          f'{args.seeds}, subjects {args.subjects}, views {args.views}, partners {args.partners}) at '
+          f'{", ".join(args.sizes)}; smoothing over '
           f'{base.smooth_clips} clip(s), alarm on {base.alarm.k} of the last {base.alarm.n}; {time.time() - t0:.0f} s')
     print('| score_threshold | alarm recall | alarm precision | false alarms / h |')
     print('|---|---|---|---|')
@@ -74,6 +108,18 @@ def main():
               f'({100 * precision:.1f}%) | {r["false_alarms_per_hour"]:.1f} |')
     print(f'\nmost episodes caught with validation precision >= {args.min_precision:g}, at the highest such threshold: '
           f'{"none" if chosen is None else f"{chosen:g}"} (the params file has {base.alarm.threshold:g})')
+    t = base.alarm.threshold
+    if t in evaluators:
+        missed = evaluators[t].report()['missed_episodes']
+        print(f'the {len(missed)} episodes missed at {t:g}: ' + ', '.join(
+            f'{why} {n}' for why, n in why_missed(missed, won, t).most_common()))
+        # those whose label did win over the threshold: the policy's last raise of that label before them
+        for ep in missed:
+            if why_missed([ep], won, t)['its label won, over the threshold']:
+                before = [s - T0 for c, s, label in evaluators[t].raised
+                          if c == ep['camera'] and label == ep['label'] and s < T0 + ep['start_s']]
+                print(f"  {ep['camera']} {ep['label']} {ep['start_s']:g}-{ep['end_s']:g} s: last {ep['label']} alarm "
+                      + (f'raised at {max(before):.1f} s' if before else 'raised: none before it'))
 
 
 if __name__ == '__main__':

@@ -25,7 +25,7 @@ from common import ROOT  # noqa: F401  (puts the repository on the path)
 
 from depth_action_recognition.synthetic.actions import ACTIONS, LABELS
 from depth_action_recognition.synthetic.body import skeleton
-from depth_action_recognition.synthetic.scene import N_SUBJECTS, N_VIEWS, NEAR_M, Scene, camera_at
+from depth_action_recognition.synthetic.scene import N_SUBJECTS, NEAR_M, Scene, camera_at
 from depth_action_recognition.synthetic.stream import CAMERA_MODES
 
 CAMERAS = {'120x160, 60 degrees': ((120, 160), 60.0), '240x424, 60 degrees': ((240, 424), 60.0),
@@ -48,10 +48,12 @@ TIMES = (0.8, 1.6, 2.4)
 
 def actor_scenes(action: str, scenes: int, subjects, views, size=(120, 160), hfov=None):
     """``scenes`` scenes of ``action`` laid out as a stream's 3.2 s segment (a one-shot action starting 0.3 s in),
-    subjects and views in turn; the same seed places the same camera and actor whatever the size and lens."""
+    subjects and views in turn (``views`` None: each scene draws its own); the same seed places the same camera and
+    actor whatever the size and lens."""
     one_shot = ACTIONS[action].duration > 0
     for seed in range(scenes):
-        yield Scene(action, seed, size=size, subject=subjects[seed % len(subjects)], view=views[seed % len(views)],
+        view = None if views is None else views[seed % len(views)]
+        yield Scene(action, seed, size=size, subject=subjects[seed % len(subjects)], view=view,
                     hfov=hfov, people=ACTIONS[action].people, clip_seconds=3.2, onset=0.3 if one_shot else None)
 
 
@@ -85,11 +87,12 @@ def mounting_cameras() -> dict:
 
 def pose_points(scenes: int) -> dict:
     """{action: [(spot on the floor, unit horizontal direction from it towards the scene's camera, head, right
-    hand, left hand)]}: the actor in ``scenes`` scenes of each action, subjects 1-40 in turn, any view."""
+    hand, left hand)]}: the actor in ``scenes`` scenes of each action, subjects 1-40 in turn, each scene's view
+    drawn (so that a subject is not always seen from one side)."""
     out = {}
     for action in LABELS:
         out[action] = []
-        for scene in actor_scenes(action, scenes, range(1, N_SUBJECTS + 1), range(N_VIEWS)):
+        for scene in actor_scenes(action, scenes, range(1, N_SUBJECTS + 1), None):
             joints = actor_joints(scene)
             # the spot: where the actor is on average (a walk crosses it, a fall ends beside it)
             spot = np.mean([j['pelvis'] for j in joints], axis=0) * [1.0, 0.0, 1.0]

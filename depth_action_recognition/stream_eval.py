@@ -80,14 +80,23 @@ def scenario(seed: int, minutes: float, size: tuple, subjects: list, views: list
                           partners=partner_pool(partners, subjects))
 
 
+@dataclass(frozen=True)
+class ClipTimes:
+    """What scoring needs of a clip: its window and its clip-buffer run (not its frames)."""
+    start_stamp: float
+    end_stamp: float
+    run: int
+
+
 @dataclass
 class Recording:
     """What the node's path made of one scenario, before smoothing and alarms: the ground truth of every camera
     frame, the clips the buffer cut, and the model's probabilities for each."""
     truth: list                 # (stamp, label) per camera frame
-    clips: list
+    clips: list                 # ClipTimes
     probs: np.ndarray
     end: float                  # stamp at which the camera stopped
+    timing: tuple               # (clip_length, stride, fps) the clips were cut with: scoring must not change them
 
 
 def record(loaded, engine, settings: node_params.Settings, cam: ScenarioCamera, *, minutes: float,
@@ -118,14 +127,23 @@ def record(loaded, engine, settings: node_params.Settings, cam: ScenarioCamera, 
         if clip is not None:
             clips.append(clip)
     probs = engine.infer(np.stack([c.frames for c in clips])) if clips else np.zeros((0, len(loaded.meta.labels)))
-    return Recording(truth=truth, clips=clips, probs=probs, end=T0 + n_frames / camera_fps)
+    return Recording(truth=truth, clips=[ClipTimes(c.start_stamp, c.end_stamp, c.run) for c in clips], probs=probs,
+                     end=T0 + n_frames / camera_fps, timing=timing_of(settings))
+
+
+def timing_of(settings: node_params.Settings) -> tuple:
+    return settings.clip_length, settings.stride, settings.fps
 
 
 def score(rec: Recording, labels: list, settings: node_params.Settings, evaluator: OnlineEvaluator,
           camera: str = '/camera') -> None:
     """Feed ``evaluator`` the ground truth, and the events and alarms the node's :class:`ClipSmoother` and
     :class:`AlarmPolicy` make of ``rec``'s probabilities with ``settings``, the policy's clock advanced in 0.25 s
-    steps as the node's housekeeping timer does. One recording can be scored with several settings."""
+    steps as the node's housekeeping timer does. One recording can be scored with several settings of smoothing
+    and alarms; settings that would cut other clips (clip length, stride, fps) are refused."""
+    if timing_of(settings) != rec.timing:
+        raise ValueError(f'the recording was cut with (clip_length, stride, fps) {rec.timing}; these settings '
+                         f'would cut {timing_of(settings)}: record the stream again')
     for stamp, label in rec.truth:
         evaluator.add_ground_truth({'camera': camera, 'stamp': stamp_dict(stamp), 'label': label,
                                     'alarm': ACTIONS[label].alarm})

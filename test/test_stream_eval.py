@@ -98,3 +98,23 @@ def test_one_recording_scored_with_two_thresholds(tmp_path):
         reports.append(ev.report())
     assert reports[0]['alarms_raised'] == 1 and reports[1]['alarms_raised'] == 0
     assert reports[0]['events'] == reports[1]['events'] == len(rec.clips)
+    with pytest.raises(ValueError, match='stride'):       # other clips than the recording's: refused
+        stream_eval.score(rec, LABELS, stream_eval.node_settings({**PARAMS, 'stride': 3}, loaded), OnlineEvaluator())
+
+
+def test_a_missed_episode_is_told_by_what_won_the_clips_inside_it():
+    """bench/alarm_threshold.py's account of a missed episode: which label won the mean of the clips inside it."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'bench'))
+    from alarm_threshold import why_missed
+    T0 = stream_eval.T0
+    won = {'/c': [(T0 + 1.0, T0 + 2.6, 'walking', 0.9), (T0 + 1.5, T0 + 3.1, 'kicking', 0.5),
+                  (T0 + 6.0, T0 + 7.6, 'walking', 0.8), (T0 + 11.0, T0 + 12.6, 'pushing', 0.7)]}
+    episodes = [{'camera': '/c', 'label': 'kicking', 'start_s': 1.0, 'end_s': 3.2},    # its label, at 0.5
+                {'camera': '/c', 'label': 'falling_down', 'start_s': 5.5, 'end_s': 8.0},  # walking won
+                {'camera': '/c', 'label': 'pushing', 'start_s': 10.5, 'end_s': 13.0},     # won at 0.7: held back
+                {'camera': '/c', 'label': 'punching', 'start_s': 20.0, 'end_s': 21.0}]    # too short for a clip
+    assert why_missed(episodes, won, 0.6) == {'its label won, under the threshold': 1,
+                                              'another label won every clip': 1,
+                                              'its label won, over the threshold': 1, 'no clip inside it': 1}

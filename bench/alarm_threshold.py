@@ -43,8 +43,9 @@ def winners(rec, labels: list, smooth_clips: int) -> list:
 
 
 def why_missed(missed: list, won: dict, threshold: float) -> Counter:
-    """For each missed episode, whether its label never won the mean of a clip inside it ('another label won')
-    or won it only under ``threshold`` ('its label won, under the threshold')."""
+    """For each missed episode, what the clips wholly inside it show: 'no clip inside it', 'another label won
+    every clip', 'its label won, under the threshold' (or only while the mean was not full), or 'its label won,
+    over the threshold' (and the policy still raised nothing: an alarm held or cooling down)."""
     out = Counter()
     for ep in missed:
         inside = [(label, sc) for start, end, label, sc in won[ep['camera']]

@@ -96,7 +96,7 @@ class Recording:
     clips: list                 # ClipTimes
     probs: np.ndarray
     end: float                  # stamp at which the camera stopped
-    timing: tuple               # (clip_length, stride, fps) the clips were cut with: scoring must not change them
+    timing: tuple               # (clip_length, stride, fps, max_gap_s) the clips were cut with: scoring keeps them
 
 
 def record(loaded, engine, settings: node_params.Settings, cam: ScenarioCamera, *, minutes: float,
@@ -132,7 +132,7 @@ def record(loaded, engine, settings: node_params.Settings, cam: ScenarioCamera, 
 
 
 def timing_of(settings: node_params.Settings) -> tuple:
-    return settings.clip_length, settings.stride, settings.fps
+    return settings.clip_length, settings.stride, settings.fps, settings.max_gap_s
 
 
 def score(rec: Recording, labels: list, settings: node_params.Settings, evaluator: OnlineEvaluator,
@@ -140,10 +140,10 @@ def score(rec: Recording, labels: list, settings: node_params.Settings, evaluato
     """Feed ``evaluator`` the ground truth, and the events and alarms the node's :class:`ClipSmoother` and
     :class:`AlarmPolicy` make of ``rec``'s probabilities with ``settings``, the policy's clock advanced in 0.25 s
     steps as the node's housekeeping timer does. One recording can be scored with several settings of smoothing
-    and alarms; settings that would cut other clips (clip length, stride, fps) are refused."""
+    and alarms; settings that would cut other clips (clip length, stride, fps, gap) are refused."""
     if timing_of(settings) != rec.timing:
-        raise ValueError(f'the recording was cut with (clip_length, stride, fps) {rec.timing}; these settings '
-                         f'would cut {timing_of(settings)}: record the stream again')
+        raise ValueError(f'the recording was cut with (clip_length, stride, fps, max_gap_s) {rec.timing}; these '
+                         f'settings would cut {timing_of(settings)}: record the stream again')
     for stamp, label in rec.truth:
         evaluator.add_ground_truth({'camera': camera, 'stamp': stamp_dict(stamp), 'label': label,
                                     'alarm': ACTIONS[label].alarm})

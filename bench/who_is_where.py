@@ -9,7 +9,8 @@ The scenario is the one `stream_eval` plays for that seed (the same playlist, su
 instant: the action, the camera's height, and each person's height, horizontal distance from the camera and
 bearing off the camera's axis; "in front of the actor" when the second person is nearer the camera and the two
 overlap in the image (taken as 0.5 m wide bodies: their bearings differ by less than the sum of the angles half
-a body spans at each one's distance), so that it hides part of the actor. No rendering, seconds.
+a body spans at each one's distance), so that it hides part of the actor. No rendering, seconds; ``--depth`` renders the frame at each instant and says how much
+of it has a reading (a camera that furniture blinds reads almost nothing).
 """
 import argparse
 
@@ -46,6 +47,8 @@ def main():
     p.add_argument('--subjects', default='31-40')
     p.add_argument('--views', default='0-3')
     p.add_argument('--partners', default='any', choices=('any', 'split'))
+    p.add_argument('--depth', action='store_true',
+                   help='also render the frame at each instant (160x120) and say how much of it has a depth reading')
     p.add_argument('--cameras', default=None, metavar='SEEDS',
                    help="instead: each seed's camera (e.g. 0-59): its height and the actor's mean horizontal "
                         "distance from it over the scenario's actions")
@@ -77,7 +80,15 @@ def main():
             dx, dz = pose.x - c.position[0], pose.z - c.position[2]
             bearing = np.degrees((np.arctan2(dx, dz) - axis + np.pi) % (2 * np.pi) - np.pi)
             people.append((body, float(np.hypot(dx, dz)), float(bearing)))
+        if args.depth:
+            depth, _ = cam.render(t, int(round(t * 30)))
+            valid = depth > 0
+            seen = (f'{valid.mean():.0%} of the pixels with a reading, median '
+                    f'{np.median(depth[valid]) / 1000:.2f} m; ' if valid.any() else 'no pixel with a reading; ')
+        else:
+            seen = ''
         line = (f'{t:g} s: {seg.action} ({seg.start:g}-{seg.start + seg.duration:g} s), camera {c.position[1]:.2f} m high; '
+                + seen
                 + '; '.join(f'{"actor" if i == 0 else "second person"} {body.height:.2f} m tall, {d:.2f} m away, '
                             f'{b:+.0f} degrees' for i, (body, d, b) in enumerate(people)))
         if len(people) == 2:

@@ -38,6 +38,9 @@ def test_clips_follow_the_sampler_and_every_clip_is_one_event(tmp_path):
     truth = [ev._truth(e['camera'], e['window']['start'], e['window']['end'])[0] for e in ev.events]
     assert r['accuracy_all'] == pytest.approx(truth.count('walking') / len(truth))
     assert r['alarms_raised'] == 0 and run['subject'] in (31, 32) and run['view'] == 0
+    # the run's own figures: one stream, so the pooled ones
+    assert (run['windows_pure'], run['top1_pure']) == (r['windows_pure'], r['top1_pure'])
+    assert (run['alarm_episodes'], run['missed']) == (r['alarm_episodes'], len(r['missed_episodes'])) != (0, 0)
 
 
 def test_an_alarm_label_the_model_always_says_is_raised_once_and_never_cleared(tmp_path):
@@ -56,8 +59,11 @@ def test_same_seed_same_report_and_the_cli_writes_it(tmp_path, capsys):
                              '--report-json', str(out)]) == 0
     report = json.loads(out.read_text())
     assert [r['seed'] for r in report['runs']] == [1, 2] and report['size'] == [30, 40]
+    assert sum(r['windows_pure'] for r in report['runs']) == report['windows_pure']     # each run on its own
+    assert sum(r['missed'] for r in report['runs']) == len(report['missed_episodes'])
     assert report['device'] == 'cpu'                     # the device that ran it (--device cpu, the default)
-    assert 'top-1, windows inside one action' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'top-1, windows inside one action' in out and 'seed 2: subject' in out
     assert stream_eval.main(['--model', str(tmp_path / 'missing.safetensors')]) == 2
 
 

@@ -42,18 +42,24 @@ def winners(rec, labels: list, smooth_clips: int) -> list:
     return out
 
 
+def why(ep: dict, won: dict, threshold: float) -> str:
+    """What the clips wholly inside missed episode ``ep`` show: 'no clip inside it', 'another label won every
+    clip', 'its label won, under the threshold' (or only while the mean was not full), or 'its label won, over the
+    threshold' (and the policy still raised nothing: an alarm held or cooling down)."""
+    tol = 0.005                     # a report's episode times are rounded to 10 ms
+    inside = [(label, sc) for start, end, label, sc in won[ep['camera']]
+              if start >= T0 + ep['start_s'] - tol and end <= T0 + ep['end_s'] + tol]
+    own = [sc for label, sc in inside if label == ep['label']]
+    if not inside:
+        return 'no clip inside it'
+    if not own:
+        return 'another label won every clip'
+    return 'its label won, under the threshold' if max(own) < threshold else 'its label won, over the threshold'
+
+
 def why_missed(missed: list, won: dict, threshold: float) -> Counter:
-    """For each missed episode, what the clips wholly inside it show: 'no clip inside it', 'another label won
-    every clip', 'its label won, under the threshold' (or only while the mean was not full), or 'its label won,
-    over the threshold' (and the policy still raised nothing: an alarm held or cooling down)."""
-    out = Counter()
-    for ep in missed:
-        inside = [(label, sc) for start, end, label, sc in won[ep['camera']]
-                  if start >= T0 + ep['start_s'] - 1e-6 and end <= T0 + ep['end_s'] + 1e-6]
-        own = [sc for label, sc in inside if label == ep['label']]
-        out['no clip inside it' if not inside else 'another label won every clip' if not own
-            else 'its label won, under the threshold' if max(own) < threshold else 'its label won, over the threshold'] += 1
-    return out
+    """:func:`why` of each missed episode, counted."""
+    return Counter(why(ep, won, threshold) for ep in missed)
 
 
 def main():
@@ -97,9 +103,9 @@ def main():
           f'{base.smooth_clips} clip(s), alarm on {base.alarm.k} of the last {base.alarm.n}; {time.time() - t0:.0f} s')
     print('| score_threshold | alarm recall | alarm precision | false alarms / h |')
     print('|---|---|---|---|')
-    chosen, best = None, -1
+    chosen, best, reports = None, -1, {}
     for t, ev in sorted(evaluators.items()):
-        r = ev.report()
+        r = reports[t] = ev.report()
         eps, raised, false = r['alarm_episodes'], r['alarms_raised'], len(r['false_alarms'])
         caught = eps - len(r['missed_episodes'])
         precision = (raised - false) / raised if raised else 1.0
@@ -111,12 +117,13 @@ def main():
           f'{"none" if chosen is None else f"{chosen:g}"} (the params file has {base.alarm.threshold:g})')
     t = base.alarm.threshold
     if t in evaluators:
-        missed = evaluators[t].report()['missed_episodes']
+        missed = reports[t]['missed_episodes']
+        reasons = [why(ep, won, t) for ep in missed]
         print(f'the {len(missed)} episodes missed at {t:g}: ' + ', '.join(
-            f'{why} {n}' for why, n in why_missed(missed, won, t).most_common()))
+            f'{reason} {n}' for reason, n in Counter(reasons).most_common()))
         # those whose label did win over the threshold: the policy's last raise of that label before them
-        for ep in missed:
-            if why_missed([ep], won, t)['its label won, over the threshold']:
+        for ep, reason in zip(missed, reasons):
+            if reason == 'its label won, over the threshold':
                 before = [s - T0 for c, s, label in evaluators[t].raised
                           if c == ep['camera'] and label == ep['label'] and s < T0 + ep['start_s']]
                 print(f"  {ep['camera']} {ep['label']} {ep['start_s']:g}-{ep['end_s']:g} s: last {ep['label']} alarm "

@@ -20,7 +20,7 @@ from common import ROOT  # noqa: F401  (puts the repository on the path)
 
 from depth_action_recognition.stream_eval import scenario
 from depth_action_recognition.synthetic.actions import ACTIONS
-from depth_action_recognition.synthetic.dataset import parse_range
+from depth_action_recognition.synthetic.dataset import PARTNERS, parse_range
 
 
 def cameras(seeds: list, args) -> None:
@@ -46,7 +46,7 @@ def main():
     p.add_argument('--minutes', type=float, default=2.0)
     p.add_argument('--subjects', default='31-40')
     p.add_argument('--views', default='0-3')
-    p.add_argument('--partners', default='any', choices=('any', 'split'))
+    p.add_argument('--partners', default='any', choices=PARTNERS)
     p.add_argument('--depth', action='store_true',
                    help='also render the frame at each instant (160x120) and say how much of it has a depth reading')
     p.add_argument('--cameras', default=None, metavar='SEEDS',

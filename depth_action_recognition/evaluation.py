@@ -54,6 +54,17 @@ class OnlineEvaluator:
         if doc['state'] == 'raised':
             self.raised.append((doc['camera'], stamp_seconds(doc['stamp']), doc['label']))
 
+    def extend(self, other: 'OnlineEvaluator') -> None:
+        """Take in everything ``other`` was given (its cameras must be others than this one's: each camera's
+        ground truth stays in time order)."""
+        shared = self.gt.keys() & other.gt.keys()
+        if shared:
+            raise ValueError(f'cameras {sorted(shared)} are in both evaluators')
+        for camera, rows in other.gt.items():
+            self.gt[camera].extend(rows)
+        self.events.extend(other.events)
+        self.raised.extend(other.raised)
+
     def _truth(self, camera: str, start: float, end: float):
         """(majority label, pure) of the ground-truth frames in [start, end]; (None, False) without any."""
         rows = self.gt.get(camera, [])

@@ -213,5 +213,7 @@ def alarm_config(p: dict, loaded, preset_alarms: Optional[tuple]) -> AlarmConfig
                            clear_after_s=p['clear_after_s'], cooldown_s=p['cooldown_s'],
                            averaged=p['smooth_clips'])
     except ConfigError as e:
-        culprit = next((n for n in ('score_threshold', 'clear_after_s', 'cooldown_s') if n in str(e)), 'alarm_k')
+        named = {'score_threshold': 'score_threshold', 'clear_after_s': 'clear_after_s', 'cooldown_s': 'cooldown_s',
+                 'averaged': 'smooth_clips'}         # AlarmConfig's word for a value -> the parameter that set it
+        culprit = next((param for word, param in named.items() if word in str(e)), 'alarm_k')
         raise ConfigError(f'parameter {culprit!r}: {e}') from None

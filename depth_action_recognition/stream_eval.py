@@ -173,9 +173,9 @@ def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple
     cam = scenario(seed, minutes, size, subjects, views, hfov, partners)
     settings = node_settings(params, loaded)
     rec = record(loaded, engine, settings, cam, minutes=minutes, camera_fps=camera_fps)
-    score(rec, list(loaded.meta.labels), settings, evaluator, camera)
     own = OnlineEvaluator(tolerance_s=evaluator.tolerance_s, detect_s=evaluator.detect_s)     # this stream alone
     score(rec, list(loaded.meta.labels), settings, own, camera)
+    evaluator.extend(own)
     r = own.report()
     return {'seed': seed, 'subject': cam.subject, 'view': cam.view, 'frames': int(minutes * 60 * camera_fps),
             'clips': len(rec.clips), 'windows_pure': r['windows_pure'], 'top1_pure': r['top1_pure'],

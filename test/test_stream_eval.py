@@ -124,3 +124,15 @@ def test_a_missed_episode_is_told_by_what_won_the_clips_inside_it():
     assert why_missed(episodes, won, 0.6) == {'its label won, under the threshold': 1,
                                               'another label won every clip': 1,
                                               'its label won, over the threshold': 1, 'no clip inside it': 1}
+
+
+def test_a_bad_smoothing_is_named_and_evaluators_of_one_camera_are_not_merged(tmp_path):
+    from depth_action_recognition.errors import ConfigError
+    loaded, _ = biased(tmp_path, 'waving')
+    with pytest.raises(ConfigError, match="'smooth_clips'"):
+        stream_eval.node_settings({**PARAMS, 'smooth_clips': 0}, loaded)
+    a, b = OnlineEvaluator(), OnlineEvaluator()
+    for ev in (a, b):
+        ev.add_ground_truth({'camera': '/c', 'stamp': {'sec': 1, 'nanosec': 0}, 'label': 'waving', 'alarm': False})
+    with pytest.raises(ValueError, match='/c'):
+        a.extend(b)

@@ -14,11 +14,12 @@ MON=${MONITOR:-.venv/bin/depth-action-monitor}
 R=${OUT:-runs/eval/$(sha256sum "$M" | cut -c1-8)}
 mkdir -p "$R"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-61}
-[ -f data/synth4_test_subjects/dataset.json ] || $P -m depth_action_recognition.synthetic.dataset \
-    --out data/synth4_test_subjects --clips-per-class 80 --subjects 31-40 --views 0-3 --workers 2 --seed 11
-[ -f data/synth4_test_view/dataset.json ] || $P -m depth_action_recognition.synthetic.dataset \
-    --out data/synth4_test_view --clips-per-class 80 --subjects 1-30 --views 4 --workers 2 --seed 13
-for d in synth4_test_subjects synth4_test_view; do
+# The held-out sets of world round 5 (the newest world; the figures before it used round 4's synth4_test_*).
+[ -f data/synth5_test_subjects/dataset.json ] || $P -m depth_action_recognition.synthetic.dataset --world 5 \
+    --out data/synth5_test_subjects --clips-per-class 80 --subjects 31-40 --views 0-3 --workers 2 --seed 11
+[ -f data/synth5_test_view/dataset.json ] || $P -m depth_action_recognition.synthetic.dataset --world 5 \
+    --out data/synth5_test_view --clips-per-class 80 --subjects 1-30 --views 4 --workers 2 --seed 13
+for d in synth5_test_subjects synth5_test_view; do
     for m in "$@"; do
         echo "=== python -m training.evaluate --model $m --data data/$d"
         $P -m training.evaluate --model "$m" --data "data/$d" --json "$R/offline_${d}_$(sha256sum "$m" | cut -c1-8).json" \

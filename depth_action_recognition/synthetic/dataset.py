@@ -9,7 +9,8 @@ mode's nominal one, 53-92, or drawn from ``--hfov-range``). A stream
 window of a large camera is rendered at the size the preprocessing decimates it to for a model input of
 ``--model-size`` (848x480 -> 212x120 for 80x60), which is what the network sees of it; the record keeps
 the camera's native size). The second person of a scene (a two-person action's partner, or a bystander) is
-any other of the 40 subjects, or with ``--partners split`` one of ``--subjects``.
+any other of the 40 subjects, or with ``--partners split`` one of ``--subjects``. ``--world`` names the world
+round (default the newest, 5; 4 renders the folders of the models trained before it, bit for bit).
 
 Layout of a dataset folder::
 
@@ -37,7 +38,7 @@ import numpy as np
 from .actions import ALARM_LABELS, LABELS, OBJECT_LABELS
 from ..files import atomic_path
 from ..preprocess import decimation_step, fit_box
-from .scene import N_SUBJECTS, N_VIEWS, render_clip
+from .scene import N_SUBJECTS, N_VIEWS, WORLD, WORLDS, render_clip
 from .stream import CAMERA_MODES, render_window
 
 FORMAT = 'depth_action_recognition/synthetic-dataset/1'
@@ -81,9 +82,9 @@ def plan(clips_per_class: int, subjects: list, views: list, seed: int, labels=LA
 
 
 def _render_one(job):
-    index, spec, root, frames, size, fps, labels, partners = job
+    index, spec, root, frames, size, fps, labels, partners, world = job
     clip = render_clip(spec['label'], spec['seed'], frames=frames, size=size, fps=fps,
-                       subject=spec['subject'], view=spec['view'], partners=partners)
+                       subject=spec['subject'], view=spec['view'], partners=partners, world=world)
     rel = f'clips/{index:06d}.npz'
     # Compression: depth noise keeps this from being tiny, but it still halves the disk use.
     np.savez_compressed(Path(root) / rel, depth=clip.depth, rgb=clip.rgb)
@@ -113,11 +114,12 @@ def stream_camera(spec_seed: int, mode: str, model_size=(60, 80), hfov_range=Non
 
 
 def _render_stream_one(job):
-    index, spec, root, frames, fps, model_size, labels, hfov_range, partners = job
+    index, spec, root, frames, fps, model_size, labels, hfov_range, partners, world = job
     cam = stream_camera(spec['seed'], spec['mode'], model_size, hfov_range)
     win = render_window(spec['label'], spec['seed'], frames=frames, fps=fps, size=cam['size'],
                         native_size=cam['native_size'], hfov=cam['hfov'], native_step=cam['native_step'],
-                        subject=spec['subject'], view=spec['view'], neighbours=labels, partners=partners)
+                        subject=spec['subject'], view=spec['view'], neighbours=labels, partners=partners,
+                        world=world)
     rel = f'clips/{index:06d}.npz'
     np.savez_compressed(Path(root) / rel, depth=win.depth, rgb=win.rgb)
     m = win.meta
@@ -128,10 +130,11 @@ def _render_stream_one(job):
 
 
 def rendering(*, labels, kind, count, seed, subjects, views, frames, fps, size, modes, model_size, hfov_range,
-              partners='any') -> dict:
+              partners='any', world=WORLD) -> dict:
     """The settings a dataset.json records of how its clips were made, as JSON has them: two folders with the
     same are the same rendering (the same seed renders the same clips)."""
     out = {'labels': list(labels), 'frames': frames, 'fps': float(fps), 'count': count, 'seed': seed, 'kind': kind,
+           'world': int(world),
            'subjects': list(subjects), 'views': list(views),
            **({'size': list(size)} if kind == 'clips' else {'modes': list(modes), 'model_size': list(model_size)}),
            **({'hfov_range': [float(v) for v in hfov_range]} if hfov_range is not None else {}),
@@ -146,7 +149,8 @@ def requested(args: argparse.Namespace) -> dict:
                      subjects=parse_range(args.subjects), views=parse_range(args.views), frames=args.frames,
                      fps=args.fps, size=parse_hw(args.size) if args.kind == 'clips' else None,
                      modes=args.modes or list(CAMERA_MODES),
-                     model_size=parse_hw(args.model_size), hfov_range=args.hfov_range, partners=args.partners)
+                     model_size=parse_hw(args.model_size), hfov_range=args.hfov_range, partners=args.partners,
+                     world=args.world)
 
 
 def holds(out, args: argparse.Namespace) -> bool:
@@ -155,6 +159,7 @@ def holds(out, args: argparse.Namespace) -> bool:
     if not isinstance(info, dict):
         raise ValueError('dataset.json does not hold a JSON object')
     info.setdefault('kind', 'clips')           # written before stream windows existed
+    info.setdefault('world', 4)                # written before world round 5, by round 4
     want = requested(args)
     return {k: info.get(k) for k in want} == want and all((k in info) == (k in want) for k in OPTIONAL)
 
@@ -174,13 +179,13 @@ def partner_pool(partners: str, subjects) -> tuple | None:
 
 def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=16, size=(120, 160),
                   fps=10.0, seed=0, workers=1, progress=None, kind='clips', modes=None, model_size=(60, 80),
-                  labels=None, hfov_range=None, partners='any') -> Path:
+                  labels=None, hfov_range=None, partners='any', world=WORLD) -> Path:
     """``labels``: a subset of the classes (default all), in the order their label ids take. ``hfov_range``:
     stream windows' horizontal fields of view, (low, high) degrees, instead of each mode's nominal one
     (:func:`stream_camera`). ``partners``: whom the second person of a scene (a partner in a two-person
     action, or a bystander) is: ``'any'`` other of the 40 subjects (world round 4), or one of the folder's own
     ``subjects`` (``'split'``): a training folder rendered with only the training split's subjects then shows
-    no held-out person, not even as somebody's partner."""
+    no held-out person, not even as somebody's partner. ``world``: the world round (:data:`WORLDS`)."""
     labels = list(labels or LABELS)
     unknown = [lab for lab in labels if lab not in LABELS]
     if unknown or len(set(labels)) != len(labels) or len(labels) < 2:
@@ -192,6 +197,8 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
         if len(hfov_range) != 2 or not 30 <= hfov_range[0] <= hfov_range[1] <= 120:
             raise DatasetError(f'field-of-view range must be LOW HIGH degrees, 30 <= LOW <= HIGH <= 120, '
                                f'got {hfov_range}')
+    if world not in WORLDS:
+        raise DatasetError(f'world must be one of the rounds {WORLDS}, got {world!r}')
     subjects = subjects or list(range(1, N_SUBJECTS + 1))
     pool = partner_pool(partners, subjects)
     out = Path(out)
@@ -206,10 +213,11 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
         rng = np.random.default_rng([seed, 5])
         for s in specs:
             s['mode'] = modes[int(rng.integers(len(modes)))]
-        jobs = [(i, s, str(out), frames, fps, tuple(model_size), labels, hfov_range, pool) for i, s in enumerate(specs)]
+        jobs = [(i, s, str(out), frames, fps, tuple(model_size), labels, hfov_range, pool, world)
+                for i, s in enumerate(specs)]
         render = _render_stream_one
     elif kind == 'clips':
-        jobs = [(i, s, str(out), frames, tuple(size), fps, labels, pool) for i, s in enumerate(specs)]
+        jobs = [(i, s, str(out), frames, tuple(size), fps, labels, pool, world) for i, s in enumerate(specs)]
         render = _render_one
     else:
         raise DatasetError(f"kind must be 'clips' or 'stream', got {kind!r}")
@@ -227,7 +235,7 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
             'object_labels': [a for a in OBJECT_LABELS if a in labels], 'render_seconds': round(seconds, 2),
             **rendering(labels=labels, kind=kind, count=len(records), seed=seed, subjects=subjects, views=views,
                         frames=frames, fps=fps, size=size, modes=modes, model_size=model_size, hfov_range=hfov_range,
-                        partners=partners)}
+                        partners=partners, world=world)}
     # Written last and renamed into place: a folder with its dataset.json is a whole rendering.
     with atomic_path(out / 'dataset.json') as tmp:
         tmp.write_text(json.dumps(info, indent=2))
@@ -309,6 +317,9 @@ def parser() -> argparse.ArgumentParser:
                    help="the second person of a scene (partner or bystander): any other of the 40 subjects "
                         "(world round 4), or one of --subjects ('split'; render a training folder with the training "
                         "split's --subjects, and no held-out person is in it)")
+    p.add_argument('--world', type=int, default=WORLD, choices=WORLDS,
+                   help='world round to render (default %(default)s; 4: the round before furniture was kept out '
+                        "of the camera's way, which the shipped model's folders were rendered in)")
     p.add_argument('--fps', type=float, default=10.0, help='frame rate of the clips')
     p.add_argument('--seed', type=int, default=0, help='dataset seed (same seed, same dataset)')
     p.add_argument('--workers', type=int, default=1, help='rendering processes')
@@ -332,7 +343,7 @@ def main(argv=None) -> int:
         write_dataset(args.out, clips_per_class=args.clips_per_class, subjects=parse_range(args.subjects),
                       views=parse_range(args.views), frames=args.frames, size=(h, w), fps=args.fps, seed=args.seed,
                       workers=args.workers, progress=print, kind=args.kind, modes=args.modes, model_size=(mh, mw),
-                      labels=args.labels, hfov_range=args.hfov_range, partners=args.partners)
+                      labels=args.labels, hfov_range=args.hfov_range, partners=args.partners, world=args.world)
     except DatasetError as e:
         p.error(str(e))
     return 0

@@ -87,13 +87,40 @@ class Room:
     tile: float
 
 
-def make_room(rng, cam: Camera, chair_at=None, chair_yaw=0.0, prop_rng=None) -> Room:
+# World rounds the renderer can draw (docs/streaming.md, "World round 5"). Round 4 stood furniture anywhere
+# 1.8-3.0 m from the room's middle, so a box could stand between the camera and the people, or against the lens
+# (a camera that reads nothing for a whole stream). Round 5 keeps furniture out of that corridor; it changes
+# only where boxes stand (and, through the redrawn boxes, the room's later draws), and round 4 still renders
+# bit for bit, so the folders the shipped model learnt from can be rendered again.
+WORLDS = (4, 5)
+WORLD = 5
+# Floor distance kept between furniture and the line from the camera to the room's middle: people stand
+# within 0.6 m of the middle (body and reach to about 0.9 m), and sight lines to them narrow towards the
+# camera, so a box this far from that line hides nobody at the middle and does not stand against the lens.
+VIEW_CLEARANCE = 1.0
+
+
+def floor_distance(lo, hi, a, b, samples: int = 129) -> float:
+    """Floor (x, z) distance from the segment ``a``-``b`` to the box ``lo``-``hi`` (0 where they cross),
+    measured at ``samples`` points of the segment: within (segment length / (samples - 1)) / 2 of exact."""
+    s = np.linspace(0.0, 1.0, samples)[:, None]
+    p = (np.asarray(a, float) + s * (np.asarray(b, float) - np.asarray(a, float)))[:, [0, 2]]
+    lo2, hi2 = np.asarray(lo, float)[[0, 2]], np.asarray(hi, float)[[0, 2]]
+    gap = np.maximum(np.maximum(lo2 - p, p - hi2), 0.0)
+    return float(np.min(np.linalg.norm(gap, axis=1)))
+
+
+def make_room(rng, cam: Camera, chair_at=None, chair_yaw=0.0, prop_rng=None, world: int = WORLD) -> Room:
     boxes = []
     for _ in range(rng.integers(1, 4)):     # furniture along the walls, out of the actors' way
-        ang = rng.uniform(0, 2 * np.pi)
-        c = np.array([np.sin(ang), 0, np.cos(ang)]) * rng.uniform(1.8, 3.0)
-        size = np.array([rng.uniform(0.4, 1.4), rng.uniform(0.4, 1.9), rng.uniform(0.4, 1.0)])
-        boxes.append((c - size * [0.5, 0, 0.5], c + size * [0.5, 1, 0.5], muted(rng.uniform(40, 220, 3))))
+        for _attempt in range(100):         # round 5: drawn again while in the camera's way (100: never met)
+            ang = rng.uniform(0, 2 * np.pi)
+            c = np.array([np.sin(ang), 0, np.cos(ang)]) * rng.uniform(1.8, 3.0)
+            size = np.array([rng.uniform(0.4, 1.4), rng.uniform(0.4, 1.9), rng.uniform(0.4, 1.0)])
+            box = (c - size * [0.5, 0, 0.5], c + size * [0.5, 1, 0.5], muted(rng.uniform(40, 220, 3)))
+            if world == 4 or floor_distance(box[0], box[1], cam.position, np.zeros(3)) >= VIEW_CLEARANCE:
+                boxes.append(box)
+                break
     if chair_at is not None:   # a seat behind the actor
         back = chair_at + np.array([-np.sin(chair_yaw), 0, -np.cos(chair_yaw)]) * 0.42
         boxes.append((back - [0.22, 0, 0.22], back + [0.22, 0.44, 0.22], muted((prop_rng or rng).uniform(60, 200, 3))))
@@ -222,13 +249,16 @@ class Scene:
 
     def __init__(self, action: str, seed: int, *, size=(120, 160), subject=None, view=None, people=None,
                  onset=None, clip_seconds=1.6, bystander_p=0.25, world_seed=None, hfov=None, native_step=1,
-                 partners=None):
+                 partners=None, world: int = WORLD):
         if action not in ACTIONS:
             raise ValueError(f'unknown action {action!r}; expected one of {LABELS}')
         if len(size) != 2 or not (16 <= size[0] <= 1080 and 16 <= size[1] <= 1920):
             raise ValueError(f'size must be (height, width) within (16..1080, 16..1920), got {size}')
         if hfov is not None and not 30 <= hfov <= 120:
             raise ValueError(f'hfov must be within 30..120 degrees, got {hfov}')
+        if world not in WORLDS:
+            raise ValueError(f'world must be one of the rounds {WORLDS}, got {world!r}')
+        self.world = int(world)
         self.action = ACTIONS[action]
         self.seed = int(seed)
         key = [self.seed, LABELS.index(action)]
@@ -288,7 +318,7 @@ class Scene:
             chair_at = self.pos + np.array([r_setup.uniform(1.0, 1.6), 0, r_setup.uniform(-0.5, 0.5)])
         else:
             chair_at = None
-        self.room = make_room(r_world, self.camera, chair_at, self.yaw, r_setup)
+        self.room = make_room(r_world, self.camera, chair_at, self.yaw, r_setup, world=self.world)
         light = r_world.normal(size=3) + np.array([0.0, 2.0, 0.0])
         self.light = light / np.linalg.norm(light)
         self.gain = r_world.uniform(0.7, 1.2)
@@ -407,7 +437,7 @@ class Scene:
     def meta(self) -> dict:
         return {'action': self.action.name, 'label_id': LABELS.index(self.action.name), 'alarm': self.action.alarm,
                 'subject': self.subject, 'view': self.view, 'people': self.people, 'partner': self.partner,
-                'seed': self.seed,
+                'seed': self.seed, 'world': self.world,
                 'onset': round(self.onset, 4), 'size': [self.camera.height, self.camera.width]}
 
 
@@ -417,7 +447,7 @@ def render_clip(action: str, seed: int, frames: int = 16, size=(120, 160), *, fp
 
     ``options``: ``subject`` (1..40), ``view`` (0..4), ``people`` (1 or 2), ``onset`` (seconds from the
     clip start to the action's key motion), ``bystander_p``, ``partners`` (the subjects the second person is
-    drawn from; default any other of the 40).
+    drawn from; default any other of the 40), ``world`` (the world round, :data:`WORLDS`; default :data:`WORLD`).
     """
     if frames < 1:
         raise ValueError(f'frames must be >= 1, got {frames}')

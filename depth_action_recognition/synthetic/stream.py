@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .actions import ACTIONS, LABELS
-from .scene import N_SUBJECTS, N_VIEWS, Scene
+from .scene import N_SUBJECTS, N_VIEWS, WORLD, WORLDS, Scene
 
 # Depth camera modes seen in the field: (width, height, nominal horizontal field of view in degrees).
 CAMERA_MODES = {
@@ -57,11 +57,13 @@ class ScenarioCamera:
     finished after it. ``hfov`` (degrees) overrides the view's field of view; ``native_step`` renders a
     camera of ``native_step`` times the given size, decimated as the preprocessing would (see
     :class:`~depth_action_recognition.synthetic.scene.Scene`). ``partners`` names the subjects the second
-    person of a scene (partner or bystander) is drawn from; default any other of the 40.
+    person of a scene (partner or bystander) is drawn from; default any other of the 40. ``world``: the world
+    round its scenes are rendered in (:data:`~depth_action_recognition.synthetic.scene.WORLDS`).
     """
 
     def __init__(self, playlist, *, seed: int, index: int = 0, size=(120, 160), subject: int = 0, view: int = -1,
-                 loop: bool = True, hfov: float | None = None, native_step: int = 1, partners=None):
+                 loop: bool = True, hfov: float | None = None, native_step: int = 1, partners=None,
+                 world: int = WORLD):
         self.playlist = [(str(a), float(d)) for a, d in playlist]
         for action, seconds in self.playlist:
             if action not in ACTIONS:
@@ -72,6 +74,9 @@ class ScenarioCamera:
             raise ValueError('empty playlist')
         self.seed, self.index, self.size, self.loop = int(seed), int(index), tuple(size), loop
         self.hfov, self.native_step = hfov, native_step
+        if world not in WORLDS:
+            raise ValueError(f'world must be one of the rounds {WORLDS}, got {world!r}')
+        self.world = int(world)
         self.partners = None if partners is None else tuple(int(p) for p in partners)
         self.rng = np.random.default_rng([self.seed, self.index])
         self.subject = subject if subject > 0 else int(self.rng.integers(1, N_SUBJECTS + 1))
@@ -120,7 +125,7 @@ class ScenarioCamera:
             self._scenes[n] = Scene(seg.action, int(self.rng.integers(1 << 30)), size=self.size, subject=self.subject,
                                     view=self.view, world_seed=self.world_seed, onset=0.3 if one_shot else None,
                                     clip_seconds=seg.duration, hfov=self.hfov, native_step=self.native_step,
-                                    partners=self.partners)
+                                    partners=self.partners, world=self.world)
             for old in [j for j in self._scenes if j < n - 3]:
                 del self._scenes[old]
         if k not in self._scenes:
@@ -147,7 +152,7 @@ class Window:
 
 def plan_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0, camera_fps: float = 30.0,
                 size=(120, 160), hfov: float | None = None, native_step: int = 1, subject: int = 0, view: int = -1,
-                neighbours=None, partners=None):
+                neighbours=None, partners=None, world: int = WORLD):
     """:func:`render_window`'s scenario and frames, drawn without rendering a pixel.
 
     Returns ``(camera, times, idx, truth, target)``: the :class:`ScenarioCamera`, its frame times, the
@@ -159,7 +164,7 @@ def plan_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0, c
     playlist = [(str(rng.choice(pool)), float(np.round(rng.uniform(3.0, 6.0), 1))) for _ in range(3)]
     playlist[1] = (label, playlist[1][1])
     cam = ScenarioCamera(playlist, seed=int(rng.integers(1 << 30)), size=size, subject=subject, view=view,
-                         loop=False, hfov=hfov, native_step=native_step, partners=partners)
+                         loop=False, hfov=hfov, native_step=native_step, partners=partners, world=world)
     cam.segment_at(cam.period - 1e-6)                       # lay the three segments out
     target = cam.segments[1]
     span = window_seconds(fps, frames)
@@ -178,7 +183,8 @@ def plan_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0, c
 
 def render_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0, camera_fps: float = 30.0,
                   size=(120, 160), native_size=None, hfov: float | None = None, native_step: int = 1,
-                  subject: int = 0, view: int = -1, rgb: bool = True, neighbours=None, partners=None) -> Window:
+                  subject: int = 0, view: int = -1, rgb: bool = True, neighbours=None, partners=None,
+                  world: int = WORLD) -> Window:
     """A window of ``frames`` frames at ``fps`` whose ground truth is ``label``, at a random phase of it.
 
     The scenario is three actions of 3-6 s (the simulator's random playlists): a neighbour, ``label``,
@@ -189,7 +195,7 @@ def render_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0,
     """
     cam, times, idx, truth, target = plan_window(label, seed, frames=frames, fps=fps, camera_fps=camera_fps,
                                                  size=size, hfov=hfov, native_step=native_step, subject=subject,
-                                                 view=view, neighbours=neighbours, partners=partners)
+                                                 view=view, neighbours=neighbours, partners=partners, world=world)
     depth = np.empty((frames,) + tuple(size), np.uint16)
     colour = np.empty((frames,) + tuple(size) + (3,), np.uint8) if rgb else None
     for j, i in enumerate(idx):
@@ -199,7 +205,7 @@ def render_window(label: str, seed: int, *, frames: int = 16, fps: float = 10.0,
             colour[j] = c
     scene = cam.scene(1)
     meta = {'subject': cam.subject, 'view': cam.view, 'seed': int(seed), 'people': scene.people,
-            'partner': scene.partner,
+            'partner': scene.partner, 'world': scene.world,
             'size': list(size), 'native_size': list(native_size or size), 'hfov': round(float(np.degrees(
                 2 * np.arctan(size[1] / 2 / scene.camera.f))), 2), 'fps': fps, 'frames': frames,
             'phase': round(float(times[idx[0]] - target.start), 3), 'share': round(truth.count(label) / frames, 3),

@@ -25,27 +25,21 @@ from depth_action_recognition.checkpoint import load_checkpoint
 from depth_action_recognition.engine import InferenceEngine
 from depth_action_recognition.evaluation import OnlineEvaluator
 from depth_action_recognition.resources import default_model_path, default_params_file
-from depth_action_recognition.smoothing import ClipSmoother
 from depth_action_recognition.stream_eval import (T0, earliest_alarm, node_settings, record, recognizer_params,
-                                                  scenario, score)
+                                                  scenario, score, smoothed)
 from depth_action_recognition.synthetic.dataset import PARTNERS, parse_range
 
 
 def winners(rec, labels: list, smooth_clips: int) -> list:
     """(window start, window end, label that won the mean, the score the alarm rule is given) of each of ``rec``'s
-    clips, as the node would smooth them."""
-    smoother = ClipSmoother(smooth_clips)
-    out = []
-    for clip, p in zip(rec.clips, rec.probs):
-        best, _, alarm_score = smoother.update('cam', p, clip.run).winner()    # 0 while the mean is not full
-        out.append((clip.start_stamp, clip.end_stamp, labels[best], alarm_score))
-    return out
+    clips, as the node would smooth them (``stream_eval.smoothed``)."""
+    return [(clip.start_stamp, clip.end_stamp, label, sc) for clip, label, sc in smoothed(rec, labels, smooth_clips)]
 
 
 def why(ep: dict, won: dict, threshold: float) -> str:
     """What the clips wholly inside missed episode ``ep`` show: 'no clip inside it', 'another label won every
     clip', 'its label won, under the threshold' (or only while the mean was not full), or 'its label won, over the
-    threshold' (and the policy still raised nothing: an alarm held or cooling down)."""
+    threshold' (and the policy still raised nothing: an alarm of that label cooling down after a raise)."""
     tol = 0.005                     # a report's episode times are rounded to 10 ms
     inside = [(label, sc) for start, end, label, sc in won[ep['camera']]
               if start >= T0 + ep['start_s'] - tol and end <= T0 + ep['end_s'] + tol]
@@ -107,11 +101,11 @@ def main():
     for t, ev in sorted(evaluators.items()):
         r = reports[t] = ev.report()
         eps, raised, false = r['alarm_episodes'], r['alarms_raised'], len(r['false_alarms'])
-        caught = eps - len(r['missed_episodes'])
+        caught, held = eps - len(r['missed_episodes']), r['alarm_episodes_held']
         precision = (raised - false) / raised if raised else 1.0
         if precision >= args.min_precision and caught >= best:
             chosen, best = t, caught
-        print(f'| {t:g} | {caught}/{eps} ({100 * caught / max(1, eps):.1f}%) | {raised - false}/{raised} '
+        print(f'| {t:g} | {caught}/{eps} ({100 * caught / max(1, eps):.1f}%; {held} held) | {raised - false}/{raised} '
               f'({100 * precision:.1f}%) | {r["false_alarms_per_hour"]:.1f} |')
     print(f'\nmost episodes caught with validation precision >= {args.min_precision:g}, at the highest such threshold: '
           f'{"none" if chosen is None else f"{chosen:g}"} (the params file has {base.alarm.threshold:g})')

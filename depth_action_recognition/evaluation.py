@@ -11,7 +11,11 @@ labels windows by). ``top1_pure`` is the accuracy over pure windows, ``accuracy_
 
 Alarms: a ground-truth alarm *episode* is a run of frames of one alarm action on one camera. It is
 detected (recall) when an alarm *of its label* is raised on that camera between its start and
-``tolerance_s`` after its end; a raised alarm is correct (precision) when it lies within ``tolerance_s``
+``tolerance_s`` after its end, or is *held*: an alarm of its label raised before it is still up (not
+cleared) on that camera when a recognizer could first raise this one (``detect_s`` into it, or at its end if
+sooner) — two falls in a row under one standing alarm, which the policy keeps up while the label keeps
+winning, so the person watching has it in front of them (a fall in the cooldown after an alarm was cleared
+is missed). A raised alarm is correct (precision) when it lies within ``tolerance_s``
 of an episode of its label on its camera. An alarm of the wrong class is a false alarm, and the episode
 it fell in is missed unless its own label was raised too. An episode the ground truth cuts off (it runs
 to its camera's last ground-truth frame) after less than ``detect_s`` — the earliest a recognizer can
@@ -43,6 +47,7 @@ class OnlineEvaluator:
         self.gt = defaultdict(list)        # camera -> [(stamp, label, alarm)] in arrival (= time) order
         self.events = []
         self.raised = []                   # (camera, stamp, label)
+        self.cleared = []                  # (camera, stamp, label)
 
     def add_ground_truth(self, doc: dict) -> None:
         self.gt[doc['camera']].append((stamp_seconds(doc['stamp']), doc['label'], bool(doc['alarm'])))
@@ -51,8 +56,9 @@ class OnlineEvaluator:
         self.events.append(doc)
 
     def add_alarm(self, doc: dict) -> None:
-        if doc['state'] == 'raised':
-            self.raised.append((doc['camera'], stamp_seconds(doc['stamp']), doc['label']))
+        if doc['state'] in ('raised', 'cleared'):
+            (self.raised if doc['state'] == 'raised' else self.cleared).append(
+                (doc['camera'], stamp_seconds(doc['stamp']), doc['label']))
 
     def extend(self, other: 'OnlineEvaluator') -> None:
         """Take in everything ``other`` was given (its cameras must be others than this one's: each camera's
@@ -64,6 +70,7 @@ class OnlineEvaluator:
             self.gt[camera].extend(rows)
         self.events.extend(other.events)
         self.raised.extend(other.raised)
+        self.cleared.extend(other.cleared)
 
     def _truth(self, camera: str, start: float, end: float):
         """(majority label, pure) of the ground-truth frames in [start, end]; (None, False) without any."""
@@ -91,6 +98,14 @@ class OnlineEvaluator:
             if cur is not None:
                 out.append(tuple(cur))
         return out
+
+    def up_at(self, camera: str, label: str, t: float) -> bool:
+        """Whether an alarm of ``label`` raised on ``camera`` before ``t`` is still up (not cleared) at ``t``."""
+        raises = [r for c, r, lab in self.raised if c == camera and lab == label and r < t]
+        if not raises:
+            return False
+        last = max(raises)
+        return not any(c == camera and lab == label and last < x <= t for c, x, lab in self.cleared)
 
     def hours(self) -> float:
         """Ground-truth time covered, summed over cameras."""
@@ -122,8 +137,10 @@ class OnlineEvaluator:
         def matches(cam, t, label, ep):
             return cam == ep[0] and label == ep[3] and ep[1] - tol <= t <= ep[2] + tol
 
-        missed = [ep for ep in scored if not any(c == ep[0] and label == ep[3] and ep[1] <= t <= ep[2] + tol
-                                             for c, t, label in self.raised)]
+        unraised = [ep for ep in scored if not any(c == ep[0] and label == ep[3] and ep[1] <= t <= ep[2] + tol
+                                               for c, t, label in self.raised)]
+        held = [ep for ep in unraised if self.up_at(ep[0], ep[3], min(ep[1] + self.detect_s, ep[2]))]
+        missed = [ep for ep in unraised if ep not in held]
         false = [(c, t, label) for c, t, label in self.raised if not any(matches(c, t, label, ep) for ep in eps)]
         detected, good = len(scored) - len(missed), len(self.raised) - len(false)
         hours = self.hours()
@@ -135,13 +152,15 @@ class OnlineEvaluator:
         return {
             'events': len(self.events), 'windows': n_all, 'windows_pure': n_pure,
             'top1_pure': top1_pure, 'accuracy_all': accuracy_all, 'per_class': per_class,
-            'alarm_episodes': len(scored), 'alarms_raised': len(self.raised),
+            'alarm_episodes': len(scored), 'alarms_raised': len(self.raised), 'alarm_episodes_held': len(held),
             'alarm_recall': detected / len(scored) if scored else None,
             'alarm_precision': good / len(self.raised) if self.raised else None,
             'hours': hours, 'false_alarms_per_hour': len(false) / hours if hours > 0 else None,
             'false_alarms': [{'camera': c, 'label': label, 't_s': round(t - t0, 2)} for c, t, label in false],
             'missed_episodes': [{'camera': c, 'label': label, 'start_s': round(a - t0, 2), 'end_s': round(b - t0, 2)}
                                 for c, a, b, label in missed],
+            'held_episodes': [{'camera': c, 'label': label, 'start_s': round(a - t0, 2), 'end_s': round(b - t0, 2)}
+                              for c, a, b, label in held],
             'cut_off_episodes': [{'camera': c, 'label': label, 'start_s': round(a - t0, 2), 'end_s': round(b - t0, 2)}
                                  for c, a, b, label in cut_off],
         }
@@ -153,7 +172,9 @@ def format_report(r: dict) -> str:
     fph = r.get('false_alarms_per_hour')
     lines = [f'top-1, windows inside one action  {pct(r["top1_pure"])} of {r["windows_pure"]}',
              f'accuracy, all windows             {pct(r["accuracy_all"])} of {r["windows"]}',
-             f'alarm recall    {pct(r["alarm_recall"])} of {r["alarm_episodes"]} ground-truth alarm episodes (labels matched)',
+             f'alarm recall    {pct(r["alarm_recall"])} of {r["alarm_episodes"]} ground-truth alarm episodes (labels matched'
+             + (f'; {r["alarm_episodes_held"]} held by an alarm raised before them' if r.get('alarm_episodes_held') else '')
+             + ')',
              f'alarm precision {pct(r["alarm_precision"])} of {r["alarms_raised"]} raised alarms'
              + ('' if fph is None else f'; {fph:.1f} false alarms per hour over {60 * r["hours"]:.1f} min')]
     if 'clips' in r:

@@ -135,6 +135,15 @@ def timing_of(settings: node_params.Settings) -> tuple:
     return settings.clip_length, settings.stride, settings.fps, settings.max_gap_s
 
 
+def smoothed(rec: Recording, labels: list, smooth_clips: int, camera: str = '/camera'):
+    """(clip, winning label, the score the alarm rule is given) of each of ``rec``'s clips, smoothed as the node's
+    :class:`ClipSmoother` does (the score is 0 while the mean is not full)."""
+    smoother = ClipSmoother(smooth_clips)
+    for clip, p in zip(rec.clips, rec.probs):
+        best, _, alarm_score = smoother.update(camera, p, clip.run).winner()
+        yield clip, labels[best], alarm_score
+
+
 def score(rec: Recording, labels: list, settings: node_params.Settings, evaluator: OnlineEvaluator,
           camera: str = '/camera') -> None:
     """Feed ``evaluator`` the ground truth, and the events and alarms the node's :class:`ClipSmoother` and
@@ -147,16 +156,14 @@ def score(rec: Recording, labels: list, settings: node_params.Settings, evaluato
     for stamp, label in rec.truth:
         evaluator.add_ground_truth({'camera': camera, 'stamp': stamp_dict(stamp), 'label': label,
                                     'alarm': ACTIONS[label].alarm})
-    smoother = ClipSmoother(settings.smooth_clips)
     policy = AlarmPolicy(settings.alarm)
-    pending = list(zip(rec.clips, rec.probs))
+    pending = list(smoothed(rec, labels, settings.smooth_clips, camera))
     tick, j = T0, 0
     while tick <= rec.end + settings.alarm.clear_after_s + TICK_S:
         while j < len(pending) and pending[j][0].end_stamp <= tick:
-            clip, p = pending[j]
-            best, _, alarm_score = smoother.update(camera, p, clip.run).winner()
-            _, transitions = policy.update(camera, labels[best], alarm_score, clip.end_stamp, camera)
-            evaluator.add_event({'camera': camera, 'label': labels[best],
+            clip, label, alarm_score = pending[j]
+            _, transitions = policy.update(camera, label, alarm_score, clip.end_stamp, camera)
+            evaluator.add_event({'camera': camera, 'label': label,
                                  'window': {'start': clip.start_stamp, 'end': clip.end_stamp}})
             for doc in transitions:
                 evaluator.add_alarm(doc)

@@ -63,6 +63,7 @@ def test_an_episode_cut_off_by_the_end_of_the_stream_too_early_to_raise_is_not_s
         scenario(ev, t0, [('walking', 5, False), ('falling_down', 4, True), ('walking', 5, False),
                           ('falling_down', tail, True)])
         alarm(ev, t0, 6.5, 'falling_down')
+        alarm(ev, t0, 11.0, 'falling_down', state='cleared')
         r = ev.report()
         assert r['alarm_episodes'] == (2 if scored else 1)
         assert r['alarm_recall'] == pytest.approx(0.5 if scored else 1.0)
@@ -72,6 +73,28 @@ def test_an_episode_cut_off_by_the_end_of_the_stream_too_early_to_raise_is_not_s
     ev = OnlineEvaluator()
     scenario(ev, 0.0, [('walking', 2, False), ('falling_down', 0.3, True)])
     assert ev.report()['alarm_recall'] == 0.0
+
+
+def test_an_episode_under_an_alarm_of_its_label_still_up_is_held_and_one_in_the_cooldown_is_missed():
+    detect = earliest_alarm_s(16, 10.0, 5, 2)                      # 1.25 s
+    for cleared_at, held in ((15.0, True), (12.0, False), (12.3, True)):
+        ev = OnlineEvaluator(detect_s=detect)
+        t0 = 40.0
+        # falls at 5-9, 11-14 and 20-23 s; one alarm raised at 6.5 s and cleared at cleared_at; nothing more
+        # raised (the cooldown): the second fall is held while the alarm is up 1.25 s into it (12.25 s),
+        # the third is missed
+        scenario(ev, t0, [('walking', 5, False), ('falling_down', 4, True), ('walking', 2, False),
+                          ('falling_down', 3, True), ('walking', 6, False), ('falling_down', 3, True),
+                          ('walking', 3, False)])
+        alarm(ev, t0, 6.5, 'falling_down')
+        alarm(ev, t0, 6.7, 'kicking')                                 # another label's alarm holds nothing
+        alarm(ev, t0, cleared_at, 'falling_down', state='cleared')
+        r = ev.report()
+        assert r['alarm_episodes'] == 3 and r['alarm_episodes_held'] == int(held)
+        assert r['alarm_recall'] == pytest.approx((2 if held else 1) / 3)
+        assert [(e['start_s'], e['end_s']) for e in r['held_episodes']] == ([(11.0, 13.9)] if held else [])
+        assert [e['start_s'] for e in r['missed_episodes']] == ([20.0] if held else [11.0, 20.0])
+        assert ('1 held by an alarm raised before them' in format_report(r)) == held
 
 
 def test_windows_inside_one_action_and_all_windows_per_class():

@@ -72,10 +72,11 @@ class OnlineEvaluator:
         self.raised.extend(other.raised)
         self.cleared.extend(other.cleared)
 
-    def _truth(self, camera: str, start: float, end: float):
-        """(majority label, pure) of the ground-truth frames in [start, end]; (None, False) without any."""
+    def _truth(self, camera: str, start: float, end: float, times: dict | None = None):
+        """(majority label, pure) of the ground-truth frames in [start, end]; (None, False) without any.
+        ``times``: camera -> its ground-truth stamps, made once per report rather than once per event."""
         rows = self.gt.get(camera, [])
-        times = [r[0] for r in rows]
+        times = [r[0] for r in rows] if times is None else times.get(camera, [])
         lo, hi = bisect.bisect_left(times, start - 1e-6), bisect.bisect_right(times, end + 1e-6)
         labels = [label for _, label, _ in rows[lo:hi]]
         if not labels:
@@ -113,8 +114,9 @@ class OnlineEvaluator:
 
     def report(self) -> dict:
         tally = {'all': defaultdict(lambda: [0, 0]), 'pure': defaultdict(lambda: [0, 0])}
+        times = {camera: [r[0] for r in rows] for camera, rows in self.gt.items()}
         for ev in self.events:
-            truth, pure = self._truth(ev['camera'], ev['window']['start'], ev['window']['end'])
+            truth, pure = self._truth(ev['camera'], ev['window']['start'], ev['window']['end'], times)
             if truth is None:
                 continue
             ok = ev['label'] == truth

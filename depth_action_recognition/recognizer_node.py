@@ -74,7 +74,9 @@ class RecognizerCore:
         self.events_pub = self.alarms_pub = self.active_pub = self.diag_pub = None
         self._alarm_lock = threading.Lock()
         # Eviction (executor thread) against a result of the evicted source (inference thread): a source's
-        # smoothing and alarm state is either updated before it is forgotten, or not at all.
+        # smoothing and alarm state is either updated before it is forgotten, or not at all. Alarm transitions
+        # are also published under it (eviction, results, expiry), so that they go out in the order the policy
+        # made them: a "raised" cannot follow the "cleared" that ended it.
         self._evict_lock = threading.Lock()
         self._worker_stop_logged = False
 
@@ -218,12 +220,11 @@ class RecognizerCore:
         with self._evict_lock:
             src, evicted = cam.source(key, t_recv, layout)
             if evicted is not None:
-                cleared = self.policy.forget(evicted, evicted.clock.now(t_recv), 'source evicted')
                 self.smoother.forget(evicted)
+                self._publish_alarms(self.policy.forget(evicted, evicted.clock.now(t_recv), 'source evicted'))
         if evicted is not None:
             self.get_logger().warning(f'{cam.name}: source {evicted.name} evicted (silent longest; at most '
                                       f'{cam.max_sources} sources per topic)', throttle_duration_sec=5.0)
-            self._publish_alarms(cleared)
         if len(cam.sources) > 1 and not cam.warned_sources:
             cam.warned_sources = True
             self.get_logger().warning(
@@ -245,14 +246,14 @@ class RecognizerCore:
                 probs = smoothed.probs
                 alarm, transitions = self.policy.update(src, self.labels[best], alarm_score, r.clip.end_stamp,
                                                         camera=src.topic)
-        meta = r.clip.meta
-        latency_ms = (time.monotonic() - meta['t_recv']) * 1000.0
-        event = make_event(camera=src.topic, frame_id=src.frame_id, stamp=meta['stamp'],
-                           window_start=r.clip.start_stamp, window_end=r.clip.end_stamp,
-                           frames=len(r.clip.frames), labels=self.labels, probs=probs, alarm=alarm,
-                           latency_ms=latency_ms, model=self.loaded.short_id, top_k=self.settings.top_k)
-        self.events_pub.publish(String(data=dumps(event)))
-        self._publish_alarms(transitions)
+            meta = r.clip.meta
+            latency_ms = (time.monotonic() - meta['t_recv']) * 1000.0
+            event = make_event(camera=src.topic, frame_id=src.frame_id, stamp=meta['stamp'],
+                               window_start=r.clip.start_stamp, window_end=r.clip.end_stamp,
+                               frames=len(r.clip.frames), labels=self.labels, probs=probs, alarm=alarm,
+                               latency_ms=latency_ms, model=self.loaded.short_id, top_k=self.settings.top_k)
+            self.events_pub.publish(String(data=dumps(event)))      # the clip's event, then what it raised
+            self._publish_alarms(transitions)
         src.events += 1
         self.infer_ms.add(r.infer_ms)
         self.latency_ms.add(latency_ms)
@@ -302,13 +303,15 @@ class RecognizerCore:
         if getattr(self, 'active_pub', None) is None:      # unconfigured: nothing was ever raised
             return 0
         now = time.monotonic()
-        docs = self.policy.clear_all(lambda src: src.clock.now(now), reason)
-        self._publish_alarms(docs)
+        with self._evict_lock:
+            docs = self.policy.clear_all(lambda src: src.clock.now(now), reason)
+            self._publish_alarms(docs)
         return len(docs)
 
     def housekeeping_callback(self) -> None:
         now = time.monotonic()
-        self._publish_alarms(self.policy.expire(lambda src: src.clock.now(now)))
+        with self._evict_lock:
+            self._publish_alarms(self.policy.expire(lambda src: src.clock.now(now)))
         if now >= self._next_diag:
             self._next_diag = now + self.settings.diagnostics_period_s
             self.diagnostics_callback()
@@ -342,7 +345,8 @@ class RecognizerCore:
             config = params.alarm_config(current, self.loaded, self.settings.preset_alarms)
         except ConfigError as e:
             return SetParametersResult(successful=False, reason=str(e))
-        self._publish_alarms(self.policy.reconfigure(config))
+        with self._evict_lock:
+            self._publish_alarms(self.policy.reconfigure(config))
         self.get_logger().info(f'alarm policy reconfigured: {config}')
         return SetParametersResult(successful=True)
 

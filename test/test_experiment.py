@@ -1,5 +1,6 @@
 """The experiment's bookkeeping: tuned knobs chosen on validation only, the table and the verdict from the CSV."""
 import os
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,21 @@ def test_a_finished_run_is_reused_only_for_the_same_command(tmp_path):
     assert first['timings']['epochs'] == 1 and second['timings']['epochs'] == 2
     made_by = json.loads((out / 'experiment_argv.json').read_text())
     assert made_by[made_by.index('--epochs') + 1] == '2'
+
+
+def test_the_recorded_command_names_every_file_absolutely(tmp_path, monkeypatch):
+    """The teacher, its cache, the data and the run folder named relative to two working directories give one
+    command: a run is not trained again because it was started from another directory."""
+    import argparse
+    (tmp_path / 'sub').mkdir()
+    made = []
+    for cwd, prefix in ((tmp_path, ''), (tmp_path / 'sub', '../')):
+        monkeypatch.chdir(cwd)
+        args = argparse.Namespace(data=[Path(prefix + 'data')], val_data=Path(prefix + 'val'), device='cpu', epochs=1,
+                                  epochs_full=1, teacher_checkpoint=prefix + 'runs/t/teacher.safetensors',
+                                  teacher_cache=Path(prefix + 'runs/cache.safetensors'))
+        made.append(experiment.distill_argv(args, 'mix', 'tiny', 2, 0, {'w_mix': 1.0}, Path(prefix + 'runs/x')))
+    assert made[0] == made[1]
+    teacher = made[0][made[0].index('--teacher-checkpoint') + 1]
+    assert teacher == str(tmp_path / 'runs/t/teacher.safetensors')
+    assert made[0][made[0].index('--teacher-cache') + 1] == str(tmp_path / 'runs/cache.safetensors')

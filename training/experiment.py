@@ -70,18 +70,25 @@ def run_name(method: str, student: str, per_class: int, seed: int, knobs: dict) 
     return f'{method}_{student}_pc{per_class}_s{seed}' + (f'_{tag}' if tag else '')
 
 
-def run_one(args, method, student, per_class, seed, knobs, out: Path) -> dict:
-    """One training.distill run; returns its metrics. A finished run in ``out`` is reused only when it was
-    made by the same command (recorded beside its metrics), so a changed setting is trained anew."""
-    def path(p):                    # the same folder whatever the working directory it was named from
+def distill_argv(args, method, student, per_class, seed, knobs, out: Path) -> list:
+    """The training.distill command of one run, every path absolute: the same files named from another working
+    directory make the same command (and so reuse the run)."""
+    def path(p):
         return str(Path(p).resolve())
     argv = ['--data', *map(path, args.data), '--val-data', path(args.val_data), '--method', method, '--student', student,
             '--per-class', str(per_class), '--seed', str(seed), '--epochs', str(epochs_for(args, per_class)),
             '--device', args.device, '--val-every', '100', '--out', path(out)]   # validated once, at the end
     if method != 'none':
-        argv += ['--teacher-checkpoint', str(args.teacher_checkpoint), '--teacher-cache', str(args.teacher_cache)]
+        argv += ['--teacher-checkpoint', path(args.teacher_checkpoint), '--teacher-cache', path(args.teacher_cache)]
     for k, v in knobs.items():
         argv += [FLAGS[k], str(v)]
+    return argv
+
+
+def run_one(args, method, student, per_class, seed, knobs, out: Path) -> dict:
+    """One training.distill run; returns its metrics. A finished run in ``out`` is reused only when it was
+    made by the same command (recorded beside its metrics), so a changed setting is trained anew."""
+    argv = distill_argv(args, method, student, per_class, seed, knobs, out)
     metrics, made_by = out / 'metrics.json', out / 'experiment_argv.json'
     if metrics.is_file() and not made_by.is_file():
         print(f'experiment: warning: {metrics} predates the record of its command: reused unchecked', flush=True)

@@ -1,7 +1,8 @@
 """The alarm threshold, chosen on validation streams: recall, precision and false alarms per hour at each value.
 
     .venv/bin/python bench/alarm_threshold.py [--seeds 100-135] [--minutes 1] [--sizes 120x160 240x424] \
-        [--subjects 1-30] [--views 0-3] [--thresholds 0.3 0.35 ... 0.8] [--min-precision 0.98]
+        [--subjects 1-30] [--views 0-3] [--thresholds 0.3 0.35 ... 0.8] [--min-precision 0.98] \
+        [--cooldowns 0 3 5 10]
 
 The recognizer raises an alarm when an alarm label wins the mean of the last clips with at least
 ``score_threshold`` (config/monitor.yaml). Choosing that value on the test streams would fit it to them; this
@@ -13,7 +14,11 @@ scored with every threshold (``stream_eval.score``: the same smoothing and alarm
 matched. The rule, fixed before any test stream is scored with it: of the thresholds whose validation
 precision is at least ``--min-precision``, the one that catches the most episodes; of equals, the highest
 (the fewest false alarms). For the episodes missed at the params file's threshold it also says whether their
-label ever won the mean of a clip inside them. Minutes on the 2-core CPU.
+label ever won the mean of a clip inside them. ``--cooldowns`` scores the same recordings at the params file's
+threshold with each ``cooldown_s`` (the least time between two raises of one alarm on one camera): what a
+shorter cooldown catches of the episodes that follow an alarm of their label closely, and what it costs in
+*repeats* (a raise of an episode's label when an earlier raise already caught that episode: the same event
+raised twice, which precision, counting it right, does not show). Minutes on the 2-core CPU.
 """
 import argparse
 import time
@@ -51,6 +56,15 @@ def why(ep: dict, won: dict, threshold: float) -> str:
     return 'its label won, under the threshold' if max(own) < threshold else 'its label won, over the threshold'
 
 
+def repeats(ev: OnlineEvaluator, tolerance_s: float) -> int:
+    """Raises that fall in an episode of their label (to ``tolerance_s`` after it) an earlier raise already fell in."""
+    out = 0
+    for camera, start, end, label in ev.episodes():
+        out += max(0, sum(c == camera and lab == label and start <= t <= end + tolerance_s
+                          for c, t, lab in ev.raised) - 1)
+    return out
+
+
 def why_missed(missed: list, won: dict, threshold: float) -> Counter:
     """:func:`why` of each missed episode, counted."""
     return Counter(why(ep, won, threshold) for ep in missed)
@@ -68,6 +82,8 @@ def main():
     p.add_argument('--thresholds', nargs='+', type=float,
                    default=[round(0.3 + 0.05 * i, 2) for i in range(11)])
     p.add_argument('--min-precision', type=float, default=0.98)
+    p.add_argument('--cooldowns', nargs='+', type=float, default=[],
+                   help="also score the params file's threshold with each of these cooldown_s values (seconds)")
     p.add_argument('--partners', default='split', choices=PARTNERS,
                    help="the scenes' second person: one of --subjects (default: only training people in view), or any")
     p.add_argument('--device', default='cpu', help='auto, cuda or cpu')
@@ -78,6 +94,8 @@ def main():
     base = node_settings(params, loaded)
     engine = InferenceEngine(loaded, args.device, max_batch=base.max_batch)
     evaluators = {t: OnlineEvaluator(detect_s=earliest_alarm(s)) for t, s in settings.items()}
+    cooled = {c: node_settings({**params, 'cooldown_s': c}, loaded) for c in args.cooldowns}
+    by_cooldown = {c: OnlineEvaluator(detect_s=earliest_alarm(s)) for c, s in cooled.items()}
     t0 = time.time()
     labels = list(loaded.meta.labels)
     won = {}                            # camera -> winners() at the params file's smoothing
@@ -91,6 +109,8 @@ def main():
             won[name] = winners(rec, labels, base.smooth_clips)
             for t, ev in evaluators.items():
                 score(rec, labels, settings[t], ev, camera=name)
+            for c, ev in by_cooldown.items():
+                score(rec, labels, cooled[c], ev, camera=name)
     print(f'{loaded.short_id}: {len(parse_range(args.seeds))} validation streams of {args.minutes:g} min (seeds '
           f'{args.seeds}, subjects {args.subjects}, views {args.views}, partners {args.partners}) at '
           f'{", ".join(args.sizes)}; smoothing over '
@@ -122,6 +142,17 @@ def main():
                           if c == ep['camera'] and label == ep['label'] and s < T0 + ep['start_s']]
                 print(f"  {ep['camera']} {ep['label']} {ep['start_s']:g}-{ep['end_s']:g} s: last {ep['label']} alarm "
                       + (f'raised at {max(before):.1f} s' if before else 'raised: none before it'))
+    if by_cooldown:
+        print(f'\nat score_threshold {base.alarm.threshold:g}, by cooldown_s (the params file has {base.alarm.cooldown_s:g}):')
+        print('| cooldown_s | alarm recall | held | alarm precision | false alarms / h | repeats |')
+        print('|---|---|---|---|---|---|')
+        for c, ev in sorted(by_cooldown.items()):
+            r = ev.report()
+            eps, raised, false = r['alarm_episodes'], r['alarms_raised'], len(r['false_alarms'])
+            caught = eps - len(r['missed_episodes'])
+            print(f'| {c:g} | {caught}/{eps} ({100 * caught / max(1, eps):.1f}%) | {r["alarm_episodes_held"]} | '
+                  f'{raised - false}/{raised} ({100 * (raised - false) / max(1, raised):.1f}%) | '
+                  f'{r["false_alarms_per_hour"]:.1f} | {repeats(ev, ev.tolerance_s)} |')
 
 
 if __name__ == '__main__':

@@ -126,6 +126,25 @@ def test_a_missed_episode_is_told_by_what_won_the_clips_inside_it():
                                               'its label won, over the threshold': 1, 'no clip inside it': 1}
 
 
+def test_repeats_count_second_raises_of_one_episode_only():
+    """bench/alarm_threshold.py's repeats: a raise of an episode's label after one already caught that episode."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'bench'))
+    from alarm_threshold import repeats
+    ev = OnlineEvaluator()
+    for i in range(200):                         # a fall 5-9 s, a push 12-15 s, walking between, 10 Hz
+        t = i / 10
+        label = 'falling_down' if 5 <= t < 9 else 'pushing' if 12 <= t < 15 else 'walking'
+        ev.add_ground_truth({'camera': '/c', 'stamp': {'sec': int(t), 'nanosec': int(round(t % 1 * 1e9))},
+                             'label': label, 'alarm': label != 'walking'})
+    for t, label in ((5.5, 'falling_down'), (7.0, 'falling_down'), (9.5, 'falling_down'),   # two repeats
+                     (12.5, 'pushing'), (13.0, 'kicking'), (17.0, 'pushing')):              # none: other label, late
+        ev.add_alarm({'camera': '/c', 'stamp': {'sec': int(t), 'nanosec': int(round(t % 1 * 1e9))}, 'label': label,
+                      'state': 'raised'})
+    assert repeats(ev, 1.0) == 2
+
+
 def test_a_bad_smoothing_is_named_and_evaluators_of_one_camera_are_not_merged(tmp_path):
     from depth_action_recognition.errors import ConfigError
     loaded, _ = biased(tmp_path, 'waving')

@@ -58,18 +58,29 @@ def make_camera(view: int, rng: np.random.Generator, size: tuple, hfov: float | 
     return camera_at(pos, look, size, drawn if hfov is None else hfov, max_range=rng.uniform(6.0, 8.0))
 
 
+def level_rotation(position, look) -> np.ndarray:
+    """Camera -> world rotation(s) of level (no roll) cameras at ``position`` aimed at ``look``: (..., 3, 3), the
+    columns right, up and forward; points (..., 3) broadcast, so that many cameras are made at once."""
+    fwd = np.asarray(look, dtype=float) - np.asarray(position, dtype=float)
+    fwd = fwd / np.linalg.norm(fwd, axis=-1, keepdims=True)
+    right = np.cross(fwd, [0.0, 1.0, 0.0])
+    right = right / np.linalg.norm(right, axis=-1, keepdims=True)
+    up = np.cross(right, fwd)
+    return np.stack([right, up, fwd], axis=-1)
+
+
+def focal_length(width: int, hfov: float) -> float:
+    """Focal length in pixels of an image ``width`` pixels and ``hfov`` degrees across."""
+    return (width / 2) / np.tan(np.radians(hfov) / 2)
+
+
 def camera_at(position, look, size: tuple, hfov: float, max_range: float = 8.0) -> Camera:
     """A level (no roll) camera of ``size`` (height, width) at ``position`` aimed at ``look``, ``hfov`` degrees
     across."""
     h, w = size
     pos = np.asarray(position, dtype=float)
-    fwd = np.asarray(look, dtype=float) - pos
-    fwd /= np.linalg.norm(fwd)
-    right = np.cross(fwd, [0.0, 1.0, 0.0])
-    right /= np.linalg.norm(right)
-    up = np.cross(right, fwd)
-    return Camera(width=w, height=h, f=(w / 2) / np.tan(np.radians(hfov) / 2), position=pos,
-                  rotation=np.stack([right, up, fwd], axis=1), max_range=max_range)
+    return Camera(width=w, height=h, f=focal_length(w, hfov), position=pos, rotation=level_rotation(pos, look),
+                  max_range=max_range)
 
 
 @dataclass

@@ -50,6 +50,8 @@ def main(argv=None) -> int:
                 and (k != 'params' or k in a[name] and k in b[name])]     # older reports record no params
         if a[name].get('partners', 'any') != b[name].get('partners', 'any'):    # none recorded: 'any'
             diff.append('partners')
+        if a[name].get('world', 4) != b[name].get('world', 4):                  # none recorded: round 4
+            diff.append('world')
         if wrong or diff:
             pa, pb = a[name].get('per_class', {}), b[name].get('per_class', {})
             classes = sorted(c for c in pa.keys() | pb.keys() if pa.get(c) != pb.get(c))

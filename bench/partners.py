@@ -3,7 +3,7 @@
     .venv/bin/python bench/partners.py [--train-subjects 1-30] [--train-views 0-3] [--held-out 31-40] \
         -- DATASET ARGS          # the arguments of a `synthetic.dataset` command, e.g. --clips-per-class 400 --seed 0
 
-The held-out-subject splits hold subjects 31-40 out as actors. In world round 4 the second person of a scene
+The held-out-subject splits hold subjects 31-40 out as actors. Since world round 4 the second person of a scene
 (the partner of a two-person action, or a bystander) is any other of the 40 subjects, so a training sample can
 show a held-out subject beside a training actor; `synthetic.dataset --partners split` draws it from the
 folder's own subjects instead. This plans a rendering as `synthetic.dataset` would (the same specs, scenes and

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/stream_accuracy.py [--model FILE] [--minutes 3] [--seeds 0 1 2] [--jobs 2] \
         [--sizes 120x160 240x320 240x424 480x640 480x848] [--hfov DEGREES | --hfov nominal] [--out runs/stream_eval] \
-        [--device cpu|cuda] [--params-file config/monitor.yaml] [--partners any|split]
+        [--device cpu|cuda] [--params-file config/monitor.yaml] [--partners any|split] [--world 5]
 
 Runs ``depth_action_recognition.stream_eval`` (random scenarios played through the node's clip buffer,
 preprocessing, model and alarm policy, offline) for every camera size on the held-out subjects (31-40,
@@ -27,6 +27,7 @@ from pathlib import Path
 from common import ROOT, report_suffix
 
 from depth_action_recognition.synthetic.dataset import PARTNERS
+from depth_action_recognition.synthetic.scene import WORLD, WORLDS
 
 SPLITS = {'held-out subjects': ('31-40', '0-3'), 'held-out view': ('1-30', '4')}
 
@@ -40,17 +41,20 @@ def run(args, size, split) -> dict:
     fov = '' if hfov is None else f'_hfov{hfov:g}'
     dev = report_suffix(args.device)
     partners = '' if args.partners == 'any' else f'_partners-{args.partners}'
+    world = '' if args.world == WORLD else f'_world{args.world}'
     out = args.out / (f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}'
-                      f'{partners}{args.params_tag}{dev}.json')
+                      f'{partners}{world}{args.params_tag}{dev}.json')
     try:
-        stale = json.loads(out.read_text()).get('params') != args.params
+        made = json.loads(out.read_text())
+        # reports from before world rounds were recorded are of round 4
+        stale = made.get('params') != args.params or made.get('world', 4) != args.world
     except (OSError, ValueError):           # none yet, or cut short
         stale = True
     if stale:
         cmd = [sys.executable, '-m', 'depth_action_recognition.stream_eval', '--minutes', str(args.minutes),
                '--seeds', *map(str, args.seeds), '--size', size, '--subjects', subjects, '--views', views,
                '--report-json', str(out), '--model', str(args.model), '--device', args.device,
-               '--params-file', str(args.params_file), '--partners', args.partners] \
+               '--params-file', str(args.params_file), '--partners', args.partners, '--world', str(args.world)] \
             + ([] if hfov is None else ['--hfov', str(hfov)])
         env = {**os.environ, 'OMP_NUM_THREADS': '1'}
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -85,6 +89,8 @@ def main():
     p.add_argument('--splits', nargs='+', default=list(SPLITS), choices=list(SPLITS))
     p.add_argument('--hfov', default=None, help="cameras' horizontal field of view in degrees, or 'nominal' "
                                                 "(each size's real camera mode); default: the simulator's 55-65")
+    p.add_argument('--world', type=int, default=WORLD, choices=WORLDS,
+                   help='world round of the scenarios (default %(default)s; another round has reports of its own)')
     p.add_argument('--partners', default='any', choices=PARTNERS,
                    help="the scenes' second person: any other of the 40 subjects (default), or one of the "
                         "split's own subjects (held-out subjects with held-out partners)")
@@ -121,7 +127,7 @@ def main():
            else f'{float(args.hfov):g} degrees')
     print(f'model {args.model_id} ({args.model}); {len(args.seeds)} seeds x {args.minutes:g} min per setting; '
           f'horizontal field of view {fov}; second persons drawn from '
-          f'{"any subject" if args.partners == "any" else "the split"}')
+          f'{"any subject" if args.partners == "any" else "the split"}; world round {args.world}')
     rule = node.alarm
     print(f'recognizer ({args.params_file}): stride {node.stride}, probabilities averaged over '
           f'{node.smooth_clips} clip(s), alarm when a label wins with score >= {rule.threshold} in '

@@ -10,7 +10,7 @@ instant: the action, the camera's height, and each person's height, horizontal d
 bearing off the camera's axis; "in front of the actor" when the second person is nearer the camera and the two
 overlap in the image (taken as 0.5 m wide bodies: their bearings differ by less than the sum of the angles half
 a body spans at each one's distance), so that it hides part of the actor. No rendering, seconds; ``--depth`` renders the frame at each instant and says how much
-of it has a reading (a camera that furniture blinds reads almost nothing).
+of it has a reading (in world round 4 furniture could blind a camera: it read almost nothing).
 """
 import argparse
 
@@ -21,6 +21,7 @@ from common import ROOT  # noqa: F401  (puts the repository on the path)
 from depth_action_recognition.stream_eval import scenario
 from depth_action_recognition.synthetic.actions import ACTIONS
 from depth_action_recognition.synthetic.dataset import PARTNERS, parse_range
+from depth_action_recognition.synthetic.scene import WORLD, WORLDS
 
 
 def cameras(seeds: list, args) -> None:
@@ -29,7 +30,7 @@ def cameras(seeds: list, args) -> None:
     print('|---|---|---|---|---|')
     for seed in seeds:
         cam = scenario(seed, args.minutes, (120, 160), parse_range(args.subjects), parse_range(args.views),
-                       partners=args.partners)
+                       partners=args.partners, world=args.world)
         cam.segment_at(args.minutes * 60 - 1e-6)
         scenes = [cam.scene(k) for k in range(len(cam.segments))]
         far = np.mean([np.hypot(*(sc.camera.position - sc.pos)[[0, 2]]) for sc in scenes])
@@ -47,6 +48,7 @@ def main():
     p.add_argument('--subjects', default='31-40')
     p.add_argument('--views', default='0-3')
     p.add_argument('--partners', default='any', choices=PARTNERS)
+    p.add_argument('--world', type=int, default=WORLD, choices=WORLDS, help='world round (default %(default)s)')
     p.add_argument('--depth', action='store_true',
                    help='also render the frame at each instant (160x120) and say how much of it has a depth reading')
     p.add_argument('--cameras', default=None, metavar='SEEDS',
@@ -59,7 +61,7 @@ def main():
     if args.seed is None:
         p.error('--seed is needed (or --cameras)')
     cam = scenario(args.seed, args.minutes, (120, 160), parse_range(args.subjects), parse_range(args.views),
-                   partners=args.partners)
+                   partners=args.partners, world=args.world)
     print(f'seed {args.seed}: subject {cam.subject}, view {cam.view}')
     times = list(args.at)
     if args.two_person:

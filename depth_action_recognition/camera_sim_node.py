@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .events import stamp_dict
 from .synthetic.actions import ACTIONS
 from .synthetic.scenario import demo_playlist, parse_playlist, random_playlist
-from .synthetic.scene import N_SUBJECTS, N_VIEWS
+from .synthetic.scene import N_SUBJECTS, N_VIEWS, WORLD, WORLDS
 from .synthetic.stream import ScenarioCamera
 
 GT_SCHEMA = 'depth_action_recognition/GroundTruth/1'
@@ -32,9 +32,9 @@ class SimCamera:
     """One simulated camera on the wall clock: a :class:`ScenarioCamera` whose time 0 is its first frame."""
 
     def __init__(self, index: int, playlist: list, *, seed: int, size: tuple, subject: int, view: int, loop: bool,
-                 hfov: float | None = None):
+                 hfov: float | None = None, world: int = WORLD):
         self.scenario = ScenarioCamera([(s.action, s.duration) for s in playlist], seed=seed, index=index,
-                                       size=size, subject=subject, view=view, loop=loop, hfov=hfov)
+                                       size=size, subject=subject, view=view, loop=loop, hfov=hfov, world=world)
         self.subject, self.view = self.scenario.subject, self.scenario.view
         self.t0 = None
         self.frame = 0
@@ -74,6 +74,7 @@ class CameraSimNode(Node):
         self.declare_parameter('subject', 0, d(description='subject id 1..40; 0 = random per camera'))
         self.declare_parameter('view', -1, d(description='camera view 0..4; -1 = random per camera'))
         self.declare_parameter('reliability', 'reliable', d(description="'reliable' or 'best_effort'"))
+        self.declare_parameter('world', WORLD, d(description=f'synthetic world round, one of {list(WORLDS)}'))
         g = lambda n: self.get_parameter(n).value  # noqa: E731
         topics, fps, w, h = list(g('topics')), g('fps'), g('width'), g('height')
         if not topics or any(not t for t in topics):
@@ -89,6 +90,8 @@ class CameraSimNode(Node):
             raise ConfigError(f"parameter 'reliability': must be 'reliable' or 'best_effort', got {g('reliability')!r}")
         if not 0 <= g('subject') <= N_SUBJECTS:
             raise ConfigError(f"parameter 'subject': must be 0 (random) or 1..{N_SUBJECTS}, got {g('subject')}")
+        if g('world') not in WORLDS:
+            raise ConfigError(f"parameter 'world': must be one of the world rounds {list(WORLDS)}, got {g('world')}")
         if not -1 <= g('view') < N_VIEWS:
             raise ConfigError(f"parameter 'view': must be -1 (random) or 0..{N_VIEWS - 1}, got {g('view')}")
         entries = [e for e in g('playlist') if e]
@@ -109,7 +112,7 @@ class CameraSimNode(Node):
         for i in range(len(topics)):
             pl = playlist if playlist is not None else random_playlist(np.random.default_rng([g('seed'), i, 7]))
             self.cameras.append(SimCamera(i, pl, seed=g('seed'), size=(h, w), subject=g('subject'),
-                                          view=g('view'), loop=g('loop'), hfov=hfov or None))
+                                          view=g('view'), loop=g('loop'), hfov=hfov or None, world=g('world')))
         qos = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE,
                          reliability=ReliabilityPolicy.RELIABLE if g('reliability') == 'reliable'
                          else ReliabilityPolicy.BEST_EFFORT)

@@ -11,13 +11,14 @@ labels windows by). ``top1_pure`` is the accuracy over pure windows, ``accuracy_
 
 Alarms: a ground-truth alarm *episode* is a run of frames of one alarm action on one camera. It is
 detected (recall) when an alarm *of its label* is raised on that camera between its start and
-``tolerance_s`` after its end, or is *held*: an alarm of its label raised before it is still up (not
-cleared) on that camera when a recognizer could first raise this one (``detect_s`` into it, or at its end if
-sooner) — two falls in a row under one standing alarm, which the policy keeps up while the label keeps
-winning, so the person watching has it in front of them (a fall in the cooldown after an alarm was cleared
-is missed). A raised alarm is correct (precision) when it lies within ``tolerance_s``
+``tolerance_s`` after its end, or is *held*: the alarm raised for the episode of its label just before it
+on that camera is still up (not cleared) when a recognizer could first raise this one (``detect_s`` into it,
+or at its end if sooner) — two falls in a row under one standing alarm, which the policy keeps up while the
+label keeps winning, so the person watching has it in front of them. Only that one alarm can hold an
+episode (a lost "cleared" cannot hold every later one), and a fall in the cooldown after the alarm was
+cleared is missed. A raised alarm is correct (precision) when it lies within ``tolerance_s``
 of an episode of its label on its camera. An alarm of the wrong class is a false alarm, and the episode
-it fell in is missed unless its own label was raised too. An episode the ground truth cuts off (it runs
+it fell in is missed unless its own label was raised too (or held it). An episode the ground truth cuts off (it runs
 to its camera's last ground-truth frame) after less than ``detect_s`` — the earliest a recognizer can
 raise it, :func:`earliest_alarm_s` — could not have been raised by any recognizer: it is listed as
 ``cut_off`` and counts neither as detected nor as missed (an alarm raised in it is still correct).
@@ -100,9 +101,19 @@ class OnlineEvaluator:
                 out.append(tuple(cur))
         return out
 
-    def up_at(self, camera: str, label: str, t: float) -> bool:
-        """Whether an alarm of ``label`` raised on ``camera`` before ``t`` is still up (not cleared) at ``t``."""
-        raises = [r for c, r, lab in self.raised if c == camera and lab == label and r < t]
+    def held(self, ep: tuple, eps: list) -> bool:
+        """Whether episode ``ep`` (camera, start, end, label) is held: the last alarm raised for the episode of its
+        label just before it on its camera (within ``tolerance_s`` of it) is not cleared at ``detect_s`` into ``ep``
+        (or at its end if sooner)."""
+        camera, start, end, label = ep
+        before = [e for e in eps if e[0] == camera and e[3] == label and e[2] < start]
+        if not before:
+            return False
+        prev = max(before, key=lambda e: e[1])
+        t = min(start + self.detect_s, end)
+        raises = [r for c, r, lab in self.raised
+                  if c == camera and lab == label and prev[1] - self.tolerance_s <= r <= prev[2] + self.tolerance_s
+                  and r < start]
         if not raises:
             return False
         last = max(raises)
@@ -141,7 +152,7 @@ class OnlineEvaluator:
 
         unraised = [ep for ep in scored if not any(c == ep[0] and label == ep[3] and ep[1] <= t <= ep[2] + tol
                                                for c, t, label in self.raised)]
-        held = [ep for ep in unraised if self.up_at(ep[0], ep[3], min(ep[1] + self.detect_s, ep[2]))]
+        held = [ep for ep in unraised if self.held(ep, eps)]
         missed = [ep for ep in unraised if ep not in held]
         false = [(c, t, label) for c, t, label in self.raised if not any(matches(c, t, label, ep) for ep in eps)]
         detected, good = len(scored) - len(missed), len(self.raised) - len(false)

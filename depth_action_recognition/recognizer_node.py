@@ -75,8 +75,8 @@ class RecognizerCore:
         self._alarm_lock = threading.Lock()
         # Eviction (executor thread) against a result of the evicted source (inference thread): a source's
         # smoothing and alarm state is either updated before it is forgotten, or not at all. Alarm transitions
-        # are also published under it (eviction, results, expiry), so that they go out in the order the policy
-        # made them: a "raised" cannot follow the "cleared" that ended it.
+        # are also published under it (eviction, results, expiry, clear-all, reconfiguration), so that they go
+        # out in the order the policy made them: a "raised" cannot follow the "cleared" that ended it.
         self._evict_lock = threading.Lock()
         self._worker_stop_logged = False
 

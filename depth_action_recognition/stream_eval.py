@@ -41,6 +41,7 @@ from .events import stamp_dict
 from .synthetic.dataset import PARTNERS, parse_range, partner_pool
 from .synthetic.scenario import random_playlist
 from .synthetic.actions import ACTIONS
+from .synthetic.scene import WORLD, WORLDS
 from .synthetic.stream import ScenarioCamera
 
 T0 = 1_000.0          # stream clock at the first frame: any positive time (stamp 0 means "no stamp")
@@ -69,15 +70,15 @@ def earliest_alarm(s: node_params.Settings) -> float:
 
 
 def scenario(seed: int, minutes: float, size: tuple, subjects: list, views: list, hfov=None,
-             partners: str = 'any') -> ScenarioCamera:
+             partners: str = 'any', world: int = WORLD) -> ScenarioCamera:
     """The simulated camera of seed ``seed``: a random playlist of ``minutes``, a subject of ``subjects`` seen
-    from a view of ``views``."""
+    from a view of ``views``, in world round ``world``."""
     rng = np.random.default_rng([seed, 8080])
     n_segments = int(minutes * 60 / 3.0) + 2
     playlist = [(s.action, s.duration) for s in random_playlist(rng, n=n_segments)]
     subject, view = int(rng.choice(subjects)), int(rng.choice(views))
     return ScenarioCamera(playlist, seed=seed, size=size, subject=subject, view=view, loop=False, hfov=hfov,
-                          partners=partner_pool(partners, subjects))
+                          partners=partner_pool(partners, subjects), world=world)
 
 
 @dataclass(frozen=True)
@@ -175,9 +176,9 @@ def score(rec: Recording, labels: list, settings: node_params.Settings, evaluato
 
 def play(loaded, engine, params: dict, *, seed: int, minutes: float, size: tuple, subjects: list, views: list,
          camera_fps: float = 30.0, hfov=None, evaluator: OnlineEvaluator, camera: str = '/camera',
-         partners: str = 'any') -> dict:
+         partners: str = 'any', world: int = WORLD) -> dict:
     """Play one random scenario into ``evaluator``; returns counts of what happened."""
-    cam = scenario(seed, minutes, size, subjects, views, hfov, partners)
+    cam = scenario(seed, minutes, size, subjects, views, hfov, partners, world)
     settings = node_settings(params, loaded)
     rec = record(loaded, engine, settings, cam, minutes=minutes, camera_fps=camera_fps)
     own = OnlineEvaluator(tolerance_s=evaluator.tolerance_s, detect_s=evaluator.detect_s)     # this stream alone
@@ -203,6 +204,8 @@ def main(argv=None) -> int:
     p.add_argument('--partners', default='any', choices=PARTNERS,
                    help="the second person of a scene: any other of the 40 subjects, or one of --subjects "
                         "(held-out subjects with held-out partners)")
+    p.add_argument('--world', type=int, default=WORLD, choices=WORLDS,
+                   help='world round the scenarios are rendered in (default %(default)s; recorded in the report)')
     p.add_argument('--device', default='cpu', help='auto, cuda or cpu')
     p.add_argument('--report-json', type=Path, default=None, help='also write the report here')
     args = p.parse_args(argv)
@@ -220,12 +223,13 @@ def main(argv=None) -> int:
     t0 = time.time()
     runs = [play(loaded, engine, params, seed=s, minutes=args.minutes, size=(h, w), subjects=parse_range(args.subjects),
                  views=parse_range(args.views), camera_fps=args.camera_fps, hfov=args.hfov, evaluator=evaluator,
-                 camera=f'/camera{s}', partners=args.partners) for s in args.seeds]
+                 camera=f'/camera{s}', partners=args.partners, world=args.world) for s in args.seeds]
     report = {**evaluator.report(), 'model': loaded.short_id, 'size': [h, w], 'runs': runs,
               'device': str(engine.device), 'params': with_defaults(params), 'partners': args.partners,
+              'world': args.world,
               'seconds': round(time.time() - t0, 1)}
     print(f'{loaded.short_id} on {len(runs)} scenario(s) of {args.minutes:g} min at {w}x{h}, subjects {args.subjects}, '
-          f'views {args.views}, partners {args.partners} ({report["seconds"]:.0f} s):')
+          f'views {args.views}, partners {args.partners}, world round {args.world} ({report["seconds"]:.0f} s):')
     print(format_report(report))
     if len(runs) > 1:                   # where the misses are: streams differ far more than their mean shows
         print('per scenario:')

@@ -47,7 +47,8 @@ def test_frames_and_ground_truth_follow_the_playlist(ros):
 
 
 @pytest.mark.parametrize('name,value,match', [('fps', 0.0, 'fps'), ('playlist', ['flying:3'], 'flying'),
-                                              ('scenario', 'chaos', 'scenario'), ('view', 9, 'view')])
+                                              ('scenario', 'chaos', 'scenario'), ('view', 9, 'view'),
+                                              ('world', 3, 'world rounds')])
 def test_bad_parameters_name_the_culprit(ros, name, value, match):
     with pytest.raises(ConfigError, match=match):
         CameraSimNode(context=ros.context, parameter_overrides=[Parameter(name, value=value)])

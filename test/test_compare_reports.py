@@ -35,6 +35,12 @@ def test_pairs_by_setting_and_device_and_names_what_differs(tmp_path):
     (b / 'm_120x160.json').write_text(json.dumps(report(device='cpu', partners='split')))
     rc, out = compare(a, b)
     assert rc == 1 and 'differs in partners' in out
+    # the world round: a report that records none is of round 4
+    (b / 'm_120x160.json').write_text(json.dumps(report(device='cpu', world=4)))
+    assert compare(a, b)[0] == 0
+    (b / 'm_120x160.json').write_text(json.dumps(report(device='cpu', world=5)))
+    rc, out = compare(a, b)
+    assert rc == 1 and 'differs in world' in out
     (b / 'm_120x160.json').write_text(json.dumps(report(per_class={'waving': {'pure': 1.0}, 'kicking': {'pure': 0.5},
                                                                    'pushing': {'pure': 1.0}})))
     rc, out = compare(a, b)

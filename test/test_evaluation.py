@@ -95,6 +95,18 @@ def test_an_episode_under_an_alarm_of_its_label_still_up_is_held_and_one_in_the_
         assert [(e['start_s'], e['end_s']) for e in r['held_episodes']] == ([(11.0, 13.9)] if held else [])
         assert [e['start_s'] for e in r['missed_episodes']] == ([20.0] if held else [11.0, 20.0])
         assert ('1 held by an alarm raised before them' in format_report(r)) == held
+    # a lost "cleared" holds the next episode of the label only: the third fall is missed, not held too
+    ev = OnlineEvaluator(detect_s=detect)
+    scenario(ev, 40.0, [('walking', 5, False), ('falling_down', 4, True), ('walking', 2, False),
+                        ('falling_down', 3, True), ('walking', 6, False), ('falling_down', 3, True)])
+    alarm(ev, 40.0, 6.5, 'falling_down')
+    r = ev.report()
+    assert [e['start_s'] for e in r['held_episodes']] == [11.0] and [e['start_s'] for e in r['missed_episodes']] == [20.0]
+    # an alarm raised before the episode but for none of its label (a false one) holds nothing
+    ev = OnlineEvaluator(detect_s=detect)
+    scenario(ev, 40.0, [('walking', 5, False), ('falling_down', 4, True), ('walking', 3, False)])
+    alarm(ev, 40.0, 2.0, 'falling_down')
+    assert ev.report()['alarm_episodes_held'] == 0
 
 
 def test_windows_inside_one_action_and_all_windows_per_class():

@@ -1,4 +1,5 @@
 """The experiment's bookkeeping: tuned knobs chosen on validation only, the table and the verdict from the CSV."""
+import json
 import os
 from pathlib import Path
 
@@ -106,6 +107,14 @@ def test_the_recorded_command_names_every_file_absolutely(tmp_path, monkeypatch)
                                   teacher_cache=Path(prefix + 'runs/cache.safetensors'))
         made.append(experiment.distill_argv(args, 'mix', 'tiny', 2, 0, {'w_mix': 1.0}, Path(prefix + 'runs/x')))
     assert made[0] == made[1]
+    root = tmp_path.resolve()
     teacher = made[0][made[0].index('--teacher-checkpoint') + 1]
-    assert teacher == str(tmp_path / 'runs/t/teacher.safetensors')
-    assert made[0][made[0].index('--teacher-cache') + 1] == str(tmp_path / 'runs/cache.safetensors')
+    assert teacher == str(root / 'runs/t/teacher.safetensors')
+    assert made[0][made[0].index('--teacher-cache') + 1] == str(root / 'runs/cache.safetensors')
+    # a record from before (teacher paths as given, from the repository root) is the same command
+    monkeypatch.chdir(tmp_path)
+    old = [v if i == 0 or made[0][i - 1] not in ('--teacher-checkpoint', '--teacher-cache')
+           else str(Path(v).relative_to(root)) for i, v in enumerate(made[0])]
+    assert old != made[0]
+    (tmp_path / 'argv.json').write_text(json.dumps(old))
+    assert experiment._recorded(tmp_path / 'argv.json') == made[0]

@@ -108,11 +108,10 @@ def test_one_recording_scored_with_two_thresholds(tmp_path):
         stream_eval.score(rec, LABELS, stream_eval.node_settings({**PARAMS, 'stride': 3}, loaded), OnlineEvaluator())
 
 
-def test_a_missed_episode_is_told_by_what_won_the_clips_inside_it():
+def test_a_missed_episode_is_told_by_what_won_the_clips_inside_it(monkeypatch):
     """bench/alarm_threshold.py's account of a missed episode: which label won the mean of the clips inside it."""
-    import sys
     from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'bench'))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / 'bench'))
     from alarm_threshold import why_missed
     T0 = stream_eval.T0
     won = {'/c': [(T0 + 1.0, T0 + 2.6, 'walking', 0.9), (T0 + 1.5, T0 + 3.1, 'kicking', 0.5),
@@ -126,11 +125,10 @@ def test_a_missed_episode_is_told_by_what_won_the_clips_inside_it():
                                               'its label won, over the threshold': 1, 'no clip inside it': 1}
 
 
-def test_repeats_count_second_raises_of_one_episode_only():
+def test_repeats_count_second_raises_of_one_episode_only(monkeypatch):
     """bench/alarm_threshold.py's repeats: a raise of an episode's label after one already caught that episode."""
-    import sys
     from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'bench'))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / 'bench'))
     from alarm_threshold import repeats
     ev = OnlineEvaluator()
     for i in range(200):                         # a fall 5-9 s, a push 12-15 s, walking between, 10 Hz

@@ -327,6 +327,22 @@ def test_an_unknown_world_round_is_refused_by_name():
         write_dataset('unused', clips_per_class=1, frames=1, world=6)
 
 
+def test_a_camera_is_aimed_as_it_always_was_and_many_at_once_as_one_at_a_time():
+    from depth_action_recognition.synthetic.scene import camera_at, level_rotation
+    rng = np.random.default_rng(0)
+    pos, look = rng.uniform(-4, 4, (500, 3)), rng.uniform(-1, 2, (500, 3))
+    for p, q in zip(pos, look):          # camera_at's arithmetic before level_rotation existed, bit for bit
+        fwd = q - p
+        fwd /= np.linalg.norm(fwd)
+        right = np.cross(fwd, [0.0, 1.0, 0.0])
+        right /= np.linalg.norm(right)
+        assert np.array_equal(camera_at(p, q, (120, 160), 60.0).rotation,
+                              np.stack([right, np.cross(right, fwd), fwd], axis=1))
+    batched = level_rotation(pos, look)
+    assert batched.shape == (500, 3, 3)
+    np.testing.assert_allclose(batched, [level_rotation(p, q) for p, q in zip(pos, look)], rtol=0, atol=1e-12)
+
+
 def test_camera_at_aims_its_axis_at_the_point_and_keeps_the_horizon_level():
     from depth_action_recognition.synthetic.scene import camera_at
     cam = camera_at([0.0, 1.5, 3.0], [0.0, 1.5, 0.0], (240, 424), 87.0)

@@ -52,8 +52,10 @@ FLAGS = {'stage': '--stage', 'direction': '--direction', 'alpha': '--alpha', 'te
 
 
 def world_commit() -> str:
-    """The commit the synthetic world's code was at (dirty trees are marked): which world a figure is of.
-    A copy without git history (a GPU machine gets the files only) says so through DAR_WORLD_COMMIT."""
+    """The commit the synthetic world's code was at (dirty trees are marked). With the data folders' own
+    ``world`` round (their dataset.json) it says which world a figure is of: since world round 5 a commit renders
+    every round it knows. A copy without git history (a GPU machine gets the files only) says so through
+    DAR_WORLD_COMMIT."""
     root = Path(__file__).resolve().parents[1]
     try:
         rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=root, capture_output=True, text=True,
@@ -104,11 +106,18 @@ def run_one(args, method, student, per_class, seed, knobs, out: Path) -> dict:
     return json.loads(metrics.read_text())
 
 
+# Flags whose values older records hold as given (relative), taken from the working directory as they were.
+_PATH_FLAGS = ('--teacher-checkpoint', '--teacher-cache')
+
+
 def _recorded(path: Path):
     try:
-        return json.loads(path.read_text())
+        argv = json.loads(path.read_text())
     except (OSError, ValueError):          # cut short: as if another command
         return None
+    if not isinstance(argv, list):
+        return None
+    return [str(Path(v).resolve()) if i and argv[i - 1] in _PATH_FLAGS else v for i, v in enumerate(argv)]
 
 
 def epochs_for(args, per_class: int) -> int:

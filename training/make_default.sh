@@ -27,7 +27,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 
 render "$DATA/synth4_400" $A 0 1-40 0-4
 render "$DATA/synth4_train_b" $B 7 1-30 0-3
-echo "make_default: data ready $(md5sum "$DATA/synth4_400/manifest.jsonl" "$DATA/synth4_train_b/manifest.jsonl" | cut -c1-12 | tr '\n' ' ')"
+echo "make_default: data ready (world round $WR: render() checked each dataset.json) $(md5sum "$DATA/synth4_400/manifest.jsonl" "$DATA/synth4_train_b/manifest.jsonl" | cut -c1-12 | tr '\n' ' ')"
 
 RESUME=
 [ -f "$RUN/last_state.pt" ] && RESUME=--resume

@@ -70,7 +70,7 @@ if [ "$STAGE" -ge 5 ]; then
     render "$DATA/stream_train_e" "$WE" 48 41-100 0-3 stream --hfov-range 50 92
     FOLDERS+=("$DATA/stream_train_e")
 fi
-echo "make_stream_default: data ready $(for f in "${FOLDERS[@]}" "$DATA/stream_val"; do md5sum "$f/manifest.jsonl"; \
+echo "make_stream_default: data ready (world round $WR: render() checked each dataset.json) $(for f in "${FOLDERS[@]}" "$DATA/stream_val"; do md5sum "$f/manifest.jsonl"; \
     done | cut -c1-12 | tr '\n' ' ')"
 
 RESUME=

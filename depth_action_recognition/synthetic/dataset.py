@@ -183,7 +183,7 @@ def write_dataset(out, *, clips_per_class=10, subjects=None, views=None, frames=
     """``labels``: a subset of the classes (default all), in the order their label ids take. ``hfov_range``:
     stream windows' horizontal fields of view, (low, high) degrees, instead of each mode's nominal one
     (:func:`stream_camera`). ``partners``: whom the second person of a scene (a partner in a two-person
-    action, or a bystander) is: ``'any'`` other of the 40 subjects (world round 4), or one of the folder's own
+    action, or a bystander) is: ``'any'`` other of the 40 subjects (as since world round 4), or one of the folder's own
     ``subjects`` (``'split'``): a training folder rendered with only the training split's subjects then shows
     no held-out person, not even as somebody's partner. ``world``: the world round (:data:`WORLDS`)."""
     labels = list(labels or LABELS)
@@ -315,7 +315,7 @@ def parser() -> argparse.ArgumentParser:
                         "within 5 degrees of each mode's nominal one)")
     p.add_argument('--partners', default='any', choices=PARTNERS,
                    help="the second person of a scene (partner or bystander): any other of the 40 subjects "
-                        "(world round 4), or one of --subjects ('split'; render a training folder with the training "
+                        "(as since world round 4), or one of --subjects ('split'; render a training folder with the training "
                         "split's --subjects, and no held-out person is in it)")
     p.add_argument('--world', type=int, default=WORLD, choices=WORLDS,
                    help='world round to render (default %(default)s; 4: the round before furniture was kept out '

@@ -62,9 +62,12 @@ def level_rotation(position, look) -> np.ndarray:
     """Camera -> world rotation(s) of level (no roll) cameras at ``position`` aimed at ``look``: (..., 3, 3), the
     columns right, up and forward; points (..., 3) broadcast, so that many cameras are made at once."""
     fwd = np.asarray(look, dtype=float) - np.asarray(position, dtype=float)
-    fwd = fwd / np.linalg.norm(fwd, axis=-1, keepdims=True)
+    # One camera: the norm as it always was (a norm along an axis may differ in the last bit, and a camera's
+    # rotation is part of every rendering of the world's rounds).
+    norm = (lambda v: np.linalg.norm(v)) if fwd.ndim == 1 else (lambda v: np.linalg.norm(v, axis=-1, keepdims=True))
+    fwd = fwd / norm(fwd)
     right = np.cross(fwd, [0.0, 1.0, 0.0])
-    right = right / np.linalg.norm(right, axis=-1, keepdims=True)
+    right = right / norm(right)
     up = np.cross(right, fwd)
     return np.stack([right, up, fwd], axis=-1)
 
@@ -289,7 +292,7 @@ class Scene:
             raise ValueError(f'{action} needs {n_people} people; people must be {n_people}..2, got {people}')
         self.people = int(people)
         # The second person (partner of a two-person action, or a bystander) is any other of the 40 subjects
-        # (world round 4) unless ``partners`` names the pool: a split's own subjects keep a held-out person
+        # (as since world round 4) unless ``partners`` names the pool: a split's own subjects keep a held-out person
         # out of training data also as somebody's partner. The first draw is made either way, so that every
         # later draw, and so the rest of the scene, stays the same.
         partner = int(r_setup.integers(1, N_SUBJECTS + 1))

@@ -29,7 +29,7 @@ class AlarmConfig:
     k: int = 2
     n: int = 3
     clear_after_s: float = 3.0
-    cooldown_s: float = 10.0
+    cooldown_s: float = 4.0
     averaged: int = 1           # clips each score is a mean of (the node's smooth_clips): said in the reason
 
     def __post_init__(self):

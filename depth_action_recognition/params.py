@@ -62,7 +62,7 @@ PARAMS = {
     'alarm_n': Param(_T.PARAMETER_INTEGER, 1, 'window n of the k-of-n alarm rule', (1, 100), runtime=True),
     'clear_after_s': Param(_T.PARAMETER_DOUBLE, 3.0, 'an alarm clears after this long without its label',
                            (0.1, 3600.0), runtime=True),
-    'cooldown_s': Param(_T.PARAMETER_DOUBLE, 10.0, 'minimum time between two raises of one alarm on one camera',
+    'cooldown_s': Param(_T.PARAMETER_DOUBLE, 4.0, 'minimum time between two raises of one alarm on one camera',
                         (0.0, 86400.0), runtime=True),
     'max_gap_s': Param(_T.PARAMETER_DOUBLE, 1.0, 'a longer gap between frames restarts the clip', (0.01, 60.0)),
     'max_future_s': Param(_T.PARAMETER_DOUBLE, 5.0, "frames stamped further than this ahead of (or behind) their "

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/who_is_where.py --seed 2 --at 5.5 7.0 9.0 [--minutes 2] [--subjects 31-40] [--views 0-3]
     .venv/bin/python bench/who_is_where.py --seed 2 --two-person        # every two-person action of the scenario
-    .venv/bin/python bench/who_is_where.py --cameras 0-59 --minutes 1   # each seed's camera height and distance
+    .venv/bin/python bench/who_is_where.py --cameras 0-59 --minutes 1   # each seed's camera, and whether round 5 moved its furniture
 
 The scenario is the one `stream_eval` plays for that seed (the same playlist, subject, view and scenes; its
 `--minutes`, `--subjects` and `--views` must match the run's, as its reports' ``runs`` give them). For each
@@ -26,15 +26,23 @@ from depth_action_recognition.synthetic.scene import WORLD, WORLDS
 
 def cameras(seeds: list, args) -> None:
     """One line per seed: subject, view, camera height, the actor's mean horizontal distance from the camera."""
-    print('| seed | subject | view | camera height (m) | actor distance (m, mean over the actions) |')
-    print('|---|---|---|---|---|')
+    print('| seed | subject | view | camera height (m) | actor distance (m, mean over the actions) | furniture moved '
+          'from round 4 |')
+    print('|---|---|---|---|---|---|')
     for seed in seeds:
         cam = scenario(seed, args.minutes, (120, 160), parse_range(args.subjects), parse_range(args.views),
                        partners=args.partners, world=args.world)
         cam.segment_at(args.minutes * 60 - 1e-6)
         scenes = [cam.scene(k) for k in range(len(cam.segments))]
         far = np.mean([np.hypot(*(sc.camera.position - sc.pos)[[0, 2]]) for sc in scenes])
-        print(f'| {seed} | {cam.subject} | {cam.view} | {scenes[0].camera.position[1]:.2f} | {far:.2f} |')
+        round4 = scenario(seed, args.minutes, (120, 160), parse_range(args.subjects), parse_range(args.views),
+                          partners=args.partners, world=4)
+        round4.segment_at(0.0)                                          # lay the first segment out
+        old = round4.scene(0).room.boxes
+        new = scenes[0].room.boxes
+        moved = len(old) != len(new) or any(not np.array_equal(a[0], b[0]) for a, b in zip(old, new))
+        print(f'| {seed} | {cam.subject} | {cam.view} | {scenes[0].camera.position[1]:.2f} | {far:.2f} | '
+              f'{"yes" if moved else "no"} |')
 
 
 def main():
@@ -87,6 +95,9 @@ def main():
             valid = depth > 0
             seen = (f'{valid.mean():.0%} of the pixels with a reading, median '
                     f'{np.median(depth[valid]) / 1000:.2f} m; ' if valid.any() else 'no pixel with a reading; ')
+            # the empty room's surfaces past the sensor's range read nothing, whoever stands in front of them
+            seen += (f'{np.mean(scene._bg_z > c.max_range):.0%} of the room beyond the camera\'s '
+                     f'{c.max_range:.1f} m range; ')
         else:
             seen = ''
         line = (f'{t:g} s: {seg.action} ({seg.start:g}-{seg.start + seg.duration:g} s), camera {c.position[1]:.2f} m high; '

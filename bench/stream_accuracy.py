@@ -32,11 +32,23 @@ from depth_action_recognition.synthetic.scene import WORLD, WORLDS
 SPLITS = {'held-out subjects': ('31-40', '0-3'), 'held-out view': ('1-30', '4')}
 
 
+def reusable(path: Path, params: dict, world: int) -> bool:
+    """Whether the report at ``path`` can stand for a run with these recognizer parameters in world round
+    ``world`` (its name already fixes the model file, stream length, seeds, size, split, lens and partners). A
+    report that records no round is run again: before world rounds were recorded the default was round 4, and
+    then, for a few commits, round 5."""
+    try:
+        made = json.loads(Path(path).read_text())
+    except (OSError, ValueError):           # none yet, or cut short
+        return False
+    return isinstance(made, dict) and made.get('params') == params and made.get('world') == world
+
+
 def run(args, size, split) -> dict:
     subjects, views = SPLITS[split]
     seeds = '-'.join(map(str, args.seeds))
-    # A report is reused only for the same model file, stream length, seeds and recognizer parameters (an
-    # interrupted table resumes; a changed params file is evaluated anew).
+    # A report is reused only when :func:`reusable` (an interrupted table resumes; a changed params file is
+    # evaluated anew). Reports of the default round have the plain name; another round's name says it.
     hfov = args.hfovs[size]
     fov = '' if hfov is None else f'_hfov{hfov:g}'
     dev = report_suffix(args.device)
@@ -44,13 +56,7 @@ def run(args, size, split) -> dict:
     world = '' if args.world == WORLD else f'_world{args.world}'
     out = args.out / (f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}'
                       f'{partners}{world}{args.params_tag}{dev}.json')
-    try:
-        made = json.loads(out.read_text())
-        # reports from before world rounds were recorded are of round 4
-        stale = made.get('params') != args.params or made.get('world', 4) != args.world
-    except (OSError, ValueError):           # none yet, or cut short
-        stale = True
-    if stale:
+    if not reusable(out, args.params, args.world):
         cmd = [sys.executable, '-m', 'depth_action_recognition.stream_eval', '--minutes', str(args.minutes),
                '--seeds', *map(str, args.seeds), '--size', size, '--subjects', subjects, '--views', views,
                '--report-json', str(out), '--model', str(args.model), '--device', args.device,
@@ -90,7 +96,8 @@ def main():
     p.add_argument('--hfov', default=None, help="cameras' horizontal field of view in degrees, or 'nominal' "
                                                 "(each size's real camera mode); default: the simulator's 55-65")
     p.add_argument('--world', type=int, default=WORLD, choices=WORLDS,
-                   help='world round of the scenarios (default %(default)s; another round has reports of its own)')
+                   help='world round of the scenarios (default %(default)s; a report names a round other than the default '
+                        'in its file name, and records its round)')
     p.add_argument('--partners', default='any', choices=PARTNERS,
                    help="the scenes' second person: any other of the 40 subjects (default), or one of the "
                         "split's own subjects (held-out subjects with held-out partners)")

@@ -42,7 +42,7 @@ def cameras(seeds: list, args) -> None:
         new = scenes[0].room.boxes
         moved = len(old) != len(new) or any(not np.array_equal(a[0], b[0]) for a, b in zip(old, new))
         print(f'| {seed} | {cam.subject} | {cam.view} | {scenes[0].camera.position[1]:.2f} | {far:.2f} | '
-              f'{"yes" if moved else "no"} |')
+              f'{"n/a" if args.world == 4 else "yes" if moved else "no"} |')
 
 
 def main():
@@ -95,7 +95,7 @@ def main():
             valid = depth > 0
             seen = (f'{valid.mean():.0%} of the pixels with a reading, median '
                     f'{np.median(depth[valid]) / 1000:.2f} m; ' if valid.any() else 'no pixel with a reading; ')
-            # the empty room's surfaces past the sensor's range read nothing, whoever stands in front of them
+            # the empty room's surfaces past the sensor's range read nothing (where nobody stands in front of them)
             seen += (f'{np.mean(scene._bg_z > c.max_range):.0%} of the room beyond the camera\'s '
                      f'{c.max_range:.1f} m range; ')
         else:

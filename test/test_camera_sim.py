@@ -52,3 +52,14 @@ def test_frames_and_ground_truth_follow_the_playlist(ros):
 def test_bad_parameters_name_the_culprit(ros, name, value, match):
     with pytest.raises(ConfigError, match=match):
         CameraSimNode(context=ros.context, parameter_overrides=[Parameter(name, value=value)])
+
+
+def test_the_world_round_parameter_reaches_every_camera(ros):
+    nodes = [CameraSimNode(context=ros.context, parameter_overrides=over)
+             for over in ([], [Parameter('world', value=4), Parameter('topics', value=['/w0/depth', '/w1/depth'])])]
+    try:
+        assert [c.scenario.world for c in nodes[0].cameras] == [5]                   # the newest round by default
+        assert [c.scenario.world for c in nodes[1].cameras] == [4, 4]
+    finally:
+        for node in nodes:
+            node.destroy_node()

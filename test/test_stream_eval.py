@@ -86,6 +86,11 @@ def test_held_out_partners_stay_in_the_split(tmp_path):
     assert stream_eval.main(['--model', str(loaded.path), '--minutes', '0.2', '--seeds', '1', '--size', '30x40',
                              '--subjects', '31-32', '--partners', 'split', '--report-json', str(out)]) == 0
     assert json.loads(out.read_text())['partners'] == 'split'
+    assert json.loads(out.read_text())['world'] == 5                  # the default round, recorded
+    assert stream_eval.main(['--model', str(loaded.path), '--minutes', '0.2', '--seeds', '1', '--size', '30x40',
+                             '--world', '4', '--report-json', str(out)]) == 0
+    assert json.loads(out.read_text())['world'] == 4
+    assert stream_eval.scenario(1, 0.2, (30, 40), [31, 32], [0], world=4).world == 4
     assert stream_eval.main(['--model', str(loaded.path), '--subjects', '33', '--partners', 'split']) == 2
 
 

@@ -162,6 +162,10 @@ class OnlineEvaluator:
         per_class = {k: {'pure': (tally['pure'][k][0] / tally['pure'][k][1]) if tally['pure'][k][1] else None,
                          'n_pure': tally['pure'][k][1], 'all': tally['all'][k][0] / tally['all'][k][1],
                          'n_all': tally['all'][k][1]} for k in sorted(tally['all'])}
+        def listed(episodes):
+            return [{'camera': c, 'label': label, 'start_s': round(a - t0, 2), 'end_s': round(b - t0, 2)}
+                    for c, a, b, label in episodes]
+
         return {
             'events': len(self.events), 'windows': n_all, 'windows_pure': n_pure,
             'top1_pure': top1_pure, 'accuracy_all': accuracy_all, 'per_class': per_class,
@@ -170,12 +174,7 @@ class OnlineEvaluator:
             'alarm_precision': good / len(self.raised) if self.raised else None,
             'hours': hours, 'false_alarms_per_hour': len(false) / hours if hours > 0 else None,
             'false_alarms': [{'camera': c, 'label': label, 't_s': round(t - t0, 2)} for c, t, label in false],
-            'missed_episodes': [{'camera': c, 'label': label, 'start_s': round(a - t0, 2), 'end_s': round(b - t0, 2)}
-                                for c, a, b, label in missed],
-            'held_episodes': [{'camera': c, 'label': label, 'start_s': round(a - t0, 2), 'end_s': round(b - t0, 2)}
-                              for c, a, b, label in held],
-            'cut_off_episodes': [{'camera': c, 'label': label, 'start_s': round(a - t0, 2), 'end_s': round(b - t0, 2)}
-                                 for c, a, b, label in cut_off],
+            'missed_episodes': listed(missed), 'held_episodes': listed(held), 'cut_off_episodes': listed(cut_off),
         }
 
 

@@ -58,11 +58,12 @@ def why(ep: dict, won: dict, threshold: float) -> str:
     return 'its label won, under the threshold' if max(own) < threshold else 'its label won, over the threshold'
 
 
-def repeats(ev: OnlineEvaluator, tolerance_s: float) -> int:
-    """Raises that fall in an episode of their label (to ``tolerance_s`` after it) an earlier raise already fell in."""
+def repeats(ev: OnlineEvaluator) -> int:
+    """Raises that fall in an episode of their label (to the evaluator's ``tolerance_s`` after it) an earlier
+    raise already fell in."""
     out = 0
     for camera, start, end, label in ev.episodes():
-        out += max(0, sum(c == camera and lab == label and start <= t <= end + tolerance_s
+        out += max(0, sum(c == camera and lab == label and start <= t <= end + ev.tolerance_s
                           for c, t, lab in ev.raised) - 1)
     return out
 
@@ -157,7 +158,7 @@ def main():
             caught = eps - len(r['missed_episodes'])
             print(f'| {c:g} | {caught}/{eps} ({100 * caught / max(1, eps):.1f}%) | {r["alarm_episodes_held"]} | '
                   f'{raised - false}/{raised} ({100 * (raised - false) / max(1, raised):.1f}%) | '
-                  f'{r["false_alarms_per_hour"]:.1f} | {repeats(ev, ev.tolerance_s)} |')
+                  f'{r["false_alarms_per_hour"]:.1f} | {repeats(ev)} |')
 
 
 if __name__ == '__main__':

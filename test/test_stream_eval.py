@@ -145,7 +145,7 @@ def test_repeats_count_second_raises_of_one_episode_only(monkeypatch):
                      (12.5, 'pushing'), (13.0, 'kicking'), (17.0, 'pushing')):              # none: other label, late
         ev.add_alarm({'camera': '/c', 'stamp': {'sec': int(t), 'nanosec': int(round(t % 1 * 1e9))}, 'label': label,
                       'state': 'raised'})
-    assert repeats(ev, 1.0) == 2
+    assert ev.tolerance_s == 1.0 and repeats(ev) == 2
 
 
 def test_a_bad_smoothing_is_named_and_evaluators_of_one_camera_are_not_merged(tmp_path):

@@ -234,6 +234,29 @@ def test_several_data_folders_train_as_one(tiny_data, teacher, tmp_path, capsys)
     assert f'--data {extra}: labels' in capsys.readouterr().err
 
 
+def test_a_later_folder_of_some_classes_adds_clips_of_those_classes_under_their_own_ids(tiny_data, tmp_path,
+                                                                                        capsys):
+    """More clips of the classes a model confuses: a later folder may hold some labels only, in another order;
+    each clip keeps its class by name in the union, and a first folder that lacks a later one's class is named."""
+    from training.data import DataError, open_sources
+    some = tmp_path / 'some'
+    write_dataset(some, clips_per_class=1, subjects=[1], views=[0], frames=8, size=(30, 40), seed=9,
+                  labels=['pushing', 'drinking'])
+    union = open_sources([tiny_data, some])
+    assert union.labels == list(LABELS)
+    added = union.records[-2:]
+    assert [r['label'] for r in added] == ['pushing', 'drinking']
+    assert [r['label_id'] for r in added] == [LABELS.index('pushing'), LABELS.index('drinking')]
+    own = [json.loads(line)['label_id'] for line in (some / 'manifest.jsonl').read_text().splitlines()]
+    assert own == [0, 1]                                   # within the folder itself, its own list's ids
+    assert all(r['label_id'] == LABELS.index(r['label']) for r in union.records)
+    with pytest.raises(DataError, match=f'--data {tiny_data}: labels .* not among those of {some}'):
+        open_sources([some, tiny_data])
+    # and it trains: a run over the union reads 14 classes, the added clips with their own labels
+    assert distill.main(['--data', str(tiny_data), str(some), '--method', 'none', '--epochs', '1',
+                         '--out', str(tmp_path / 'run'), *SMALL]) == 0
+
+
 def test_a_folder_spelt_another_way_gives_the_same_records(tiny_data, monkeypatch):
     """Several --data folders: the records (hashed into the run's fingerprint for --resume) name each folder
     one way, so `./data/x/` resumes a run started with `data/x`."""

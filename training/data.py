@@ -78,18 +78,24 @@ def open_source(path, *, ntu_classes: int = 60, frames: int = 16, cache_dir=None
 
 
 class ConcatSource:
-    """Several sources with the same labels read as one, in the order given.
+    """Several sources read as one, in the order given.
 
     For more clips of one world or one site: a second rendering of the synthetic world (another seed,
     training subjects and views only), a second recording session. Splits by subject and view apply to
-    the union, so a folder holding only training subjects adds training clips and nothing else.
+    the union, so a folder holding only training subjects adds training clips and nothing else. The first
+    source names the classes; a later one may hold some of them only (more clips of the classes a model
+    confuses), its records' ``label_id`` renumbered by name into the first one's list.
     """
 
     def __init__(self, sources, names):
         first, name0 = sources[0], names[0]
         for s, name in zip(sources[1:], names[1:]):
-            if list(s.labels) != list(first.labels):
-                raise DataError(f'--data {name}: labels {list(s.labels)} differ from those of {name0}')
+            unknown = [label for label in s.labels if label not in first.labels]
+            if unknown:
+                raise DataError(f'--data {name}: labels {unknown} are not among those of {name0} (the first '
+                                f'folder names the classes; a later one may hold some of them only)')
+            if [a for a in first.alarm_labels if a in s.labels] != [a for a in s.alarm_labels]:
+                raise DataError(f'--data {name}: alarm labels {list(s.alarm_labels)} differ from those of {name0}')
             if abs(float(s.fps) - float(first.fps)) > 1e-6:
                 raise DataError(f'--data {name}: {s.fps} fps, but {name0} has {first.fps} fps')
         self.labels, self.alarm_labels, self.fps = list(first.labels), list(first.alarm_labels), first.fps
@@ -101,7 +107,9 @@ class ConcatSource:
             # way (`./data/x/` is `data/x`: the records are hashed into a run's fingerprint for --resume).
             name = os.path.normpath(str(name))
             self.spans.append((name, len(self.records), len(self.records) + len(s.records)))
-            self.records += [{**r, 'path': f'{name}/{r.get("path", k)}'} for k, r in enumerate(s.records)]
+            ids = [first.labels.index(label) for label in s.labels]     # this source's label_id -> the union's
+            self.records += [{**r, 'path': f'{name}/{r.get("path", k)}', 'label_id': ids[r['label_id']]}
+                             for k, r in enumerate(s.records)]
             self._where += [(s, k) for k in range(len(s.records))]
 
     def load(self, i: int, rng=None, spread=None):

@@ -66,6 +66,7 @@ def run(args) -> int:
     kind = executor_kind(args.executor)           # a bad $DEPTH_ACTION_EXECUTOR fails before ROS starts
     params_file = args.params_file or default_params_file()
     _check_params_file(params_file)
+    from .params import read as read_params
     from .recognizer_node import RecognizerNode   # torch import: after the cheap checks
     from .events_node import EventsNode
 
@@ -112,6 +113,13 @@ def run(args) -> int:
             report['duration_s'] = args.duration
             report['clips_skipped'] = sum(c.skipped for c in recognizer.cameras.values())
             report['clips'] = sum(c.clips for c in recognizer.cameras.values())
+            # What the figures were measured with, as stream_eval's reports record it: the model, every
+            # recognizer parameter in force at the end, and the simulated camera (its world round included).
+            report['model'] = recognizer.loaded.short_id
+            report['params'] = read_params(recognizer)          # None: never set (alarm_labels: the model's)
+            report['camera'] = {name: sim.get_parameter(name).value
+                                for name in ('scenario', 'seed', 'width', 'height', 'hfov', 'fps', 'world')}
+            report['world'] = report['camera']['world']
             print(format_report(report), flush=True)
             if args.report_json:
                 args.report_json.write_text(json.dumps(report, indent=2))

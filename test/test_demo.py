@@ -42,4 +42,10 @@ def test_demo_fall_scenario_raises_an_alarm_and_exits_zero(tmp_path):
     assert 'ALARM RAISED  falling_down' in r.stdout, r.stdout[-3000:]
     rep = json.loads(report.read_text())
     assert rep['alarm_episodes'] == 1 and rep['alarm_recall'] == 1.0
+    # the report says what it measured: the model served, the parameters in force, the camera and world round
+    assert rep['model'] == load_checkpoint(default_model_path()).short_id
+    assert rep['params']['cooldown_s'] == doc['depth_action_recognizer']['ros__parameters']['cooldown_s']
+    sim = doc['depth_action_camera_sim']['ros__parameters']
+    assert (rep['camera']['width'], rep['camera']['seed']) == (sim['width'], sim['seed'])
+    assert rep['world'] == rep['camera']['world'] == sim['world']
     assert sorted(p.name for p in tmp_path.iterdir()) == ['params.yaml', 'report.json']   # no frames written

@@ -138,12 +138,11 @@ def main():
     t = base.alarm.threshold
     if t in evaluators:
         missed = reports[t]['missed_episodes']
-        reasons = [why(ep, won, t) for ep in missed]
         print(f'the {len(missed)} episodes missed at {t:g}: ' + ', '.join(
-            f'{reason} {n}' for reason, n in Counter(reasons).most_common()))
+            f'{reason} {n}' for reason, n in why_missed(missed, won, t).most_common()))
         # those whose label did win over the threshold: the policy's last raise of that label before them
-        for ep, reason in zip(missed, reasons):
-            if reason == 'its label won, over the threshold':
+        for ep in missed:
+            if why(ep, won, t) == 'its label won, over the threshold':
                 before = [s - T0 for c, s, label in evaluators[t].raised
                           if c == ep['camera'] and label == ep['label'] and s < T0 + ep['start_s']]
                 print(f"  {ep['camera']} {ep['label']} {ep['start_s']:g}-{ep['end_s']:g} s: last {ep['label']} alarm "

@@ -97,7 +97,7 @@ def main():
             seen = (f'{valid.mean():.0%} of the pixels with a reading, median '
                     f'{np.median(depth[valid]) / 1000:.2f} m; ' if valid.any() else 'no pixel with a reading; ')
             # the empty room's surfaces past the sensor's range read nothing (where nobody stands in front of them)
-            seen += (f'{np.mean(scene._bg_z > c.max_range):.0%} of the room beyond the camera\'s '
+            seen += (f'{np.mean(scene.background_depth > c.max_range):.0%} of the room beyond the camera\'s '
                      f'{c.max_range:.1f} m range; ')
         else:
             seen = ''

@@ -299,6 +299,26 @@ def test_the_stream_camera_round_4_blinded_reads_its_room_in_round_5():
     assert read[4] < 0.05 and read[5] > 0.9, read
 
 
+def test_the_background_depth_is_what_a_pixel_reads_with_nobody_in_front_of_it():
+    # held-out-subject stream seed 29's camera: its far wall lies beyond the sensor's range
+    from depth_action_recognition.stream_eval import scenario
+    cam = scenario(29, 1.0, (120, 160), list(range(31, 41)), [0, 1, 2, 3])
+    scene = Scene('waving', 3, subject=cam.subject, view=cam.view, world_seed=cam.world_seed, world=5)
+    bg = scene.background_depth
+    assert bg.shape == scene.render(0.0, 0, rgb=False)[0].shape
+    with pytest.raises(ValueError):
+        bg[0, 0] = 1.0                                 # a view the scene keeps rendering from: read-only
+    depth = scene.render(0.5, 0, rgb=False)[0] / 1000.0
+    read = depth > 0
+    # a reading is the room (within the sensor's noise and disparity steps) or somebody nearer than it
+    assert np.all(depth[read] <= bg[read] * 1.05 + 0.05)
+    assert np.mean(np.abs(depth[read] - bg[read]) < 0.05 * bg[read] + 0.02) > 0.5
+    # and nothing beyond the sensor's range reads, unless somebody stands in front of it
+    far = bg > scene.camera.max_range
+    assert far.mean() > 0.3                            # 44% of this room
+    assert np.all(~read[far] | (depth[far] < scene.camera.max_range)) and read[far].mean() < 0.2
+
+
 def test_a_folder_records_its_world_round_and_folders_from_before_it_are_round_4(tmp_path):
     """A round-4 folder holds a ``--world 4`` request and not the default (round 5) one; a dataset.json from
     before world rounds were recorded (no ``world``) was rendered by round 4 and is taken as such."""

@@ -345,6 +345,14 @@ class Scene:
         self._rays = self.camera.rays()
         self._bg_z, self._bg_rgb = cast_room(self.room, self.camera, self._rays, self.light)
 
+    @property
+    def background_depth(self) -> np.ndarray:
+        """The empty room's distance along each pixel's axis (H, W) in metres, before the sensor model (range,
+        noise, holes): what a pixel would read with nobody in front of it. A read-only view."""
+        view = self._bg_z.view()
+        view.flags.writeable = False
+        return view
+
     # -------------------------------------------------------------------------------------------
     def poses(self, t: float):
         """World-placed (body, pose) pairs at scene time ``t`` (seconds since the clip start)."""

@@ -25,7 +25,7 @@ from common import ROOT  # noqa: F401  (puts the repository on the path)
 
 from depth_action_recognition.synthetic.actions import ACTIONS, LABELS
 from depth_action_recognition.synthetic.body import skeleton
-from depth_action_recognition.synthetic.scene import N_SUBJECTS, NEAR_M, Scene, focal_length, level_rotation
+from depth_action_recognition.synthetic.scene import N_SUBJECTS, Scene, focal_length, in_view, level_rotation
 from depth_action_recognition.synthetic.stream import CAMERA_MODES
 
 CAMERAS = {'120x160, 60 degrees': ((120, 160), 60.0), '240x424, 60 degrees': ((240, 424), 60.0),
@@ -33,11 +33,7 @@ CAMERAS = {'120x160, 60 degrees': ((120, 160), 60.0), '240x424, 60 degrees': ((2
 
 
 def in_image(cam, point) -> bool:
-    p = cam.to_camera(point[None])
-    if p[0, 2] <= NEAR_M:                       # behind the camera, or at it (the renderer's own near limit)
-        return False
-    (u,), (v,) = cam.project(p)
-    return 0 <= u < cam.width and 0 <= v < cam.height
+    return bool(cam.in_view(cam.to_camera(point[None]))[0])
 
 
 SPLITS = {'subjects': (range(31, 41), range(0, 4)), 'view': (range(1, 31), range(4, 5))}
@@ -113,12 +109,7 @@ def framed_share(points, size, hfov: float, height: float, distance: float, aim:
     rotation = level_rotation(pos, spot + np.array([0.0, aim, 0.0]))             # (N, 3, 3)
     p = np.einsum('njk,nkc->njc', joints - pos[:, None], rotation)               # camera frame, as to_camera
     h, w = size
-    f = focal_length(w, hfov)
-    front = p[..., 2] > NEAR_M
-    z = np.where(front, p[..., 2], 1.0)
-    u, v = w / 2 + f * p[..., 0] / z, h / 2 - f * p[..., 1] / z
-    inside = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    return float(np.mean(np.all(inside, axis=1)))
+    return float(np.mean(np.all(in_view(p, focal_length(w, hfov), w, h), axis=1)))
 
 
 def mounting_table(scenes: int, aim: float, share: float) -> None:

@@ -377,6 +377,24 @@ def test_camera_at_aims_its_axis_at_the_point_and_keeps_the_horizon_level():
     assert (u, v) == pytest.approx((80, 60))
 
 
+def test_a_point_is_in_view_in_front_of_the_near_limit_and_inside_the_image_for_one_camera_or_many():
+    from depth_action_recognition.synthetic.scene import NEAR_M, camera_at, in_view
+    cam = camera_at([0.0, 1.5, 3.0], [0.0, 1.5, 0.0], (120, 160), 60.0)
+    half = 80 / cam.f                                  # tan of half the field of view
+    p = np.array([[0.0, 0.0, 2.0],                     # straight ahead
+                  [0.0, 0.0, -2.0],                    # behind: projects into the image, mirrored
+                  [0.0, 0.0, NEAR_M],                  # at the renderer's near limit: not drawn
+                  [1.01 * half * 2.0, 0.0, 2.0],       # just right of the image
+                  [0.99 * half * 2.0, 0.0, 2.0]])      # just inside it
+    assert cam.in_view(p).tolist() == [True, False, False, False, True]
+    u, v = cam.project(p[:1])
+    assert (u[0], v[0]) == (80, 60)
+    # one camera per point, as bench/framing.py makes them: a wider lens (shorter focal length) sees the fourth
+    f = np.array([cam.f, cam.f, cam.f, 0.9 * cam.f, cam.f])
+    assert in_view(p, f, 160, 120).tolist() == [True, False, False, True, True]
+    assert in_view(p.reshape(5, 1, 3), f[:, None], 160, 120).shape == (5, 1)
+
+
 def test_the_partner_count_plans_the_people_a_rendering_shows(tmp_path):
     """bench/partners.py counts second persons without rendering: the same ones the rendered manifests record."""
     import sys

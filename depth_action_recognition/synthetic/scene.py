@@ -20,6 +20,20 @@ N_SUBJECTS = 40
 NEAR_M = 0.1           # nearest depth (m) a body part is drawn at: nearer parts are behind or at the lens
 
 
+def project(p: np.ndarray, f, width: int, height: int) -> tuple:
+    """Image coordinates (u right, v down; pixels) of camera-frame points (..., 3) in front of a camera of focal
+    length ``f`` pixels; ``f`` may be an array broadcasting against the points (one camera per point)."""
+    return width / 2 + f * p[..., 0] / p[..., 2], height / 2 - f * p[..., 1] / p[..., 2]
+
+
+def in_view(p: np.ndarray, f, width: int, height: int) -> np.ndarray:
+    """Whether camera-frame points (..., 3) are in a ``width`` x ``height`` image: beyond the renderer's near
+    limit (:data:`NEAR_M`) and projected inside it."""
+    front = p[..., 2] > NEAR_M
+    u, v = project(np.where(front[..., None], p, 1.0), f, width, height)     # no division by a point behind
+    return front & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+
+
 @dataclass(frozen=True)
 class Camera:
     """Pinhole depth/RGB camera (the two are pixel-aligned: a registered RGB-D sensor)."""
@@ -43,7 +57,11 @@ class Camera:
 
     def project(self, p: np.ndarray) -> tuple:
         """Image coordinates (u right, v down; pixels) of camera-frame points (N, 3) in front of the camera."""
-        return self.width / 2 + self.f * p[:, 0] / p[:, 2], self.height / 2 - self.f * p[:, 1] / p[:, 2]
+        return project(p, self.f, self.width, self.height)
+
+    def in_view(self, p: np.ndarray) -> np.ndarray:
+        """Whether camera-frame points (..., 3) are in this camera's image (:func:`in_view`)."""
+        return in_view(p, self.f, self.width, self.height)
 
 
 def make_camera(view: int, rng: np.random.Generator, size: tuple, hfov: float | None = None) -> Camera:

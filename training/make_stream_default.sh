@@ -14,7 +14,13 @@
 # from default@cabbe406, adds $DATA/stream_train_e (WINDOWS_E per class, default 250, seed 48, as stream_train_d
 # but performed by 60 more people, subjects 41-100, whom no evaluation uses: the held-out subjects 31-40 include
 # two taller than any of 1-30) and trains 4 epochs at learning rate 3e-4 on subjects 1-30 and 41-100 in
-# runs/stream_default5.
+# runs/stream_default5. STAGE=6 starts from default@cabbe406 too and renders its two folders in world round 5
+# (furniture out of the camera's way), every second person a training subject (--partners split), subjects 1-30
+# and 41-100, fields of view 50-92 degrees: $DATA/stream5_train_f (WINDOWS_F per class, default 250, seed 49,
+# every class and camera mode) and $DATA/stream5_train_g (WINDOWS_G per class, default 250, seed 50, only the
+# four classes of a hand near the head or an object, from the two 16:9 modes, where the stream finds them
+# weakest: a later folder may hold some classes only, training/data.py); it trains 5 epochs at learning rate
+# 3e-4 on those, $DATA/clips_c and $DATA/stream_train_d in runs/stream_default6.
 #
 #   DEVICE=cpu JOBS=2 bash training/make_stream_default.sh     # the 2-core CPU: about 35 minutes (rendering 11,
 #                                                              # loading and teacher cache 5, 8 epochs at 140-150 s)

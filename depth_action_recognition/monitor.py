@@ -117,8 +117,9 @@ def run(args) -> int:
             # recognizer parameter in force at the end, and the simulated camera (its world round included).
             report['model'] = recognizer.loaded.short_id
             report['params'] = read_params(recognizer)          # None: never set (alarm_labels: the model's)
-            report['camera'] = {name: sim.get_parameter(name).value
-                                for name in ('scenario', 'seed', 'width', 'height', 'hfov', 'fps', 'world')}
+            names = sim.list_parameters([], 1).names                  # every parameter the simulator declared
+            report['camera'] = {p.name: p.value for p in sim.get_parameters(sorted(names))
+                                if p.name != 'use_sim_time'}
             report['world'] = report['camera']['world']
             print(format_report(report), flush=True)
             if args.report_json:

@@ -29,6 +29,8 @@ def test_demo_fall_scenario_raises_an_alarm_and_exits_zero(tmp_path):
     doc = yaml.safe_load((ROOT / 'config' / 'monitor.yaml').read_text())
     doc['depth_action_camera_sim']['ros__parameters']['playlist'] = ['walking:3', 'falling_down:8', 'walking:4']
     doc['depth_action_camera_sim']['ros__parameters']['view'] = 2
+    doc['depth_action_recognizer']['ros__parameters']['cooldown_s'] = 4.5     # not the default: read from here
+    doc['depth_action_camera_sim']['ros__parameters']['seed'] = 3
     params = tmp_path / 'params.yaml'
     params.write_text(yaml.safe_dump(doc))
     report = tmp_path / 'report.json'
@@ -44,8 +46,9 @@ def test_demo_fall_scenario_raises_an_alarm_and_exits_zero(tmp_path):
     assert rep['alarm_episodes'] == 1 and rep['alarm_recall'] == 1.0
     # the report says what it measured: the model served, the parameters in force, the camera and world round
     assert rep['model'] == load_checkpoint(default_model_path()).short_id
-    assert rep['params']['cooldown_s'] == doc['depth_action_recognizer']['ros__parameters']['cooldown_s']
     sim = doc['depth_action_camera_sim']['ros__parameters']
-    assert (rep['camera']['width'], rep['camera']['seed']) == (sim['width'], sim['seed'])
+    assert rep['params']['cooldown_s'] == 4.5
+    assert (rep['camera']['playlist'], rep['camera']['view'], rep['camera']['seed']) == (sim['playlist'], 2, 3)
+    assert (rep['camera']['width'], rep['camera']['height']) == (sim['width'], sim['height'])
     assert rep['world'] == rep['camera']['world'] == sim['world']
     assert sorted(p.name for p in tmp_path.iterdir()) == ['params.yaml', 'report.json']   # no frames written

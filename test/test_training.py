@@ -1,6 +1,7 @@
 """Training runs: every method end to end, the teacher cache, a checkpoint the recognizer serves, resume, bad input."""
 import json
 import os
+import re
 import time
 
 import numpy as np
@@ -250,11 +251,18 @@ def test_a_later_folder_of_some_classes_adds_clips_of_those_classes_under_their_
     own = [json.loads(line)['label_id'] for line in (some / 'manifest.jsonl').read_text().splitlines()]
     assert own == [0, 1]                                   # within the folder itself, its own list's ids
     assert all(r['label_id'] == LABELS.index(r['label']) for r in union.records)
-    with pytest.raises(DataError, match=f'--data {tiny_data}: labels .* not among those of {some}'):
+    with pytest.raises(DataError, match=f'--data {re.escape(str(tiny_data))}: labels .* not among those of '
+                                        f'{re.escape(str(some))}'):
         open_sources([some, tiny_data])
-    # and it trains: a run over the union reads 14 classes, the added clips with their own labels
+    # and it trains: the run's model has the union's 14 classes
     assert distill.main(['--data', str(tiny_data), str(some), '--method', 'none', '--epochs', '1',
                          '--out', str(tmp_path / 'run'), *SMALL]) == 0
+    assert load_checkpoint(tmp_path / 'run' / 'student.safetensors').meta.labels == list(LABELS)
+    # a record whose id is none of its folder's labels is named, not an IndexError
+    lines = (some / 'manifest.jsonl').read_text().splitlines()
+    (some / 'manifest.jsonl').write_text('\n'.join([lines[0].replace('"label_id": 0', '"label_id": 5'), *lines[1:]]))
+    with pytest.raises(DataError, match='has label id 5, not one of its 2 labels'):
+        open_sources([tiny_data, some])
 
 
 def test_a_folder_spelt_another_way_gives_the_same_records(tiny_data, monkeypatch):

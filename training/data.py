@@ -83,8 +83,8 @@ class ConcatSource:
     For more clips of one world or one site: a second rendering of the synthetic world (another seed,
     training subjects and views only), a second recording session. Splits by subject and view apply to
     the union, so a folder holding only training subjects adds training clips and nothing else. The first
-    source names the classes; a later one may hold some of them only (more clips of the classes a model
-    confuses), its records' ``label_id`` renumbered by name into the first one's list.
+    source names the classes (and the alarm classes); a later one may hold some of them only (more clips of the
+    classes a model confuses), its records' ``label_id`` renumbered by name into the first one's list.
     """
 
     def __init__(self, sources, names):
@@ -94,8 +94,6 @@ class ConcatSource:
             if unknown:
                 raise DataError(f'--data {name}: labels {unknown} are not among those of {name0} (the first '
                                 f'folder names the classes; a later one may hold some of them only)')
-            if [a for a in first.alarm_labels if a in s.labels] != [a for a in s.alarm_labels]:
-                raise DataError(f'--data {name}: alarm labels {list(s.alarm_labels)} differ from those of {name0}')
             if abs(float(s.fps) - float(first.fps)) > 1e-6:
                 raise DataError(f'--data {name}: {s.fps} fps, but {name0} has {first.fps} fps')
         self.labels, self.alarm_labels, self.fps = list(first.labels), list(first.alarm_labels), first.fps
@@ -108,6 +106,10 @@ class ConcatSource:
             name = os.path.normpath(str(name))
             self.spans.append((name, len(self.records), len(self.records) + len(s.records)))
             ids = [first.labels.index(label) for label in s.labels]     # this source's label_id -> the union's
+            for k, r in enumerate(s.records):
+                if not 0 <= r['label_id'] < len(ids):
+                    raise DataError(f'--data {name}: {r.get("path", k)} has label id {r["label_id"]}, not one of '
+                                    f'its {len(ids)} labels')
             self.records += [{**r, 'path': f'{name}/{r.get("path", k)}', 'label_id': ids[r['label_id']]}
                              for k, r in enumerate(s.records)]
             self._where += [(s, k) for k in range(len(s.records))]

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Stages 3 to 5 of the shipped default's recipe (models/MODEL_CARD.md): fine-tune a student on many streaming
+# Stages 3 to 6 of the shipped default's recipe (models/MODEL_CARD.md): fine-tune a student on many streaming
 # windows with fit 'extend', so that 16:9 windows train at their own input width (60x106) as they are served, not
-# letterboxed. Renders its folders (performed by training subjects 1-30, at stage 5 also 41-100, in views 0-3 only:
-# no test split's performer or view; a partner or bystander is any of subjects 1-40, as in every rendering of
-# this world), then distils by logit KD from the round-4 RGB teacher, starting from INIT.
+# letterboxed. Renders its folders (performed by training subjects 1-30, at stages 5 and 6 also 41-100, in views
+# 0-3 only: no test split's performer or view; a partner or bystander is any of subjects 1-40, as in every
+# rendering of world round 4, but at stage 6 one of the folder's own subjects), then distils by logit KD from the round-4 RGB teacher, starting from INIT.
 #
 # STAGE=3 (the default) starts from default@57cb8145 (out of git by training/previous_default.sh) and made
 # default@9b7f7b79. STAGE=4 starts from that, adds $DATA/stream_train_d (WINDOWS_D per class, default 250, seed
@@ -15,18 +15,19 @@
 # but performed by 60 more people, subjects 41-100, whom no evaluation uses: the held-out subjects 31-40 include
 # two taller than any of 1-30) and trains 4 epochs at learning rate 3e-4 on subjects 1-30 and 41-100 in
 # runs/stream_default5. STAGE=6 starts from default@cabbe406 too and renders its two folders in world round 5
-# (furniture out of the camera's way), every second person a training subject (--partners split), subjects 1-30
-# and 41-100, fields of view 50-92 degrees: $DATA/stream5_train_f (WINDOWS_F per class, default 250, seed 49,
-# every class and camera mode) and $DATA/stream5_train_g (WINDOWS_G per class, default 250, seed 50, only the
-# four classes of a hand near the head or an object, from the two 16:9 modes, where the stream finds them
-# weakest: a later folder may hold some classes only, training/data.py); it trains 5 epochs at learning rate
-# 3e-4 on those, $DATA/clips_c and $DATA/stream_train_d in runs/stream_default6.
+# (furniture out of the camera's way), the second person of every scene a training subject too (--partners
+# split), subjects 1-30 and 41-100, fields of view 50-92 degrees: $DATA/stream5_train_f (WINDOWS_F per class,
+# default 250, seed 49, every class and camera mode) and $DATA/stream5_train_g (WINDOWS_G per class, default 250,
+# seed 50, only drinking, phone_call, brushing_teeth and picking_up, the four weakest classes on the stream, from
+# the two 16:9 modes, where they are weakest: a later folder may hold some classes only, training/data.py); it
+# trains 5 epochs at learning rate 3e-4 on those, $DATA/clips_c and $DATA/stream_train_d in runs/stream_default6.
 #
 #   DEVICE=cpu JOBS=2 bash training/make_stream_default.sh     # the 2-core CPU: about 35 minutes (rendering 11,
 #                                                              # loading and teacher cache 5, 8 epochs at 140-150 s)
 #   DEVICE=cuda JOBS=15 bash training/make_stream_default.sh   # a GPU machine with 16 cores: rendering about 3 min
 #   STAGE=4 DEVICE=cpu JOBS=2 bash training/make_stream_default.sh
 #   STAGE=5 DEVICE=cpu JOBS=2 bash training/make_stream_default.sh
+#   STAGE=6 DEVICE=cpu JOBS=2 bash training/make_stream_default.sh
 #
 # One training at a time on a machine: two side by side, each with torch's default of one thread per core, took
 # 92-130 s an epoch on one H100 with 16 cores (bench/results/h100_2026-11-27c/README.md).
@@ -65,7 +66,7 @@ for f in "$T" "$INIT"; do
     [ -f "$f" ] || { echo "make_stream_default: $f not found (see models/MODEL_CARD.md)" >&2; exit 2; }
 done
 
-render "$DATA/stream_train_c" "$W" 41 1-30 0-3 stream
+[ "$STAGE" -lt 6 ] && render "$DATA/stream_train_c" "$W" 41 1-30 0-3 stream     # stage 6 trains without it
 render "$DATA/clips_c" "$C" 43 1-30 0-3 clips
 render "$DATA/stream_val" "$V" 22 1-30 0-3 stream
 FOLDERS=("$DATA/stream_train_c" "$DATA/clips_c")
@@ -78,9 +79,9 @@ if [ "$STAGE" = 5 ]; then
     FOLDERS+=("$DATA/stream_train_e")
 fi
 if [ "$STAGE" = 6 ]; then
-    # Round 5 (no box in the camera's way) with every second person a training subject (--partners split):
-    # windows of every class, and more of the four hand-near-the-head or object classes, the weakest on the
-    # stream, from 16:9 cameras, where they are weakest. Stage 3's clips_c stays (clips from an action's
+    # Round 5 (no box in the camera's way), every scene's second person a training subject (--partners split):
+    # windows of every class, and more of the four weakest classes on the stream (three with an object at the
+    # head, one a hand to the floor) from 16:9 cameras, where they are weakest. Stage 3's clips_c stays (clips from an action's
     # onset: the offline sets) and stage 4's wide-lens windows; stream_train_c is left out to keep an epoch short.
     FOLDERS=("$DATA/clips_c" "$DATA/stream_train_d")
     WR=5 render "$DATA/stream5_train_f" "$WF" 49 1-30,41-100 0-3 stream --hfov-range 50 92 --partners split
@@ -88,8 +89,10 @@ if [ "$STAGE" = 6 ]; then
         --modes d4xx-424 d4xx-848 --labels drinking phone_call brushing_teeth picking_up
     FOLDERS+=("$DATA/stream5_train_f" "$DATA/stream5_train_g")
 fi
-echo "make_stream_default: data ready (world round $WR: render() checked each dataset.json) $(for f in "${FOLDERS[@]}" "$DATA/stream_val"; do md5sum "$f/manifest.jsonl"; \
-    done | cut -c1-12 | tr '\n' ' ')"
+# each folder's world round as its dataset.json records it (none: round 4) and its manifest's digest
+echo "make_stream_default: data ready (render() checked each dataset.json): $(for f in "${FOLDERS[@]}" "$DATA/stream_val"; do
+    printf '%s round %s %s; ' "$(basename "$f")" "$($P -c 'import json, sys; print(json.load(open(sys.argv[1])).get("world", 4))' \
+        "$f/dataset.json")" "$(md5sum < "$f/manifest.jsonl" | cut -c1-12)"; done)"
 
 RESUME=
 [ -f "$RUN/last_state.pt" ] && RESUME=--resume

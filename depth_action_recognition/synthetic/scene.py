@@ -365,11 +365,9 @@ class Scene:
 
     @property
     def background_depth(self) -> np.ndarray:
-        """The empty room's distance along each pixel's axis (H, W) in metres, before the sensor model (range,
-        noise, holes): what a pixel would read with nobody in front of it. A read-only view."""
-        view = self._bg_z.view()
-        view.flags.writeable = False
-        return view
+        """The empty room's depth (camera z, metres; H, W) before the sensor model (range, noise, holes): what a
+        pixel would read with nobody in front of it. A copy: the scene renders every frame from its own."""
+        return self._bg_z.copy()
 
     # -------------------------------------------------------------------------------------------
     def poses(self, t: float):

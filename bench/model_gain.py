@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Two models on the same streams: what model B gains (or loses) against model A, setting by setting and class by
+class, from bench/stream_accuracy.py's JSON reports.
+
+    python3 bench/model_gain.py DIR_A DIR_B      # A's reports in DIR_A, B's in DIR_B (one folder may hold both)
+
+A report's file name starts with its model (``<name>-<8 hex>_``); the rest names the setting (size, split,
+minutes, seeds, lens, partners, world, params, device), so each of A's reports is paired with B's report of the
+same rest. A pair must have played the same streams: the same windows, alarm episodes, world round, partners and
+recognizer parameters; one that did not is named and not compared (exit 1). Exit 0 when every report of A has
+its partner. The streams are rendered from their seeds, so a difference is the models', not chance's draw of
+scenarios; how far it would carry to other scenarios is another matter (it is a difference on these windows).
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+SAME_STREAMS = ('windows', 'windows_pure', 'alarm_episodes', 'world', 'partners', 'params', 'size')
+
+
+def reports(folder: Path, model: str | None = None) -> dict:
+    """{setting: report} of the stream reports in ``folder`` (of ``model``'s only, when given): the setting is the
+    file name with its model's id taken off."""
+    out = {}
+    for f in sorted(folder.glob('*.json')):
+        r = json.loads(f.read_text())
+        tag = str(r.get('model', '')).replace('@', '-') + '_'
+        if 'per_class' not in r or not f.stem.startswith(tag) or model not in (None, r['model']):
+            continue
+        out[f.stem[len(tag):]] = r
+    return out
+
+
+def pct(x) -> str:
+    return 'n/a' if x is None else f'{100 * x:.1f}%'
+
+
+def episodes(r: dict, key: str) -> set:
+    return {(e['camera'], e['label'], e['start_s']) for e in r.get(key, [])}
+
+
+def compare(setting: str, a: dict, b: dict) -> list:
+    """Lines saying what B does on ``setting`` against A."""
+    right = [round(r['top1_pure'] * r['windows_pure']) for r in (a, b)]
+    caught = [r['alarm_episodes'] - len(r['missed_episodes']) for r in (a, b)]
+    out = [f'{setting}: {a["model"]} -> {b["model"]}',
+           f'  top-1 inside one action {pct(a["top1_pure"])} -> {pct(b["top1_pure"])} ({right[1] - right[0]:+d} windows) of '
+           f'{a["windows_pure"]}; all windows {pct(a["accuracy_all"])} -> {pct(b["accuracy_all"])} of {a["windows"]}',
+           f'  alarm episodes caught {caught[0]} -> {caught[1]} of {a["alarm_episodes"]}; false alarms '
+           f'{len(a["false_alarms"])} -> {len(b["false_alarms"])}']
+    missed_a, missed_b = episodes(a, 'missed_episodes'), episodes(b, 'missed_episodes')
+    for label, only in (('missed by B only', missed_b - missed_a), ('missed by A only', missed_a - missed_b)):
+        if only:
+            out.append(f'  {label}: ' + ', '.join(f'{lab} {t:g} s on {cam}' for cam, lab, t in sorted(only)))
+    for c in sorted(a['per_class'].keys() | b['per_class'].keys()):
+        pa, pb = a['per_class'].get(c, {}), b['per_class'].get(c, {})
+        x, y = pa.get('pure'), pb.get('pure')
+        change = '' if x is None or y is None else f'{100 * (y - x):+.1f}'
+        out.append(f'    {c:<16} {pct(x):>7} -> {pct(y):>7} {change:>6}   (inside one action, of {pa.get("n_pure", 0)})')
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('dir_a', type=Path)
+    p.add_argument('dir_b', type=Path)
+    p.add_argument('--model-a', default=None, help="A's model id (name@8 hex) when DIR_A holds several models")
+    p.add_argument('--model-b', default=None, help="B's model id when DIR_B holds several models")
+    args = p.parse_args(argv)
+    a, b = reports(args.dir_a, args.model_a), reports(args.dir_b, args.model_b)
+    if not a:
+        p.error(f'no stream reports in {args.dir_a}')
+    bad, pooled = 0, [[0, 0, 0], [0, 0, 0]]       # per model: right windows, caught episodes, raised-and-false
+    for setting in sorted(a):
+        if setting not in b:
+            print(f'{setting}: no report of this setting in {args.dir_b}')
+            bad += 1
+            continue
+        ra, rb = a[setting], b[setting]
+        if ra['model'] == rb['model']:
+            print(f'{setting}: one model ({ra["model"]}) in both folders; name them with --model-a / --model-b')
+            bad += 1
+            continue
+        differ = [k for k in SAME_STREAMS if ra.get(k) != rb.get(k)]
+        if differ:
+            print(f'{setting}: not the same streams (differs in {", ".join(differ)}); not compared')
+            bad += 1
+            continue
+        print('\n'.join(compare(setting, ra, rb)))
+        for tally, r in zip(pooled, (ra, rb)):
+            tally[0] += round(r['top1_pure'] * r['windows_pure'])
+            tally[1] += r['alarm_episodes'] - len(r['missed_episodes'])
+            tally[2] += len(r['false_alarms'])
+    paired = [s for s in a if s in b and a[s]['model'] != b[s]['model']
+              and not [k for k in SAME_STREAMS if a[s].get(k) != b[s].get(k)]]
+    if paired:
+        n_win = sum(a[s]['windows_pure'] for s in paired)
+        n_eps = sum(a[s]['alarm_episodes'] for s in paired)
+        print(f'pooled over {len(paired)} settings: windows inside one action right {pooled[0][0]} -> {pooled[1][0]} '
+              f'of {n_win}; alarm episodes caught {pooled[0][1]} -> {pooled[1][1]} of {n_eps}; false alarms '
+              f'{pooled[0][2]} -> {pooled[1][2]}')
+    print(f'{len(paired)} pairs compared, {bad} unpaired or not comparable')
+    return 1 if bad else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -7,28 +7,44 @@ class, from bench/stream_accuracy.py's JSON reports.
 A report's file name starts with its model (``<name>-<8 hex>_``); the rest names the setting (size, split,
 minutes, seeds, lens, partners, world, params, device), so each of A's reports is paired with B's report of the
 same rest. A pair must have played the same streams: the same windows, alarm episodes, world round, partners and
-recognizer parameters; one that did not is named and not compared (exit 1). Exit 0 when every report of A has
-its partner. The streams are rendered from their seeds, so a difference is the models', not chance's draw of
-scenarios; how far it would carry to other scenarios is another matter (it is a difference on these windows).
+recognizer parameters, and the same scenarios (seed, performer, view, length); one that did not is named and not
+compared (exit 1). Exit 0 when every report of either folder has its partner. A folder holding several models'
+reports of one setting needs the model named (--model-a / --model-b). The streams are rendered from their
+seeds, so a difference is the models', not chance's draw of scenarios; how far it would carry to other
+scenarios is another matter (it is a difference on these windows).
 """
 import argparse
 import json
 import sys
 from pathlib import Path
 
-SAME_STREAMS = ('windows', 'windows_pure', 'alarm_episodes', 'world', 'partners', 'params', 'size')
+SAME_STREAMS = ('windows', 'windows_pure', 'alarm_episodes', 'world', 'partners', 'params', 'size', 'streams')
+
+
+def streams(r: dict):
+    """What was played, scenario by scenario: seed, performer, view and frames (None in reports without runs)."""
+    runs = r.get('runs')
+    return None if runs is None else [(x.get('seed'), x.get('subject'), x.get('view'), x.get('frames')) for x in runs]
 
 
 def reports(folder: Path, model: str | None = None) -> dict:
     """{setting: report} of the stream reports in ``folder`` (of ``model``'s only, when given): the setting is the
-    file name with its model's id taken off."""
-    out = {}
+    file name with its model's id taken off. A setting that several models' reports hold, with no ``model``
+    named, is a ValueError: which one is meant cannot be guessed."""
+    out, models = {}, {}
     for f in sorted(folder.glob('*.json')):
         r = json.loads(f.read_text())
         tag = str(r.get('model', '')).replace('@', '-') + '_'
         if 'per_class' not in r or not f.stem.startswith(tag) or model not in (None, r['model']):
             continue
-        out[f.stem[len(tag):]] = r
+        setting = f.stem[len(tag):]
+        models.setdefault(setting, set()).add(r['model'])
+        out[setting] = {**r, 'streams': streams(r)}
+    several = sorted(s for s, m in models.items() if len(m) > 1)
+    if several:
+        raise ValueError(f'{folder} holds reports of {", ".join(sorted(models[several[0]]))} for {several[0]}'
+                         + (f' and {len(several) - 1} more settings' if len(several) > 1 else '')
+                         + ': name the model (--model-a / --model-b)')
     return out
 
 
@@ -42,7 +58,7 @@ def episodes(r: dict, key: str) -> set:
 
 def compare(setting: str, a: dict, b: dict) -> list:
     """Lines saying what B does on ``setting`` against A."""
-    right = [round(r['top1_pure'] * r['windows_pure']) for r in (a, b)]
+    right = [round((r['top1_pure'] or 0.0) * r['windows_pure']) for r in (a, b)]     # None: no such window
     caught = [r['alarm_episodes'] - len(r['missed_episodes']) for r in (a, b)]
     out = [f'{setting}: {a["model"]} -> {b["model"]}',
            f'  top-1 inside one action {pct(a["top1_pure"])} -> {pct(b["top1_pure"])} ({right[1] - right[0]:+d} windows) of '
@@ -68,9 +84,12 @@ def main(argv=None) -> int:
     p.add_argument('--model-a', default=None, help="A's model id (name@8 hex) when DIR_A holds several models")
     p.add_argument('--model-b', default=None, help="B's model id when DIR_B holds several models")
     args = p.parse_args(argv)
-    a, b = reports(args.dir_a, args.model_a), reports(args.dir_b, args.model_b)
+    try:
+        a, b = reports(args.dir_a, args.model_a), reports(args.dir_b, args.model_b)
+    except ValueError as e:
+        p.error(str(e))
     if not a:
-        p.error(f'no stream reports in {args.dir_a}')
+        p.error(f'no stream reports in {args.dir_a}' + (f' of {args.model_a}' if args.model_a else ''))
     bad, pooled = 0, [[0, 0, 0], [0, 0, 0]]       # per model: right windows, caught episodes, raised-and-false
     for setting in sorted(a):
         if setting not in b:
@@ -89,9 +108,12 @@ def main(argv=None) -> int:
             continue
         print('\n'.join(compare(setting, ra, rb)))
         for tally, r in zip(pooled, (ra, rb)):
-            tally[0] += round(r['top1_pure'] * r['windows_pure'])
+            tally[0] += round((r['top1_pure'] or 0.0) * r['windows_pure'])
             tally[1] += r['alarm_episodes'] - len(r['missed_episodes'])
             tally[2] += len(r['false_alarms'])
+    for setting in sorted(set(b) - set(a)):
+        print(f'{setting}: no report of this setting in {args.dir_a}')
+        bad += 1
     paired = [s for s in a if s in b and a[s]['model'] != b[s]['model']
               and not [k for k in SAME_STREAMS if a[s].get(k) != b[s].get(k)]]
     if paired:

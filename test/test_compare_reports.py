@@ -85,7 +85,8 @@ def model_report(model, **over):
          'alarm_episodes': 3, 'alarms_raised': 2, 'false_alarms': [],
          'missed_episodes': [{'camera': '/camera1', 'label': 'kicking', 'start_s': 4.0, 'end_s': 6.0}],
          'per_class': {'waving': {'pure': 1.0, 'n_pure': 4}, 'kicking': {'pure': 0.5, 'n_pure': 6}},
-         'world': 5, 'partners': 'any', 'params': {'cooldown_s': 4.0}, 'size': [120, 160]}
+         'world': 5, 'partners': 'any', 'params': {'cooldown_s': 4.0}, 'size': [120, 160],
+         'runs': [{'seed': 1, 'subject': 31, 'view': 2, 'frames': 1800, 'top1_pure': 0.8}]}
     return {**r, **over}
 
 
@@ -114,22 +115,34 @@ def test_pairs_two_models_by_setting_and_says_what_each_class_and_episode_gains(
     assert 'waving 100.0% -> 100.0% +0.0 (inside one action, of 4)' in words
     assert 'windows inside one action right 8 -> 9 of 10; alarm episodes caught 2 -> 2 of 3' in out
     # other streams (another world round, other parameters, other windows) are named and not compared
-    for over in ({'world': 4}, {'params': {'cooldown_s': 10.0}}, {'windows_pure': 11}):
+    other_scenario = [{'seed': 1, 'subject': 33, 'view': 2, 'frames': 1800}]        # another performer
+    for over in ({'world': 4}, {'params': {'cooldown_s': 10.0}}, {'windows_pure': 11}, {'runs': other_scenario}):
         write(b, '120x160_held-out_view_1min_s1', {**better, **over})
         rc, out = gain(a, b)
-        assert rc == 1 and f'differs in {next(iter(over))}' in out and 'missed by' not in out
+        key = next(iter(over)).replace('runs', 'streams')
+        assert rc == 1 and f'not the same streams (differs in {key})' in out and 'missed by' not in out
     # a setting B has no report of
     write(b, '120x160_held-out_view_1min_s1', better)
     write(a, '240x424_held-out_view_1min_s1', model_report('default@aaaaaaaa', size=[240, 424]))
     rc, out = gain(a, b)
-    assert rc == 1 and '240x424_held-out_view_1min_s1: no report of this setting' in out and '1 pairs compared' in out
+    assert rc == 1 and f'240x424_held-out_view_1min_s1: no report of this setting in {b}' in out
+    assert '1 pairs compared' in out
+    # and one A has none of; a setting without a window inside one action (top-1 None) still compares
+    write(b, '480x640_held-out_view_1min_s1', model_report('default@bbbbbbbb'))
+    write(a, '240x424_held-out_view_1min_s1', model_report('default@aaaaaaaa', size=[240, 424], top1_pure=None))
+    write(b, '240x424_held-out_view_1min_s1', model_report('default@bbbbbbbb', size=[240, 424]))
+    rc, out = gain(a, b)
+    assert rc == 1 and f'480x640_held-out_view_1min_s1: no report of this setting in {a}' in out
+    assert 'n/a -> 80.0% (+8 windows) of 10' in out and '2 pairs compared, 1 unpaired' in out
 
 
 def test_one_folder_holding_both_models_is_read_by_model_id(tmp_path):
     d = tmp_path / 'both'
     write(d, 'x', model_report('default@aaaaaaaa'))
     write(d, 'x', model_report('default@bbbbbbbb', top1_pure=0.6))
-    rc, out = gain(d, d)
+    rc, out = gain(d, d)                               # which of the two is A cannot be guessed
+    assert rc == 2 and 'holds reports of default@aaaaaaaa, default@bbbbbbbb for x' in out
+    rc, out = gain(d, d, '--model-a', 'default@aaaaaaaa', '--model-b', 'default@aaaaaaaa')
     assert rc == 1 and 'name them with --model-a' in out
     rc, out = gain(d, d, '--model-a', 'default@aaaaaaaa', '--model-b', 'default@bbbbbbbb')
     assert rc == 0 and '80.0% -> 60.0% (-2 windows)' in out

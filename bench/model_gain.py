@@ -29,22 +29,19 @@ def streams(r: dict):
 
 def reports(folder: Path, model: str | None = None) -> dict:
     """{setting: report} of the stream reports in ``folder`` (of ``model``'s only, when given): the setting is the
-    file name with its model's id taken off. A setting that several models' reports hold, with no ``model``
-    named, is a ValueError: which one is meant cannot be guessed."""
-    out, models = {}, {}
+    file name with its model's id taken off. A folder of several models' reports, with no ``model`` named, is a
+    ValueError: which one is meant cannot be guessed, and pooling two would compare neither."""
+    out, models = {}, set()
     for f in sorted(folder.glob('*.json')):
         r = json.loads(f.read_text())
         tag = str(r.get('model', '')).replace('@', '-') + '_'
         if 'per_class' not in r or not f.stem.startswith(tag) or model not in (None, r['model']):
             continue
-        setting = f.stem[len(tag):]
-        models.setdefault(setting, set()).add(r['model'])
-        out[setting] = {**r, 'streams': streams(r)}
-    several = sorted(s for s, m in models.items() if len(m) > 1)
-    if several:
-        raise ValueError(f'{folder} holds reports of {", ".join(sorted(models[several[0]]))} for {several[0]}'
-                         + (f' and {len(several) - 1} more settings' if len(several) > 1 else '')
-                         + ': name the model (--model-a / --model-b)')
+        models.add(r['model'])
+        out[f.stem[len(tag):]] = {**r, 'streams': streams(r)}
+    if len(models) > 1:
+        raise ValueError(f'{folder} holds reports of several models ({", ".join(sorted(models))}): name the model '
+                         '(--model-a / --model-b)')
     return out
 
 
@@ -102,6 +99,8 @@ def main(argv=None) -> int:
             bad += 1
             continue
         differ = [k for k in SAME_STREAMS if ra.get(k) != rb.get(k)]
+        if ra['streams'] is None or rb['streams'] is None:        # a report that lists no scenarios
+            differ = [k for k in differ if k != 'streams'] + ['streams (not recorded)']
         if differ:
             print(f'{setting}: not the same streams (differs in {", ".join(differ)}); not compared')
             bad += 1
@@ -114,7 +113,7 @@ def main(argv=None) -> int:
     for setting in sorted(set(b) - set(a)):
         print(f'{setting}: no report of this setting in {args.dir_a}')
         bad += 1
-    paired = [s for s in a if s in b and a[s]['model'] != b[s]['model']
+    paired = [s for s in a if s in b and a[s]['model'] != b[s]['model'] and a[s]['streams'] is not None
               and not [k for k in SAME_STREAMS if a[s].get(k) != b[s].get(k)]]
     if paired:
         n_win = sum(a[s]['windows_pure'] for s in paired)

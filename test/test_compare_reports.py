@@ -141,7 +141,18 @@ def test_one_folder_holding_both_models_is_read_by_model_id(tmp_path):
     write(d, 'x', model_report('default@aaaaaaaa'))
     write(d, 'x', model_report('default@bbbbbbbb', top1_pure=0.6))
     rc, out = gain(d, d)                               # which of the two is A cannot be guessed
-    assert rc == 2 and 'holds reports of default@aaaaaaaa, default@bbbbbbbb for x' in out
+    assert rc == 2 and 'holds reports of several models (default@aaaaaaaa, default@bbbbbbbb)' in out
+    e = tmp_path / 'mixed'                             # two models, each of another setting: not pooled as one
+    write(e, 'x', model_report('default@aaaaaaaa'))
+    write(e, 'y', model_report('default@cccccccc'))
+    rc, out = gain(e, d, '--model-b', 'default@bbbbbbbb')
+    assert rc == 2 and 'holds reports of several models (default@aaaaaaaa, default@cccccccc)' in out
+    rc, out = gain(e, d, '--model-a', 'default@aaaaaaaa', '--model-b', 'default@bbbbbbbb')
+    assert rc == 0 and '1 pairs compared, 0 unpaired' in out
+    # reports that list no scenarios cannot be shown to be of the same streams
+    write(e, 'x', {k: v for k, v in model_report('default@aaaaaaaa').items() if k != 'runs'})
+    rc, out = gain(e, d, '--model-a', 'default@aaaaaaaa', '--model-b', 'default@bbbbbbbb')
+    assert rc == 1 and 'differs in streams (not recorded)' in out
     rc, out = gain(d, d, '--model-a', 'default@aaaaaaaa', '--model-b', 'default@aaaaaaaa')
     assert rc == 1 and 'name them with --model-a' in out
     rc, out = gain(d, d, '--model-a', 'default@aaaaaaaa', '--model-b', 'default@bbbbbbbb')

@@ -53,15 +53,20 @@ def episodes(r: dict, key: str) -> set:
     return {(e['camera'], e['label'], e['start_s']) for e in r.get(key, [])}
 
 
+def tally(r: dict) -> tuple:
+    """(windows inside one action right, alarm episodes caught, false alarms) of report ``r``."""
+    right = round((r['top1_pure'] or 0.0) * r['windows_pure'])         # top-1 None: no such window
+    return right, r['alarm_episodes'] - len(r['missed_episodes']), len(r['false_alarms'])
+
+
 def compare(setting: str, a: dict, b: dict) -> list:
     """Lines saying what B does on ``setting`` against A."""
-    right = [round((r['top1_pure'] or 0.0) * r['windows_pure']) for r in (a, b)]     # None: no such window
-    caught = [r['alarm_episodes'] - len(r['missed_episodes']) for r in (a, b)]
+    (right_a, caught_a, false_a), (right_b, caught_b, false_b) = tally(a), tally(b)
     out = [f'{setting}: {a["model"]} -> {b["model"]}',
-           f'  top-1 inside one action {pct(a["top1_pure"])} -> {pct(b["top1_pure"])} ({right[1] - right[0]:+d} windows) of '
+           f'  top-1 inside one action {pct(a["top1_pure"])} -> {pct(b["top1_pure"])} ({right_b - right_a:+d} windows) of '
            f'{a["windows_pure"]}; all windows {pct(a["accuracy_all"])} -> {pct(b["accuracy_all"])} of {a["windows"]}',
-           f'  alarm episodes caught {caught[0]} -> {caught[1]} of {a["alarm_episodes"]}; false alarms '
-           f'{len(a["false_alarms"])} -> {len(b["false_alarms"])}']
+           f'  alarm episodes caught {caught_a} -> {caught_b} of {a["alarm_episodes"]}; false alarms '
+           f'{false_a} -> {false_b}']
     missed_a, missed_b = episodes(a, 'missed_episodes'), episodes(b, 'missed_episodes')
     for label, only in (('missed by B only', missed_b - missed_a), ('missed by A only', missed_a - missed_b)):
         if only:
@@ -87,7 +92,7 @@ def main(argv=None) -> int:
         p.error(str(e))
     if not a:
         p.error(f'no stream reports in {args.dir_a}' + (f' of {args.model_a}' if args.model_a else ''))
-    bad, pooled = 0, [[0, 0, 0], [0, 0, 0]]       # per model: right windows, caught episodes, raised-and-false
+    bad, paired = 0, []
     for setting in sorted(a):
         if setting not in b:
             print(f'{setting}: no report of this setting in {args.dir_b}')
@@ -106,16 +111,12 @@ def main(argv=None) -> int:
             bad += 1
             continue
         print('\n'.join(compare(setting, ra, rb)))
-        for tally, r in zip(pooled, (ra, rb)):
-            tally[0] += round((r['top1_pure'] or 0.0) * r['windows_pure'])
-            tally[1] += r['alarm_episodes'] - len(r['missed_episodes'])
-            tally[2] += len(r['false_alarms'])
+        paired.append(setting)
     for setting in sorted(set(b) - set(a)):
         print(f'{setting}: no report of this setting in {args.dir_a}')
         bad += 1
-    paired = [s for s in a if s in b and a[s]['model'] != b[s]['model'] and a[s]['streams'] is not None
-              and not [k for k in SAME_STREAMS if a[s].get(k) != b[s].get(k)]]
     if paired:
+        pooled = [[sum(x) for x in zip(*(tally(r[s]) for s in paired))] for r in (a, b)]
         n_win = sum(a[s]['windows_pure'] for s in paired)
         n_eps = sum(a[s]['alarm_episodes'] for s in paired)
         print(f'pooled over {len(paired)} settings: windows inside one action right {pooled[0][0]} -> {pooled[1][0]} '

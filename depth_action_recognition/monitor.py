@@ -23,6 +23,7 @@ from rclpy.parameter import Parameter
 from .errors import DepthActionError
 from .evaluation import OnlineEvaluator, earliest_alarm_s, format_report
 from .node_main import EXECUTORS, executor_kind, init_ros, make_executor, spin_until_shutdown
+from .params import read as read_params
 from .resources import default_params_file
 
 RECOGNIZER = 'depth_action_recognizer'
@@ -66,7 +67,6 @@ def run(args) -> int:
     kind = executor_kind(args.executor)           # a bad $DEPTH_ACTION_EXECUTOR fails before ROS starts
     params_file = args.params_file or default_params_file()
     _check_params_file(params_file)
-    from .params import read as read_params
     from .recognizer_node import RecognizerNode   # torch import: after the cheap checks
     from .events_node import EventsNode
 

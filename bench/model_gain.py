@@ -104,8 +104,9 @@ def main(argv=None) -> int:
             bad += 1
             continue
         differ = [k for k in SAME_STREAMS if ra.get(k) != rb.get(k)]
-        if ra['streams'] is None or rb['streams'] is None:        # a report that lists no scenarios
-            differ = [k for k in differ if k != 'streams'] + ['streams (not recorded)']
+        for key in ('streams', 'world'):            # not recorded: round 4, or for a few commits round 5
+            if ra.get(key) is None or rb.get(key) is None:
+                differ = [k for k in differ if k != key] + [f'{key} (not recorded)']
         if differ:
             print(f'{setting}: not the same streams (differs in {", ".join(differ)}); not compared')
             bad += 1

@@ -41,7 +41,7 @@ def cameras(seeds: list, args) -> None:
                               partners=args.partners, world=4)
             round4.segment_at(0.0)                                      # lay the first segment out
             old, new = round4.scene(0).room.boxes, scenes[0].room.boxes
-            moved = 'yes' if len(old) != len(new) or any(not np.array_equal(a[0], b[0])
+            moved = 'yes' if len(old) != len(new) or any(not (np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]))
                                                          for a, b in zip(old, new)) else 'no'
         print(f'| {seed} | {cam.subject} | {cam.view} | {scenes[0].camera.position[1]:.2f} | {far:.2f} | {moved} |')
 

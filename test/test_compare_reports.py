@@ -153,6 +153,9 @@ def test_one_folder_holding_both_models_is_read_by_model_id(tmp_path):
     write(e, 'x', {k: v for k, v in model_report('default@aaaaaaaa').items() if k != 'runs'})
     rc, out = gain(e, d, '--model-a', 'default@aaaaaaaa', '--model-b', 'default@bbbbbbbb')
     assert rc == 1 and 'differs in streams (not recorded)' in out
+    write(e, 'x', {k: v for k, v in model_report('default@aaaaaaaa').items() if k != 'world'})
+    rc, out = gain(e, d, '--model-a', 'default@aaaaaaaa', '--model-b', 'default@bbbbbbbb')
+    assert rc == 1 and 'differs in world (not recorded)' in out
     rc, out = gain(d, d, '--model-a', 'default@aaaaaaaa', '--model-b', 'default@aaaaaaaa')
     assert rc == 1 and 'name them with --model-a' in out
     rc, out = gain(d, d, '--model-a', 'default@aaaaaaaa', '--model-b', 'default@bbbbbbbb')

@@ -66,7 +66,7 @@ for f in "$T" "$INIT"; do
     [ -f "$f" ] || { echo "make_stream_default: $f not found (see models/MODEL_CARD.md)" >&2; exit 2; }
 done
 
-[ "$STAGE" -lt 6 ] && render "$DATA/stream_train_c" "$W" 41 1-30 0-3 stream     # stage 6 trains without it
+if [ "$STAGE" -lt 6 ]; then render "$DATA/stream_train_c" "$W" 41 1-30 0-3 stream; fi     # stage 6 trains without it
 render "$DATA/clips_c" "$C" 43 1-30 0-3 clips
 render "$DATA/stream_val" "$V" 22 1-30 0-3 stream
 FOLDERS=("$DATA/stream_train_c" "$DATA/clips_c")

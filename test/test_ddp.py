@@ -174,3 +174,41 @@ def test_torchrun_builds_the_cache_in_shares_then_trains(tmp_path, tiny_data, te
     resumed, whole = (torch.load(tmp_path / d / 'last_state.pt', weights_only=False) for d in ('run', 'straight'))
     assert resumed['epoch'] == whole['epoch'] == 2
     assert all(torch.equal(a, b) for a, b in zip(resumed['generators'], whole['generators'], strict=True))
+
+
+def leaving_worker(rank, world, init, out, fails):
+    """A few DDP steps, then rank 0 takes a second longer (as it evaluates and saves after the last epoch) while
+    rank 1 leaves at once, having returned or (fails) raised."""
+    import time
+    from training.distill import leave_process_group
+    dist.init_process_group('gloo', init_method=f'file://{init}', rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    model = DistributedDataParallel(torch.nn.Linear(8, 2))
+    for _ in range(3):
+        model(torch.randn(4, 8)).sum().backward()
+    if rank == 0:
+        time.sleep(1.0)
+    reached = time.time()
+    leave_process_group(wait=not (fails and rank == 1))
+    with open(os.path.join(out, f'left{rank}.json'), 'w') as f:
+        json.dump({'reached': reached, 'left': time.time()}, f)
+
+
+def leave(tmp_path, fails):
+    mp.spawn(leaving_worker, args=(2, str(tmp_path / 'init'), str(tmp_path), fails), nprocs=2, join=True)
+    return [json.loads((tmp_path / f'left{r}.json').read_text()) for r in range(2)]
+
+
+def test_a_rank_that_returned_leaves_the_group_only_once_rank_0_has_finished(tmp_path):
+    """Rank 1, done early, waits for rank 0 before it destroys the group and exits (a rank exiting while
+    another still worked aborted a gloo rank now and then)."""
+    r0, r1 = leave(tmp_path, fails=False)
+    assert r1['reached'] < r0['reached'] - 0.5           # rank 1 came first: rank 0 slept a second
+    assert r1['left'] >= r0['reached']
+
+
+def test_after_an_error_a_rank_leaves_at_once_and_the_others_do_not_hang(tmp_path, capfd):
+    r0, r1 = leave(tmp_path, fails=True)
+    assert r1['left'] < r0['reached']                     # the failed rank waited for nobody
+    assert r0['left'] - r0['reached'] < 30                # rank 0's wait ends when rank 1 has gone
+    assert 'rank 0: another rank left early' in capfd.readouterr().err

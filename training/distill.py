@@ -15,6 +15,7 @@ Several processes: ``python -m training.cache ...`` first, then ``torchrun --npr
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import math
@@ -505,13 +506,31 @@ def unused_recordings(args, source, splits, rank: int) -> None:
 
 
 def main(argv=None) -> int:
+    returned = False
     try:
-        return run(argv)
+        rc = run(argv)
+        returned = True
+        return rc
     finally:
         # Every way out, an error's included, leaves the process group: under torchrun the other ranks would
         # otherwise wait for this one.
         if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+            leave_process_group(wait=returned)
+
+
+def leave_process_group(wait: bool) -> None:
+    """Destroy the process group once nothing holds on to it. DistributedDataParallel's reducer sits in reference
+    cycles that outlive run(); freed only at interpreter exit, after the group, it aborted a gloo rank now and then
+    ("terminate called without an active exception", SIGABRT): collected here first. A rank that returned waits
+    for the others (rank 0 evaluates and saves after the last epoch), so that none exits mid-way through another's
+    work; after an error it does not wait, as the others may never come."""
+    gc.collect()
+    if wait:
+        try:
+            dist.barrier()
+        except RuntimeError as e:          # a rank that failed has gone: its own error says why
+            print(f'distill: rank {dist.get_rank()}: another rank left early ({e})', file=sys.stderr, flush=True)
+    dist.destroy_process_group()
 
 
 def run(argv=None) -> int:

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""How often a gloo rank aborts at exit ("terminate called without an active exception", SIGABRT) when one rank
+finishes before the other, with a bare destroy_process_group() and with training.distill's leave_process_group().
+
+    python3 bench/ddp_teardown.py --runs 12        # 2 x 12 two-process torchrun launches, a few seconds each
+
+Each launch trains a small DistributedDataParallel model on two CPU ranks; rank 1 returns at once while rank 0
+works a second longer, as distill's rank 0 evaluates and saves after the last epoch. Prints the launches that
+failed, per way of leaving. A chance event: compare the two counts of one run of this script.
+"""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+RANK = '''
+import sys, time
+import torch, torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from training.distill import leave_process_group
+dist.init_process_group('gloo')
+def work():
+    model = DistributedDataParallel(torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 4)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(20):
+        loss = model(torch.randn(8, 64)).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    if dist.get_rank() == 0:
+        time.sleep(1.0)
+work()
+if sys.argv[1] == 'bare':
+    dist.destroy_process_group()
+else:
+    leave_process_group(wait=True)
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def launch(script: Path, way: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr',
+                           '127.0.0.1', '--master_port', str(free_port()), str(script), way],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--runs', type=int, default=12, help='launches per way of leaving')
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / 'rank.py'
+        script.write_text(RANK)
+        t0 = time.time()
+        for way in ('bare', 'leave_process_group'):
+            results = [launch(script, way) for _ in range(args.runs)]
+            failed = [r for r in results if r.returncode != 0]
+            aborted = sum('terminate called' in r.stderr for r in failed)
+            print(f'{way:20s} failed {len(failed)}/{args.runs} launches ({aborted} with "terminate called")',
+                  flush=True)
+    print(f'{time.time() - t0:.0f} s')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

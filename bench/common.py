@@ -22,6 +22,12 @@ def report_setting(stem: str) -> tuple:
     return stem, 'cpu'
 
 
+def report_prefix(model_id: str) -> str:
+    """What bench/stream_accuracy.py puts in front of a report's name: the model's id (``name@8hex``) with its
+    '@' written '-', then '_'. bench/model_gain.py takes it off again to pair two models' reports."""
+    return model_id.replace('@', '-') + '_'
+
+
 def loopback_dds():
     """DDS on loopback and a domain of our own, before rclpy is imported."""
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'

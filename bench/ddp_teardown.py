@@ -26,7 +26,8 @@ from torch.nn.parallel import DistributedDataParallel
 from training.distill import leave_process_group
 dist.init_process_group('gloo')
 def work():
-    model = DistributedDataParallel(torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 4)))
+    net = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 4))
+    model = DistributedDataParallel(net)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     for _ in range(20):
         loss = model(torch.randn(8, 64)).sum()

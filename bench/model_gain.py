@@ -18,6 +18,8 @@ import json
 import sys
 from pathlib import Path
 
+from common import report_prefix
+
 SAME_STREAMS = ('windows', 'windows_pure', 'alarm_episodes', 'world', 'partners', 'params', 'size', 'streams')
 
 
@@ -34,7 +36,7 @@ def reports(folder: Path, model: str | None = None) -> dict:
     out, models = {}, set()
     for f in sorted(folder.glob('*.json')):
         r = json.loads(f.read_text())
-        tag = str(r.get('model', '')).replace('@', '-') + '_'
+        tag = report_prefix(str(r.get('model', '')))
         if 'per_class' not in r or not f.stem.startswith(tag) or model not in (None, r['model']):
             continue
         models.add(r['model'])

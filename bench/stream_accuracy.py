@@ -24,7 +24,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import ROOT, report_suffix
+from common import ROOT, report_prefix, report_suffix
 
 from depth_action_recognition.synthetic.dataset import PARTNERS
 from depth_action_recognition.synthetic.scene import WORLD, WORLDS
@@ -54,8 +54,8 @@ def run(args, size, split) -> dict:
     dev = report_suffix(args.device)
     partners = '' if args.partners == 'any' else f'_partners-{args.partners}'
     world = '' if args.world == WORLD else f'_world{args.world}'
-    out = args.out / (f'{args.model_id}_{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}{fov}'
-                      f'{partners}{world}{args.params_tag}{dev}.json')
+    out = args.out / (f'{report_prefix(args.model_id)}{size}_{split.replace(" ", "_")}_{args.minutes:g}min_s{seeds}'
+                      f'{fov}{partners}{world}{args.params_tag}{dev}.json')
     if not reusable(out, args.params, args.world):
         cmd = [sys.executable, '-m', 'depth_action_recognition.stream_eval', '--minutes', str(args.minutes),
                '--seeds', *map(str, args.seeds), '--size', size, '--subjects', subjects, '--views', views,
@@ -119,7 +119,7 @@ def main():
         '_p' + hashlib.sha256(json.dumps(args.params, sort_keys=True).encode()).hexdigest()[:8]
     args.model = (args.model or default_model_path()).resolve()     # the children run from the repository root
     loaded = load_checkpoint(args.model)
-    args.model_id = loaded.short_id.replace('@', '-')
+    args.model_id = loaded.short_id
     node = node_settings(args.params, loaded)              # as the node would read the file (defaults included)
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)

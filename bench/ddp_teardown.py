@@ -4,9 +4,9 @@ finishes before the other, with a bare destroy_process_group() and with training
 
     python3 bench/ddp_teardown.py --runs 12        # 2 x 12 two-process torchrun launches, a few seconds each
 
-Each launch trains a small DistributedDataParallel model on two CPU ranks; rank 1 returns at once while rank 0
-works a second longer, as distill's rank 0 evaluates and saves after the last epoch. Prints the launches that
-failed, per way of leaving. A chance event: compare the two counts of one run of this script.
+Each launch trains a small DistributedDataParallel model on two CPU ranks; rank 1 is done at once while rank 0
+works a second longer, as distill's rank 0 evaluates and saves after the last epoch. Prints, per way of leaving,
+the launches that ended well, aborted, failed otherwise or hung. A chance event: compare the counts of one run.
 """
 import argparse
 import os
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,11 +51,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch(script: Path, way: str) -> subprocess.CompletedProcess:
+def launch(script: Path, way: str) -> str:
+    """'ok', 'aborted' (a rank died of "terminate called"), 'failed' (otherwise) or 'hung' (over 2 minutes)."""
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr',
-                           '127.0.0.1', '--master_port', str(free_port()), str(script), way],
-                          capture_output=True, text=True, timeout=120, env=env)
+    try:
+        r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr',
+                            '127.0.0.1', '--master_port', str(free_port()), str(script), way],
+                           capture_output=True, text=True, timeout=120, env=env)
+    except subprocess.TimeoutExpired:
+        return 'hung'
+    return 'ok' if r.returncode == 0 else 'aborted' if 'terminate called' in r.stderr else 'failed'
 
 
 def main() -> int:
@@ -66,11 +72,9 @@ def main() -> int:
         script.write_text(RANK)
         t0 = time.time()
         for way in ('bare', 'leave_process_group'):
-            results = [launch(script, way) for _ in range(args.runs)]
-            failed = [r for r in results if r.returncode != 0]
-            aborted = sum('terminate called' in r.stderr for r in failed)
-            print(f'{way:20s} failed {len(failed)}/{args.runs} launches ({aborted} with "terminate called")',
-                  flush=True)
+            results = Counter(launch(script, way) for _ in range(args.runs))
+            print(f'{way:20s} of {args.runs} launches: ' + ', '.join(f'{k} {results[k]}' for k in
+                                                                      ('ok', 'aborted', 'failed', 'hung')), flush=True)
     print(f'{time.time() - t0:.0f} s')
     return 0
 

@@ -15,7 +15,6 @@ Several processes: ``python -m training.cache ...`` first, then ``torchrun --npr
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import json
 import math
@@ -506,30 +505,31 @@ def unused_recordings(args, source, splits, rank: int) -> None:
 
 
 def main(argv=None) -> int:
-    returned = False
+    rc = None
     try:
         rc = run(argv)
-        returned = True
         return rc
     finally:
         # Every way out, an error's included, leaves the process group: under torchrun the other ranks would
         # otherwise wait for this one.
         if dist.is_available() and dist.is_initialized():
-            leave_process_group(wait=returned)
+            leave_process_group(wait=rc == 0)
 
 
 def leave_process_group(wait: bool) -> None:
-    """Destroy the process group once nothing holds on to it. DistributedDataParallel's reducer sits in reference
-    cycles that outlive run(); freed only at interpreter exit, after the group, it aborted a gloo rank now and then
-    ("terminate called without an active exception", SIGABRT): collected here first. A rank that returned waits
-    for the others (rank 0 evaluates and saves after the last epoch), so that none exits mid-way through another's
-    work; after an error it does not wait, as the others may never come."""
-    gc.collect()
-    if wait:
+    """Destroy the process group; on gloo, a rank that trained to the end (``wait``) first waits at a barrier for
+    the others. Ranks other than 0 are done at the last epoch while rank 0 evaluates and saves, and a gloo rank that
+    destroyed the group then aborted now and then ("terminate called without an active exception", SIGABRT;
+    bench/ddp_teardown.py counts it). Every rank that returned 0 has run every epoch's collectives, so they all meet
+    at this one; a rank that failed waits for nobody (the others may never come), and a rank waiting for it gets
+    an error when it exits. Not on nccl, where the abort was not seen and whose watchdog would kill a rank
+    waiting longer than its timeout."""
+    if wait and dist.get_backend() == 'gloo':
         try:
             dist.barrier()
-        except RuntimeError as e:          # a rank that failed has gone: its own error says why
-            print(f'distill: rank {dist.get_rank()}: another rank left early ({e})', file=sys.stderr, flush=True)
+        except RuntimeError as e:      # a rank failed (its own error says why) or outlasted the group's timeout
+            print(f'distill: rank {dist.get_rank()}: the barrier before leaving failed ({e})', file=sys.stderr,
+                  flush=True)
     dist.destroy_process_group()
 
 

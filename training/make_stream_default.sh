@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Stages 3 to 6 of the shipped default's recipe (models/MODEL_CARD.md): fine-tune a student on many streaming
+# Stages 3 to 7 of the shipped default's recipe (models/MODEL_CARD.md): fine-tune a student on many streaming
 # windows with fit 'extend', so that 16:9 windows train at their own input width (60x106) as they are served, not
-# letterboxed. Renders its folders (performed by training subjects 1-30, at stages 5 and 6 also 41-100, in views
+# letterboxed. Renders its folders (performed by training subjects 1-30, from stage 5 on also 41-100, in views
 # 0-3 only: no test split's performer or view; a partner or bystander is any of subjects 1-40, as in every
-# rendering of world round 4, but at stage 6 one of the folder's own subjects), then distils by logit KD from the round-4 RGB teacher, starting from INIT.
+# rendering of world round 4, but at stages 6 and 7 one of the folder's own subjects), then distils by logit KD
+# from the round-4 RGB teacher, starting from INIT.
 #
 # STAGE=3 (the default) starts from default@57cb8145 (out of git by training/previous_default.sh) and made
 # default@9b7f7b79. STAGE=4 starts from that, adds $DATA/stream_train_d (WINDOWS_D per class, default 250, seed

@@ -2,7 +2,7 @@
 """How often a gloo rank aborts at exit ("terminate called without an active exception", SIGABRT) when one rank
 finishes before the other, with a bare destroy_process_group() and with training.distill's leave_process_group().
 
-    python3 bench/ddp_teardown.py --runs 12        # 2 x 12 two-process torchrun launches, a few seconds each
+    .venv/bin/python bench/ddp_teardown.py --runs 12    # 2 x 12 two-process torchrun launches, a few seconds each
 
 Each launch trains a small DistributedDataParallel model on two CPU ranks; rank 1 is done at once while rank 0
 works a second longer, as distill's rank 0 evaluates and saves after the last epoch. Prints, per way of leaving,
@@ -10,6 +10,7 @@ the launches that ended well, aborted, failed otherwise or hung. A chance event:
 """
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -52,15 +53,25 @@ def free_port() -> int:
 
 
 def launch(script: Path, way: str) -> str:
-    """'ok', 'aborted' (a rank died of "terminate called"), 'failed' (otherwise) or 'hung' (over 2 minutes)."""
+    """'ok', 'aborted' (a rank died of "terminate called"), 'failed' (otherwise: its stderr's end is printed) or
+    'hung' (over 2 minutes: torchrun and its ranks are killed, so that they do not slow the launches after it)."""
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr',
+                          '127.0.0.1', '--master_port', str(free_port()), str(script), way],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                         start_new_session=True)
     try:
-        r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr',
-                            '127.0.0.1', '--master_port', str(free_port()), str(script), way],
-                           capture_output=True, text=True, timeout=120, env=env)
+        _, err = p.communicate(timeout=120)
     except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
         return 'hung'
-    return 'ok' if r.returncode == 0 else 'aborted' if 'terminate called' in r.stderr else 'failed'
+    if p.returncode == 0:
+        return 'ok'
+    if 'terminate called' in err:
+        return 'aborted'
+    print(f'{way}: failed ({p.returncode}):\n' + '\n'.join(err.splitlines()[-5:]), file=sys.stderr)
+    return 'failed'
 
 
 def main() -> int:
@@ -70,13 +81,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / 'rank.py'
         script.write_text(RANK)
-        t0 = time.time()
+        t0, broken = time.time(), 0
         for way in ('bare', 'leave_process_group'):
             results = Counter(launch(script, way) for _ in range(args.runs))
             print(f'{way:20s} of {args.runs} launches: ' + ', '.join(f'{k} {results[k]}' for k in
                                                                       ('ok', 'aborted', 'failed', 'hung')), flush=True)
+            broken += results['failed'] + results['hung']
     print(f'{time.time() - t0:.0f} s')
-    return 0
+    return 1 if broken else 0          # a launch that failed otherwise or hung says nothing of the abort
 
 
 if __name__ == '__main__':

@@ -35,7 +35,12 @@ def reports(folder: Path, model: str | None = None) -> dict:
     ValueError: which one is meant cannot be guessed, and pooling two would compare neither."""
     out, models = {}, set()
     for f in sorted(folder.glob('*.json')):
-        r = json.loads(f.read_text())
+        try:
+            r = json.loads(f.read_text())
+        except ValueError:
+            continue                                   # not a report (the folder may hold other files)
+        if not isinstance(r, dict):
+            continue
         tag = report_prefix(str(r.get('model', '')))
         if 'per_class' not in r or not f.stem.startswith(tag) or model not in (None, r['model']):
             continue

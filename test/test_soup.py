@@ -1,0 +1,84 @@
+"""training.soup: the weighted mean of students fine-tuned from one model, and the models it refuses."""
+import dataclasses
+
+import pytest
+import torch
+
+from depth_action_recognition.checkpoint import load_checkpoint, save_checkpoint
+from training import soup
+
+from conftest import make_checkpoint
+
+
+def fine_tune(init_path, out_path, seed, name='test-student'):
+    """A member: the init's weights and BatchNorm statistics moved by seeded noise, provenance naming the init."""
+    init = load_checkpoint(init_path)
+    model = init.model
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for key, t in model.state_dict().items():
+            if t.is_floating_point():
+                t.add_(0.05 * torch.randn(t.shape, generator=g))
+                if 'running_var' in key:
+                    t.abs_()                         # a variance stays positive
+            else:
+                t.fill_(seed)                        # num_batches_tracked
+    meta = dataclasses.replace(init.meta, name=name, provenance={'init': init.short_id})
+    return save_checkpoint(out_path, model, meta)
+
+
+@pytest.fixture
+def family(tmp_path):
+    init = make_checkpoint(tmp_path / 'init.safetensors', seed=3)
+    return init, fine_tune(init, tmp_path / 'a.safetensors', 1), fine_tune(init, tmp_path / 'b.safetensors', 2)
+
+
+def test_the_soup_is_the_weighted_mean_of_every_tensor_and_serves_like_one(tmp_path, family):
+    init, a, b = family
+    out = tmp_path / 'soup.safetensors'
+    assert soup.main([str(a), str(b), '--weights', '1', '3', '--name', 'mix', '--out', str(out)]) == 0
+    s, ma, mb = (load_checkpoint(p) for p in (out, a, b))
+    sa, sb, ss = ma.model.state_dict(), mb.model.state_dict(), s.model.state_dict()
+    for key in ss:
+        if ss[key].is_floating_point():
+            torch.testing.assert_close(ss[key], 0.25 * sa[key] + 0.75 * sb[key])
+        else:
+            assert ss[key].item() == 2                # the larger num_batches_tracked
+    assert any('running_mean' in k for k in ss) and any('running_var' in k for k in ss)
+    # weights 1 and 0 give the first member back: the same outputs on a clip
+    one = tmp_path / 'one.safetensors'
+    assert soup.main([str(a), str(b), '--weights', '1', '0', '--out', str(one)]) == 0
+    clip = torch.rand(2, 1, 8, 24, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(load_checkpoint(one).model.eval()(clip), ma.model.eval()(clip))
+    assert s.meta.name == 'mix' and s.meta.metrics == {}
+    assert [m['model'] for m in s.meta.provenance['soup']] == [ma.short_id, mb.short_id]
+    assert [m['weight'] for m in s.meta.provenance['soup']] == [0.25, 0.75]
+    assert s.meta.labels == ma.meta.labels and s.meta.preprocess == ma.meta.preprocess
+
+
+def test_a_member_may_be_the_model_the_others_were_fine_tuned_from(tmp_path, family):
+    init, a, _ = family
+    out = tmp_path / 'soup.safetensors'
+    assert soup.main([str(init), str(a), '--out', str(out)]) == 0
+    s, mi, ma = (load_checkpoint(p).model.state_dict() for p in (out, init, a))
+    key = 'head.weight'
+    torch.testing.assert_close(s[key], 0.5 * mi[key] + 0.5 * ma[key])
+
+
+def test_models_of_other_origins_labels_or_inputs_are_refused_by_name(tmp_path, family, capsys):
+    init, a, _ = family
+    stranger = make_checkpoint(tmp_path / 'stranger.safetensors', seed=9)       # trained from scratch, not from init
+    assert soup.main([str(a), str(stranger), '--out', str(tmp_path / 'x.safetensors')]) == 2
+    err = capsys.readouterr().err
+    assert 'not fine-tuned from one model' in err and 'from scratch' in err
+    other_labels = make_checkpoint(tmp_path / 'labels.safetensors', labels=['a', 'b', 'c'], alarms=['c'])
+    assert soup.main([str(a), str(other_labels), '--out', str(tmp_path / 'x.safetensors')]) == 2
+    assert 'differ in student' in capsys.readouterr().err        # a 3-class head: another network
+    assert not (tmp_path / 'x.safetensors').exists()
+    with pytest.raises(SystemExit) as e:
+        soup.main([str(init), str(a), '--weights', '1', '-1', '--out', str(tmp_path / 'x.safetensors')])
+    assert e.value.code == 2 and 'weights must be >= 0' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        soup.main([str(init), str(a), '--weights', '1', '--out', str(tmp_path / 'x.safetensors')])
+    assert '1 weights for 2 models' in capsys.readouterr().err

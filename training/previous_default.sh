@@ -13,6 +13,8 @@
 #                                                #   -> runs/default_9b7f7b79/student.safetensors
 #   bash training/previous_default.sh cabbe406   # default@cabbe406 (stage 4, which stages 5-7 start from)
 #                                                #   -> runs/default_cabbe406/student.safetensors
+#   bash training/previous_default.sh b72b44a5   # default@b72b44a5 (stage 6, which stage 8 starts from)
+#                                                #   -> runs/default_b72b44a5/student.safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ID=${1:-5102b055}
@@ -22,7 +24,8 @@ case "$ID" in
     57cb8145) COMMIT=d52036a ;;
     9b7f7b79) COMMIT=b44f4f0 ;;
     cabbe406) COMMIT=5656ec6 ;;
-    *) echo "previous_default: no earlier default $ID (have 5102b055, 400f3007, 57cb8145, 9b7f7b79, cabbe406)" >&2
+    b72b44a5) COMMIT=fc24120 ;;
+    *) echo "previous_default: no earlier default $ID (have 5102b055, 400f3007, 57cb8145, 9b7f7b79, cabbe406, b72b44a5)" >&2
        exit 2 ;;
 esac
 OUT=runs/default_$ID/student.safetensors

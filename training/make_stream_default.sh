@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stages 3 to 8 of the shipped default's recipe (models/MODEL_CARD.md): fine-tune a student on many streaming
+# Stages 3 to 6 of the shipped default's recipe (models/MODEL_CARD.md), and the experiments 7 and 8: fine-tune a student on many streaming
 # windows with fit 'extend', so that 16:9 windows train at their own input width (60x106) as they are served, not
 # letterboxed. Renders its folders (performed by training subjects 1-30, from stage 5 on also 41-100, in views
 # 0-3 only: no test split's performer or view; a partner or bystander is any of subjects 1-40, as in every
@@ -26,10 +26,10 @@
 # 150, seed 51, every class, the two 16:9 modes only): stage 6's folder made about half of the 16:9 samples those
 # four classes, and drinking fell while phone_call rose; here 16:9 gets more windows of every class alike. From
 # default@cabbe406, 5 epochs at 3e-4 in runs/stream_default7. STAGE=8 is stage 6's folders at a taller input,
-# 72x96 instead of 60x80 (a 16:9 window 72x128): 1.44 times the pixels, for the small objects at the head that
+# 72x96 instead of 60x80 (a 424x240 or 848x480 window 72x127): 1.44 times the pixels, for the small objects at the head that
 # keep drinking, phone_call and brushing_teeth the weakest classes; from default@b72b44a5 (stage 6, trained at 60
-# rows, so the fine-tune also moves it to the new scale), 5 epochs at 5e-4 in runs/stream_default8. HEIGHT and
-# WIDTH set another input size at any stage.
+# rows, so the fine-tune also moves it to the new scale), 5 epochs at 5e-4 in runs/stream_default8. HEIGHT (and
+# WIDTH, by default 4/3 of it) set another input size at any stage.
 #
 #   DEVICE=cpu JOBS=2 bash training/make_stream_default.sh     # the 2-core CPU: about 35 minutes (rendering 11,
 #                                                              # loading and teacher cache 5, 8 epochs at 140-150 s)
@@ -62,7 +62,7 @@ case "$STAGE" in
     5) FROM=cabbe406; E=4; LR=3e-4; NAME=stream_default5; SUBJ=1-30,41-100 ;;
     6) FROM=cabbe406; E=5; LR=3e-4; NAME=stream_default6; SUBJ=1-30,41-100 ;;
     7) FROM=cabbe406; E=5; LR=3e-4; NAME=stream_default7; SUBJ=1-30,41-100 ;;
-    8) FROM=b72b44a5; E=5; LR=5e-4; NAME=stream_default8; SUBJ=1-30,41-100; HEIGHT=${HEIGHT:-72}; WIDTH=${WIDTH:-96} ;;
+    8) FROM=b72b44a5; E=5; LR=5e-4; NAME=stream_default8; SUBJ=1-30,41-100; HEIGHT=${HEIGHT:-72} ;;
     *) echo "make_stream_default: STAGE must be 3, 4, 5, 6, 7 or 8, got $STAGE" >&2; exit 2 ;;
 esac
 if [ "${SMOKE:-0}" = 1 ]; then
@@ -79,7 +79,7 @@ for f in "$T" "$INIT"; do
     [ -f "$f" ] || { echo "make_stream_default: $f not found (see models/MODEL_CARD.md)" >&2; exit 2; }
 done
 
-if [ "$STAGE" -lt 6 ]; then render "$DATA/stream_train_c" "$W" 41 1-30 0-3 stream; fi     # stages 6, 7 train without it
+if [ "$STAGE" -lt 6 ]; then render "$DATA/stream_train_c" "$W" 41 1-30 0-3 stream; fi     # stages 6-8 train without it
 render "$DATA/clips_c" "$C" 43 1-30 0-3 clips
 render "$DATA/stream_val" "$V" 22 1-30 0-3 stream
 FOLDERS=("$DATA/stream_train_c" "$DATA/clips_c")
@@ -122,7 +122,7 @@ RESUME=
 # Logit KD: feature maps of a wide clip would not line up with the letterboxed RGB teacher's (training/README.md).
 $P -m training.distill --data "${FOLDERS[@]}" --val-data "$DATA/stream_val" \
     --teacher-checkpoint "$T" --method kd --student tiny --init "$INIT" --epochs "$EPOCHS" --lr "$LR" --fit "$FIT" \
-    --train-subjects "$SUBJ" --height "${HEIGHT:-60}" --width "${WIDTH:-80}" \
+    --train-subjects "$SUBJ" --height "${HEIGHT:-60}" --width "${WIDTH:-$(( ${HEIGHT:-60} * 4 / 3 ))}" \
     --name default --device "$DEV" --workers $(( J > 8 ? 8 : J )) --out "$RUN" $RESUME \
     ${TEACHER_CACHE:+--teacher-cache "$TEACHER_CACHE"} ${ZOOM:+--zoom "$ZOOM"}
 # Shipping is a separate step once the model card's evaluations hold:

@@ -12,12 +12,16 @@ not share weights average to noise: the command refuses them unless one of the m
 Every floating tensor is averaged, BatchNorm's running mean and variance too. That is an approximation: the
 soup's activations have statistics of their own, which only a pass over training data would give; the figures
 of a soup are measured, not inferred from its members'. ``num_batches_tracked`` (an integer) takes the
-largest value. The soup's metadata keeps the members' labels, preprocessing and student config, which must
+largest value. Only a member and the models fine-tuned from it, or models fine-tuned from one model, are
+accepted: a soup records no ``init``, so a soup of soups, or of a model and its grandparent, is refused. The
+soup's metadata keeps the members' labels, preprocessing and student config, which must
 agree; its provenance names the members and their weights; its metrics are empty (they belong to the members).
 """
 from __future__ import annotations
 
 import argparse
+import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -41,7 +45,8 @@ def check_members(loaded: list) -> None:
     roots = (set(ids) | set(inits)) - {None}
     if not any(all(i == root or init == root for i, init in zip(ids, inits)) for root in roots):
         raise CheckpointError('the models were not fine-tuned from one model (' + ', '.join(
-            f'{i} from {init or "scratch"}' for i, init in zip(ids, inits)) + '): their weights do not average')
+            f'{m.path}: {i} from {init or "scratch"}' for m, i, init in zip(loaded, ids, inits))
+            + '): their weights do not average')
 
 
 def average(loaded: list, weights: list) -> dict:
@@ -61,8 +66,8 @@ def normalised(weights, n: int) -> list:
         return [1.0 / n] * n
     if len(weights) != n:
         raise ValueError(f'{len(weights)} weights for {n} models')
-    if any(not w >= 0 for w in weights) or not sum(weights) > 0:
-        raise ValueError(f'weights must be >= 0 and not all 0, got {weights}')
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or not 0 < sum(weights) < math.inf:
+        raise ValueError(f'weights must be finite, >= 0 and not all 0, got {weights}')
     return [w / sum(weights) for w in weights]
 
 
@@ -71,7 +76,7 @@ def main(argv=None) -> int:
     p.add_argument('models', nargs='+', type=Path, help='two or more student .safetensors files')
     p.add_argument('--weights', type=float, nargs='+', default=None,
                    help='one weight per model (normalised to sum to 1; default: equal)')
-    p.add_argument('--name', default='default', help="the soup's model name (its id is name@sha256)")
+    p.add_argument('--name', required=True, help="the soup's model name (its id is name@sha256)")
     p.add_argument('--out', type=Path, required=True, help='where to write the soup (.safetensors)')
     args = p.parse_args(argv)
     if len(args.models) < 2:
@@ -80,10 +85,13 @@ def main(argv=None) -> int:
         weights = normalised(args.weights, len(args.models))
     except ValueError as e:
         p.error(f'--weights: {e}')
+    members_at = {path.resolve() for path in args.models}
+    if args.out.resolve() in members_at:
+        p.error(f'--out {args.out} is one of the models: write the soup elsewhere')
     try:
         loaded = [load_checkpoint(path) for path in args.models]
         check_members(loaded)
-    except CheckpointError as e:
+    except (CheckpointError, OSError) as e:
         print(f'soup: error: {e}', file=sys.stderr)
         return 2
     first = loaded[0]
@@ -93,12 +101,17 @@ def main(argv=None) -> int:
                for m, w in zip(loaded, weights)]
     meta = ModelMeta(name=args.name, labels=first.meta.labels, alarm_labels=first.meta.alarm_labels,
                      student=first.meta.student, preprocess=first.meta.preprocess,
-                     provenance={'command': ' '.join(['python -m training.soup', *(argv or sys.argv[1:])]),
+                     provenance={'command': shlex.join(['python', '-m', 'training.soup',
+                                                        *(sys.argv[1:] if argv is None else argv)]),
                                  'soup': members},
                      metrics={})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(args.out, model, meta)
-    soup = load_checkpoint(args.out)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(args.out, model, meta)          # atomic: a failed write leaves nothing behind
+        soup = load_checkpoint(args.out)
+    except (CheckpointError, OSError) as e:
+        print(f'soup: error: writing {args.out}: {e}', file=sys.stderr)
+        return 2
     print(f'soup: {soup.short_id} = ' + ' + '.join(f'{m["weight"]:.3f} x {m["model"]}' for m in members)
           + f' -> {args.out}')
     return 0

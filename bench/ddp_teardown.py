@@ -63,7 +63,10 @@ def launch(script: Path, way: str) -> str:
     try:
         _, err = p.communicate(timeout=120)
     except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:                     # it ended between the timeout and the kill
+            pass
         p.communicate()
         return 'hung'
     if p.returncode == 0:

@@ -37,8 +37,9 @@ def reports(folder: Path, model: str | None = None) -> dict:
     for f in sorted(folder.glob('*.json')):
         try:
             r = json.loads(f.read_text())
-        except ValueError:
-            continue                                   # not a report (the folder may hold other files)
+        except ValueError:                             # not JSON: another file, or a report cut short
+            print(f'model_gain: skipping {f}: not readable JSON', file=sys.stderr)
+            continue
         if not isinstance(r, dict):
             continue
         tag = report_prefix(str(r.get('model', '')))

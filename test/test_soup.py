@@ -119,3 +119,22 @@ def test_one_model_or_writing_over_a_member_is_refused(tmp_path, family, capsys)
         soup.main([str(a), str(b), '--name', 'mix', '--out', str(a)])
     assert e.value.code == 2 and 'is one of the models' in capsys.readouterr().err
     assert a.read_bytes() == before
+
+
+def test_the_same_model_twice_or_members_of_other_trained_fits_are_refused(tmp_path, family, capsys):
+    init, a, b = family
+    x = tmp_path / 'x.safetensors'
+    assert soup.main([str(a), str(a), '--name', 'mix', '--out', str(x)]) == 2
+    assert 'the same model is given twice' in capsys.readouterr().err and not x.exists()
+    served = fine_tune(init, tmp_path / 'served.safetensors', 7)
+    meta = load_checkpoint(served).meta
+    letterboxed = dataclasses.replace(meta, provenance={**meta.provenance, 'trained_fit': 'pad'})
+    save_checkpoint(served, load_checkpoint(served).model, letterboxed)
+    assert soup.main([str(a), str(served), '--name', 'mix', '--out', str(x)]) == 2
+    assert 'different fits' in capsys.readouterr().err and not x.exists()
+    # members that agree keep the fit they were trained with in the soup's provenance
+    other = fine_tune(init, tmp_path / 'other.safetensors', 8)
+    save_checkpoint(other, load_checkpoint(other).model, dataclasses.replace(
+        load_checkpoint(other).meta, provenance={**load_checkpoint(other).meta.provenance, 'trained_fit': 'pad'}))
+    assert soup.main([str(served), str(other), '--name', 'mix', '--out', str(x)]) == 0
+    assert load_checkpoint(x).meta.provenance['trained_fit'] == 'pad'

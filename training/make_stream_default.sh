@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stages 3 to 6 of the shipped default's recipe (models/MODEL_CARD.md), and the experiments 7 and 8: fine-tune a student on many streaming
+# Stages 3, 4, 6 and 8 of the shipped default's recipe (models/MODEL_CARD.md), and the experiments 5 and 7: fine-tune a student on many streaming
 # windows with fit 'extend', so that 16:9 windows train at their own input width (60x106) as they are served, not
 # letterboxed. Renders its folders (performed by training subjects 1-30, from stage 5 on also 41-100, in views
 # 0-3 only: no test split's performer or view; a partner or bystander is any of subjects 1-40, as in every

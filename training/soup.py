@@ -20,6 +20,7 @@ agree; its provenance names the members and their weights; its metrics are empty
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import shlex
 import sys
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from depth_action_recognition.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
+from depth_action_recognition.checkpoint import file_sha256, load_checkpoint, save_checkpoint
 from depth_action_recognition.errors import CheckpointError
 
 
@@ -41,6 +42,12 @@ def check_members(loaded: list) -> None:
                 raise CheckpointError(f'{m.path} and {first.path} differ in {what}; only models of one network, '
                                       'label set and preprocessing can be averaged')
     ids = [m.short_id for m in loaded]
+    if len(set(ids)) < len(ids):
+        raise CheckpointError('the same model is given twice (' + ', '.join(map(str, (m.path for m in loaded)))
+                              + '): use --weights to weigh a member')
+    fits = {m.meta.provenance.get('trained_fit', m.meta.preprocess.crop) for m in loaded}
+    if len(fits) > 1:
+        raise CheckpointError(f'the models were trained with different fits ({", ".join(sorted(fits))})')
     inits = [m.meta.provenance.get('init') for m in loaded]
     roots = (set(ids) | set(inits)) - {None}
     if not any(all(i == root or init == root for i, init in zip(ids, inits)) for root in roots):
@@ -99,20 +106,19 @@ def main(argv=None) -> int:
     model.load_state_dict(average(loaded, weights))
     members = [{'model': m.short_id, 'weight': round(w, 6), 'init': m.meta.provenance.get('init')}
                for m, w in zip(loaded, weights)]
-    meta = ModelMeta(name=args.name, labels=first.meta.labels, alarm_labels=first.meta.alarm_labels,
-                     student=first.meta.student, preprocess=first.meta.preprocess,
-                     provenance={'command': shlex.join(['python', '-m', 'training.soup',
-                                                        *(sys.argv[1:] if argv is None else argv)]),
-                                 'soup': members},
-                     metrics={})
+    # the members' labels, inputs and network (checked equal); the fit they were trained with, if recorded
+    trained_fit = {k: v for k, v in first.meta.provenance.items() if k == 'trained_fit'}
+    meta = dataclasses.replace(first.meta, name=args.name, metrics={}, provenance={
+        'command': shlex.join(['python', '-m', 'training.soup', *(sys.argv[1:] if argv is None else argv)]),
+        'soup': members, **trained_fit})
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(args.out, model, meta)          # atomic: a failed write leaves nothing behind
-        soup = load_checkpoint(args.out)
-    except (CheckpointError, OSError) as e:
+        soup_id = f'{args.name}@{file_sha256(args.out)[:8]}'
+    except OSError as e:
         print(f'soup: error: writing {args.out}: {e}', file=sys.stderr)
         return 2
-    print(f'soup: {soup.short_id} = ' + ' + '.join(f'{m["weight"]:.3f} x {m["model"]}' for m in members)
+    print(f'soup: {soup_id} = ' + ' + '.join(f'{m["weight"]:.3f} x {m["model"]}' for m in members)
           + f' -> {args.out}')
     return 0
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from depth_action_recognition import camera_sim_node, recognizer_node
+from depth_action_recognition import camera_sim_node
+from depth_action_recognition.params import PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +56,7 @@ def test_launch_file_matches_executables_and_params_file():
 def test_params_file_only_sets_declared_parameters():
     params = yaml.safe_load((ROOT / 'config' / 'monitor.yaml').read_text())
     recognizer = params['depth_action_recognizer']['ros__parameters']
-    assert set(recognizer) <= set(recognizer_node.PARAMS)
+    assert set(recognizer) <= set(PARAMS)
     src = Path(camera_sim_node.__file__).read_text()
     declared = set(re.findall(r"declare_parameter\('(\w+)'", src))
     assert set(params['depth_action_camera_sim']['ros__parameters']) <= declared
@@ -67,7 +68,6 @@ def test_params_file_writes_the_declared_defaults_so_a_node_without_it_behaves_t
     configuration. Of the declared type too: rclpy refuses a 3 for a double parameter."""
     from rclpy.parameter import Parameter
 
-    from depth_action_recognition.params import PARAMS
     recognizer = yaml.safe_load((ROOT / 'config' / 'monitor.yaml').read_text())['depth_action_recognizer']
     differ = {k: (v, PARAMS[k].default) for k, v in recognizer['ros__parameters'].items()
               if v != PARAMS[k].default or Parameter.Type.from_parameter_value(v).value != PARAMS[k].type}

@@ -15,6 +15,8 @@
 #                                                #   -> runs/default_cabbe406/student.safetensors
 #   bash training/previous_default.sh b72b44a5   # default@b72b44a5 (stage 6, which stage 8 starts from)
 #                                                #   -> runs/default_b72b44a5/student.safetensors
+#   bash training/previous_default.sh bf467e30   # default@bf467e30 (stage 8, which stage 9 starts from)
+#                                                #   -> runs/default_bf467e30/student.safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ID=${1:-5102b055}
@@ -25,7 +27,8 @@ case "$ID" in
     9b7f7b79) COMMIT=b44f4f0 ;;
     cabbe406) COMMIT=5656ec6 ;;
     b72b44a5) COMMIT=fc24120 ;;
-    *) echo "previous_default: no earlier default $ID (have 5102b055, 400f3007, 57cb8145, 9b7f7b79, cabbe406, b72b44a5)" >&2
+    bf467e30) COMMIT=68fa1d9 ;;
+    *) echo "previous_default: no earlier default $ID (have 5102b055, 400f3007, 57cb8145, 9b7f7b79, cabbe406, b72b44a5, bf467e30)" >&2
        exit 2 ;;
 esac
 OUT=runs/default_$ID/student.safetensors

@@ -29,7 +29,7 @@
 # 72x96 instead of 60x80 (a 424x240 or 848x480 window 72x127): 1.44 times the pixels, for the small objects at the head that
 # keep drinking, phone_call and brushing_teeth the weakest classes; from default@b72b44a5 (stage 6, trained at 60
 # rows, so the fine-tune also moves it to the new scale), 5 epochs at 5e-4 in runs/stream_default8. STAGE=9 is stage
-# 8 one step taller again, 90x120 (a 16:9 window 90x160): the same folders and recipe, from default@bf467e30 (stage 8),
+# 8 one step taller again, 90x120 (a 16:9 window 90x159): the same folders and recipe, from default@bf467e30 (stage 8),
 # in runs/stream_default9. HEIGHT (and WIDTH, by default 4/3 of it) set another input size at any stage.
 #
 #   DEVICE=cpu JOBS=2 bash training/make_stream_default.sh     # the 2-core CPU: about 35 minutes (rendering 11,

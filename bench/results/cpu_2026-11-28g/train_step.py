@@ -1,5 +1,5 @@
 """A training step (forward and backward, batch 16, one thread) of the shipped student at four input sizes, timed
-in turns in one run: why stage 9 (90 rows) trained 3.6 times as long an epoch as stage 8 (72 rows) for 1.56 times
+in turns in one run: why stage 9 (90 rows) trained 3.5 times as long an epoch as stage 8 (72 rows) for 1.56 times
 the pixels.   .venv/bin/python bench/results/cpu_2026-11-28g/train_step.py  (ms per step, three rounds)"""
 import time
 from pathlib import Path

@@ -74,7 +74,7 @@ class LoadedModel:
     @property
     def short_id(self) -> str:
         """``name@hash8``: what events carry to say which model produced them."""
-        return f'{self.meta.name}@{self.sha256[:8]}'
+        return model_id(self.meta.name, self.sha256)
 
 
 def save_checkpoint(path, model: DepthStudent, meta: ModelMeta) -> Path:
@@ -88,6 +88,11 @@ def save_checkpoint(path, model: DepthStudent, meta: ModelMeta) -> Path:
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={META_KEY: meta.to_json()})
     return path
+
+
+def model_id(name: str, sha256: str) -> str:
+    """``name@hash8`` of a model file whose SHA-256 is ``sha256``."""
+    return f'{name}@{sha256[:8]}'
 
 
 def file_sha256(path) -> str:

@@ -134,7 +134,8 @@ def test_the_same_model_twice_or_members_of_other_trained_fits_are_refused(tmp_p
     assert 'different fits' in capsys.readouterr().err and not x.exists()
     # members that agree keep the fit they were trained with in the soup's provenance
     other = fine_tune(init, tmp_path / 'other.safetensors', 8)
-    save_checkpoint(other, load_checkpoint(other).model, dataclasses.replace(
-        load_checkpoint(other).meta, provenance={**load_checkpoint(other).meta.provenance, 'trained_fit': 'pad'}))
+    loaded = load_checkpoint(other)
+    save_checkpoint(other, loaded.model, dataclasses.replace(
+        loaded.meta, provenance={**loaded.meta.provenance, 'trained_fit': 'pad'}))
     assert soup.main([str(served), str(other), '--name', 'mix', '--out', str(x)]) == 0
     assert load_checkpoint(x).meta.provenance['trained_fit'] == 'pad'

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from depth_action_recognition.checkpoint import file_sha256, load_checkpoint, save_checkpoint
+from depth_action_recognition.checkpoint import file_sha256, load_checkpoint, model_id, save_checkpoint
 from depth_action_recognition.errors import CheckpointError
 
 
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(args.out, model, meta)          # atomic: a failed write leaves nothing behind
-        soup_id = f'{args.name}@{file_sha256(args.out)[:8]}'
+        soup_id = model_id(args.name, file_sha256(args.out))
     except OSError as e:
         print(f'soup: error: writing {args.out}: {e}', file=sys.stderr)
         return 2

@@ -38,9 +38,9 @@ def reports(folder: Path, model: str | None = None) -> dict:
         try:
             r = json.loads(f.read_text())
         except ValueError:                             # not JSON: another file, or a report cut short
-            print(f'model_gain: skipping {f}: not readable JSON', file=sys.stderr)
-            continue
+            r = None
         if not isinstance(r, dict):
+            print(f'model_gain: skipping {f}: not a JSON report', file=sys.stderr)
             continue
         tag = report_prefix(str(r.get('model', '')))
         if 'per_class' not in r or not f.stem.startswith(tag) or model not in (None, r['model']):

@@ -41,6 +41,11 @@ class ModelMeta:
         if unknown:
             raise CheckpointError(f'alarm labels {unknown} are not among the labels')
 
+    @property
+    def trained_fit(self) -> str:
+        """The fit the weights were trained with: recorded when exported with another, else the served one."""
+        return self.provenance.get('trained_fit', self.preprocess.crop)
+
     def to_json(self) -> str:
         return json.dumps({
             'format': FORMAT, 'name': self.name, 'labels': list(self.labels),

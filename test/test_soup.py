@@ -139,3 +139,4 @@ def test_the_same_model_twice_or_members_of_other_trained_fits_are_refused(tmp_p
         loaded.meta, provenance={**loaded.meta.provenance, 'trained_fit': 'pad'}))
     assert soup.main([str(served), str(other), '--name', 'mix', '--out', str(x)]) == 0
     assert load_checkpoint(x).meta.provenance['trained_fit'] == 'pad'
+    assert f'soup: {load_checkpoint(x).short_id} = ' in capsys.readouterr().out     # the id of the file written

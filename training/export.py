@@ -37,7 +37,7 @@ def card_stub(loaded, name: str) -> str:
 
 - File: `models/{name}.safetensors` (sha256 `{loaded.sha256[:16]}...`), {loaded.path.stat().st_size / 1e6:.2f} MB
 - Architecture: {m.student.arch} student, widths {list(m.student.widths)}, {flops:.2f} GFLOPs per clip
-- Input: {spec.frames} depth frames at {spec.fps:g} fps, {spec.height}x{spec.width}, depth range {spec.min_depth_m}-{spec.max_depth_m} m, fit `{spec.crop}` (trained with `{m.provenance.get('trained_fit', spec.crop)}`; the metrics below were measured with the fit it was trained with)
+- Input: {spec.frames} depth frames at {spec.fps:g} fps, {spec.height}x{spec.width}, depth range {spec.min_depth_m}-{spec.max_depth_m} m, fit `{spec.crop}` (trained with `{m.trained_fit}`; the metrics below were measured with the fit it was trained with)
 - Labels ({len(m.labels)}): {', '.join(m.labels)}
 - Alarm classes: {', '.join(m.alarm_labels)}
 - Trained with: `{m.provenance.get('command', '?')}`
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     dest = args.models_dir / f'{args.name}.safetensors'
     meta = loaded.meta
     if args.fit is not None and args.fit != meta.preprocess.crop:
-        trained = meta.provenance.get('trained_fit', meta.preprocess.crop)
+        trained = meta.trained_fit
         # 'extend' is 'pad' with a wider input for a wider frame: between the two, every frame keeps the geometry
         # the weights were trained on. Any other change (a stretched or cropped model letterboxed, say) changes
         # what the model sees of a 16:9 or 10:9 camera: retrain with that --fit instead.

@@ -32,9 +32,10 @@ from depth_action_recognition.checkpoint import file_sha256, load_checkpoint, mo
 from depth_action_recognition.errors import CheckpointError
 
 
-def check_members(loaded: list) -> None:
+def check_members(loaded: list) -> str:
     """Raise :class:`CheckpointError` unless the models can be averaged: same network, labels and preprocessing,
-    and fine-tuned from one model (one of them, or the ``init`` they all name)."""
+    and fine-tuned from one model (one of them, or the ``init`` they all name). Returns the fit they were trained
+    with."""
     first = loaded[0]
     for m in loaded[1:]:
         for what in ('student', 'labels', 'alarm_labels', 'preprocess'):
@@ -45,7 +46,7 @@ def check_members(loaded: list) -> None:
     if len(set(ids)) < len(ids):
         raise CheckpointError('the same model is given twice (' + ', '.join(map(str, (m.path for m in loaded)))
                               + '): use --weights to weigh a member')
-    fits = {m.meta.provenance.get('trained_fit', m.meta.preprocess.crop) for m in loaded}
+    fits = {m.meta.trained_fit for m in loaded}
     if len(fits) > 1:
         raise CheckpointError(f'the models were trained with different fits ({", ".join(sorted(fits))})')
     inits = [m.meta.provenance.get('init') for m in loaded]
@@ -54,6 +55,7 @@ def check_members(loaded: list) -> None:
         raise CheckpointError('the models were not fine-tuned from one model (' + ', '.join(
             f'{m.path}: {i} from {init or "scratch"}' for m, i, init in zip(loaded, ids, inits))
             + '): their weights do not average')
+    return fits.pop()
 
 
 def average(loaded: list, weights: list) -> dict:
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
         p.error(f'--out {args.out} is one of the models: write the soup elsewhere')
     try:
         loaded = [load_checkpoint(path) for path in args.models]
-        check_members(loaded)
+        fit = check_members(loaded)
     except (CheckpointError, OSError) as e:
         print(f'soup: error: {e}', file=sys.stderr)
         return 2
@@ -106,11 +108,10 @@ def main(argv=None) -> int:
     model.load_state_dict(average(loaded, weights))
     members = [{'model': m.short_id, 'weight': round(w, 6), 'init': m.meta.provenance.get('init')}
                for m, w in zip(loaded, weights)]
-    # the members' labels, inputs and network (checked equal); the fit they were trained with, if recorded
-    trained_fit = {k: v for k, v in first.meta.provenance.items() if k == 'trained_fit'}
+    # the members' labels, inputs and network (checked equal) and the fit they were all trained with
     meta = dataclasses.replace(first.meta, name=args.name, metrics={}, provenance={
         'command': shlex.join(['python', '-m', 'training.soup', *(sys.argv[1:] if argv is None else argv)]),
-        'soup': members, **trained_fit})
+        'soup': members, 'trained_fit': fit})
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(args.out, model, meta)          # atomic: a failed write leaves nothing behind

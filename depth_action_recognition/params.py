@@ -20,20 +20,16 @@ from pathlib import Path
 from typing import Optional
 
 import yaml
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
-from rclpy.exceptions import ParameterException, ParameterUninitializedException
-from rclpy.parameter import Parameter
 
 from .alarm_policy import AlarmConfig
 from .errors import ConfigError
 from .smoothing import MAX_CLIPS
 
-_T = ParameterType
-
 
 @dataclass(frozen=True)
 class Param:
-    type: int
+    type: str                       # rcl_interfaces ParameterType's name less 'PARAMETER_' (ROS is imported only
+                                    # where a node is: the offline evaluation reads this table without rclpy)
     default: object                 # None: declared without a value (unset until someone sets it)
     description: str
     range: Optional[tuple] = None   # inclusive (low, high)
@@ -41,44 +37,44 @@ class Param:
 
 
 PARAMS = {
-    'depth_topics': Param(_T.PARAMETER_STRING_ARRAY, ['/camera/depth/image_raw'],
+    'depth_topics': Param('STRING_ARRAY', ['/camera/depth/image_raw'],
                           'depth image topics (sensor_msgs/Image 16UC1, 32FC1 or mono16)'),
-    'model_path': Param(_T.PARAMETER_STRING, '', "student .safetensors file; '' = the packaged default model"),
-    'device': Param(_T.PARAMETER_STRING, 'auto', "inference device: 'auto' (CUDA if available), 'cuda', 'cuda:N' "
+    'model_path': Param('STRING', '', "student .safetensors file; '' = the packaged default model"),
+    'device': Param('STRING', 'auto', "inference device: 'auto' (CUDA if available), 'cuda', 'cuda:N' "
                     "or 'cpu'"),
-    'clip_length': Param(_T.PARAMETER_INTEGER, 0, 'frames per clip; 0 = what the model was trained on, else >= 8',
+    'clip_length': Param('INTEGER', 0, 'frames per clip; 0 = what the model was trained on, else >= 8',
                          (0, 1024)),
-    'stride': Param(_T.PARAMETER_INTEGER, 5, 'sampled frames between two inferences of one camera', (1, 1_000_000)),
-    'target_fps': Param(_T.PARAMETER_DOUBLE, 0.0, "rate frames are sampled from each camera; 0 = the model's rate",
+    'stride': Param('INTEGER', 5, 'sampled frames between two inferences of one camera', (1, 1_000_000)),
+    'target_fps': Param('DOUBLE', 0.0, "rate frames are sampled from each camera; 0 = the model's rate",
                         (0.0, 1000.0)),
-    'score_threshold': Param(_T.PARAMETER_DOUBLE, 0.6, 'minimum winning score for a clip to count towards an alarm',
+    'score_threshold': Param('DOUBLE', 0.6, 'minimum winning score for a clip to count towards an alarm',
                              (0.0, 1.0), runtime=True),
-    'alarm_labels': Param(_T.PARAMETER_STRING_ARRAY, None, "labels that raise alarms ([] = none); unset = the "
+    'alarm_labels': Param('STRING_ARRAY', None, "labels that raise alarms ([] = none); unset = the "
                           "labels_file preset's, else the model's alarm classes", runtime=True),
-    'smooth_clips': Param(_T.PARAMETER_INTEGER, 2, "class probabilities of each event are the mean over this many "
+    'smooth_clips': Param('INTEGER', 2, "class probabilities of each event are the mean over this many "
                           "of the source's last clips (of one unbroken run); 1 = each clip alone", (1, MAX_CLIPS)),
-    'alarm_k': Param(_T.PARAMETER_INTEGER, 1, 'an alarm is raised when its label wins in k of the last n clips '
+    'alarm_k': Param('INTEGER', 1, 'an alarm is raised when its label wins in k of the last n clips '
                      '(k <= alarm_n; after smooth_clips averaging)', (1, 100), runtime=True),
-    'alarm_n': Param(_T.PARAMETER_INTEGER, 1, 'window n of the k-of-n alarm rule', (1, 100), runtime=True),
-    'clear_after_s': Param(_T.PARAMETER_DOUBLE, 3.0, 'an alarm clears after this long without its label',
+    'alarm_n': Param('INTEGER', 1, 'window n of the k-of-n alarm rule', (1, 100), runtime=True),
+    'clear_after_s': Param('DOUBLE', 3.0, 'an alarm clears after this long without its label',
                            (0.1, 3600.0), runtime=True),
-    'cooldown_s': Param(_T.PARAMETER_DOUBLE, 4.0, 'minimum time between two raises of one alarm on one camera',
+    'cooldown_s': Param('DOUBLE', 4.0, 'minimum time between two raises of one alarm on one camera',
                         (0.0, 86400.0), runtime=True),
-    'max_gap_s': Param(_T.PARAMETER_DOUBLE, 1.0, 'a longer gap between frames restarts the clip', (0.01, 60.0)),
-    'max_future_s': Param(_T.PARAMETER_DOUBLE, 5.0, "frames stamped further than this ahead of (or behind) their "
+    'max_gap_s': Param('DOUBLE', 1.0, 'a longer gap between frames restarts the clip', (0.01, 60.0)),
+    'max_future_s': Param('DOUBLE', 5.0, "frames stamped further than this ahead of (or behind) their "
                           "stream's own clock are dropped, unless the stream keeps to the new time", (0.1, 3600.0)),
-    'max_sources_per_topic': Param(_T.PARAMETER_INTEGER, 4, 'streams (frame_id, encoding, size) buffered apart on '
+    'max_sources_per_topic': Param('INTEGER', 4, 'streams (frame_id, encoding, size) buffered apart on '
                                    'one topic; a new one evicts the longest silent', (1, 64)),
-    'reliability': Param(_T.PARAMETER_STRING, 'auto', "depth QoS reliability: 'auto' (match the publishers), "
+    'reliability': Param('STRING', 'auto', "depth QoS reliability: 'auto' (match the publishers), "
                          "'reliable', 'best_effort'"),
-    'qos_depth': Param(_T.PARAMETER_INTEGER, 5, 'keep-last depth of the depth subscriptions', (1, 100)),
-    'max_batch': Param(_T.PARAMETER_INTEGER, 32, 'largest inference batch', (1, 256)),
-    'top_k': Param(_T.PARAMETER_INTEGER, 3, 'labels listed in each event (at most the number of labels)', (1, 100)),
-    'diagnostics_period_s': Param(_T.PARAMETER_DOUBLE, 1.0, 'period of /diagnostics', (0.1, 3600.0)),
-    'labels_file': Param(_T.PARAMETER_STRING, '', 'label preset YAML (labels, alarm_labels), e.g. '
+    'qos_depth': Param('INTEGER', 5, 'keep-last depth of the depth subscriptions', (1, 100)),
+    'max_batch': Param('INTEGER', 32, 'largest inference batch', (1, 256)),
+    'top_k': Param('INTEGER', 3, 'labels listed in each event (at most the number of labels)', (1, 100)),
+    'diagnostics_period_s': Param('DOUBLE', 1.0, 'period of /diagnostics', (0.1, 3600.0)),
+    'labels_file': Param('STRING', '', 'label preset YAML (labels, alarm_labels), e.g. '
                          'config/labels/ntu60.yaml: checked against the model; its alarms are the default '
                          'alarm_labels'),
-    'cpu_fallback': Param(_T.PARAMETER_BOOL, True, 'reload the model on the CPU when CUDA fails (out of memory, '
+    'cpu_fallback': Param('BOOL', True, 'reload the model on the CPU when CUDA fails (out of memory, '
                           'lost device)'),
 }
 RUNTIME_PARAMS = tuple(name for name, p in PARAMS.items() if p.runtime)
@@ -91,12 +87,15 @@ def _require(ok: bool, name: str, message: str) -> None:
         raise ConfigError(f'parameter {name!r}: {message}')
 
 
-def descriptor(name: str, *, read_only: bool) -> ParameterDescriptor:
+def descriptor(name: str, *, read_only: bool):
+    """The ``rcl_interfaces/ParameterDescriptor`` of parameter ``name``."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
     p = PARAMS[name]
-    d = ParameterDescriptor(name=name, type=p.type, description=p.description, read_only=read_only and not p.runtime)
+    d = ParameterDescriptor(name=name, type=getattr(ParameterType, f'PARAMETER_{p.type}'), description=p.description,
+                            read_only=read_only and not p.runtime)
     if p.range is not None:
         lo, hi = p.range
-        if p.type == _T.PARAMETER_INTEGER:
+        if p.type == 'INTEGER':
             d.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=1)]
         else:
             d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
@@ -107,6 +106,8 @@ def descriptor(name: str, *, read_only: bool) -> ParameterDescriptor:
 
 def declare(node, *, read_only: bool) -> None:
     """Declare every parameter on ``node``; a bad override (type, range) is a ConfigError naming it."""
+    from rclpy.exceptions import ParameterException
+    from rclpy.parameter import Parameter
     for name, p in PARAMS.items():
         # Unset parameters are declared by type alone (rclpy would type an empty list as bytes).
         value = Parameter.Type.STRING_ARRAY if p.default is None else p.default
@@ -119,6 +120,7 @@ def declare(node, *, read_only: bool) -> None:
 
 def read(node) -> dict:
     """Every parameter's current value; None for one that was never set (alarm_labels)."""
+    from rclpy.exceptions import ParameterUninitializedException
     out = {}
     for name in PARAMS:
         try:

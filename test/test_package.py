@@ -70,7 +70,7 @@ def test_params_file_writes_the_declared_defaults_so_a_node_without_it_behaves_t
 
     recognizer = yaml.safe_load((ROOT / 'config' / 'monitor.yaml').read_text())['depth_action_recognizer']
     differ = {k: (v, PARAMS[k].default) for k, v in recognizer['ros__parameters'].items()
-              if v != PARAMS[k].default or Parameter.Type.from_parameter_value(v).value != PARAMS[k].type}
+              if v != PARAMS[k].default or Parameter.Type.from_parameter_value(v).name != PARAMS[k].type}
     assert not differ, differ
 
 

@@ -158,3 +158,26 @@ def test_a_bad_smoothing_is_named_and_evaluators_of_one_camera_are_not_merged(tm
         ev.add_ground_truth({'camera': '/c', 'stamp': {'sec': 1, 'nanosec': 0}, 'label': 'waving', 'alarm': False})
     with pytest.raises(ValueError, match='/c'):
         a.extend(b)
+
+
+def test_runs_without_ros(tmp_path):
+    """The offline evaluation is the ROS-free core's (GPU machines and training hosts have no rclpy): with every
+    ROS package refused at import, it still reads the node's parameter table and scores a scenario."""
+    import subprocess
+    import sys
+    path = make_checkpoint(tmp_path / 'm.safetensors', labels=LABELS, alarms=ALARM_LABELS,
+                           spec=PreprocessSpec(height=24, width=32, frames=8, fps=10.0, crop='pad'))
+    code = f"""
+import sys
+class NoRos:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('rclpy', 'rcl_interfaces', 'sensor_msgs', 'std_msgs', 'diagnostic_msgs'):
+            raise ImportError('ROS refused: ' + name)
+sys.meta_path.insert(0, NoRos())
+from depth_action_recognition import stream_eval
+sys.exit(stream_eval.main(['--model', {str(path)!r}, '--minutes', '0.2', '--seeds', '1', '--size', '30x40',
+                           '--report-json', {str(tmp_path / 'r.json')!r}]))
+"""
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / 'r.json').read_text())['windows'] > 0

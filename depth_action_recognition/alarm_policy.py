@@ -24,12 +24,14 @@ from .events import make_alarm
 
 @dataclass(frozen=True)
 class AlarmConfig:
+    # No defaults: the node's parameter table (params.PARAMS, written out in config/monitor.yaml) is the one place
+    # the packaged values live; a second set here had drifted from it (k=2 of n=3 against 1 of 1).
     alarm_labels: tuple
-    threshold: float = 0.6
-    k: int = 2
-    n: int = 3
-    clear_after_s: float = 3.0
-    cooldown_s: float = 4.0
+    threshold: float
+    k: int
+    n: int
+    clear_after_s: float
+    cooldown_s: float
     averaged: int = 1           # clips each score is a mean of (the node's smooth_clips): said in the reason
 
     def __post_init__(self):

@@ -78,8 +78,10 @@ def test_reconfigure_clears_labels_no_longer_alarms():
 @pytest.mark.parametrize('kwargs', [dict(threshold=1.5), dict(k=0), dict(k=4, n=3), dict(clear_after_s=0),
                                     dict(cooldown_s=-1)])
 def test_invalid_alarm_config(kwargs):
+    good = dict(threshold=0.6, k=1, n=1, clear_after_s=3.0, cooldown_s=4.0)
+    AlarmConfig(['fall'], **good)
     with pytest.raises(ConfigError):
-        AlarmConfig(['fall'], **kwargs)
+        AlarmConfig(['fall'], **{**good, **kwargs})
 
 
 def test_the_reason_says_what_the_score_is():

@@ -12,9 +12,16 @@ compared (exit 1). Exit 0 when every report of either folder has its partner. A 
 reports of one setting needs the model named (--model-a / --model-b). The streams are rendered from their
 seeds, so a difference is the models', not chance's draw of scenarios; how far it would carry to other
 scenarios is another matter (it is a difference on these windows).
+
+    python3 bench/model_gain.py DIR_A DIR_B --params   # one model under two recognizer configurations
+
+With ``--params`` the pairs are of one model under other recognizer parameters (``bench/stream_accuracy.py
+--params-file``): a setting is then named without its ``_p<hash>`` tag, each pair must be of the same model and
+of other parameters, and each pair's first lines say which parameters differ.
 """
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -29,7 +36,10 @@ def streams(r: dict):
     return None if runs is None else [(x.get('seed'), x.get('subject'), x.get('view'), x.get('frames')) for x in runs]
 
 
-def reports(folder: Path, model: str | None = None) -> dict:
+PARAMS_TAG = re.compile(r'_p[0-9a-f]{8}(?=(_cuda|_auto)?$)')     # stream_accuracy.py's tag of non-packaged parameters
+
+
+def reports(folder: Path, model: str | None = None, untagged: bool = False) -> dict:
     """{setting: report} of the stream reports in ``folder`` (of ``model``'s only, when given): the setting is the
     file name with its model's id taken off. A folder of several models' reports, with no ``model`` named, is a
     ValueError: which one is meant cannot be guessed, and pooling two would compare neither."""
@@ -46,7 +56,8 @@ def reports(folder: Path, model: str | None = None) -> dict:
         if 'per_class' not in r or not f.stem.startswith(tag) or model not in (None, r['model']):
             continue
         models.add(r['model'])
-        out[f.stem[len(tag):]] = {**r, 'streams': streams(r)}
+        setting = f.stem[len(tag):]
+        out[PARAMS_TAG.sub('', setting) if untagged else setting] = {**r, 'streams': streams(r)}
     if len(models) > 1:
         raise ValueError(f'{folder} holds reports of several models ({", ".join(sorted(models))}): name the model '
                          '(--model-a / --model-b)')
@@ -70,7 +81,9 @@ def tally(r: dict) -> tuple:
 def compare(setting: str, a: dict, b: dict) -> list:
     """Lines saying what B does on ``setting`` against A."""
     (right_a, caught_a, false_a), (right_b, caught_b, false_b) = tally(a), tally(b)
-    out = [f'{setting}: {a["model"]} -> {b["model"]}',
+    pa, pb = a.get('params') or {}, b.get('params') or {}
+    changed = ', '.join(f'{k} {pa.get(k)} -> {pb.get(k)}' for k in sorted(pa.keys() | pb.keys()) if pa.get(k) != pb.get(k))
+    out = [f'{setting}: {a["model"]} -> {b["model"]}' + (f' (parameters: {changed})' if changed else ''),
            f'  top-1 inside one action {pct(a["top1_pure"])} -> {pct(b["top1_pure"])} ({right_b - right_a:+d} windows) of '
            f'{a["windows_pure"]}; all windows {pct(a["accuracy_all"])} -> {pct(b["accuracy_all"])} of {a["windows"]}',
            f'  alarm episodes caught {caught_a} -> {caught_b} of {a["alarm_episodes"]}; false alarms '
@@ -93,9 +106,10 @@ def main(argv=None) -> int:
     p.add_argument('dir_b', type=Path)
     p.add_argument('--model-a', default=None, help="A's model id (name@8 hex) when DIR_A holds several models")
     p.add_argument('--model-b', default=None, help="B's model id when DIR_B holds several models")
+    p.add_argument('--params', action='store_true', help='one model under two recognizer configurations')
     args = p.parse_args(argv)
     try:
-        a, b = reports(args.dir_a, args.model_a), reports(args.dir_b, args.model_b)
+        a, b = reports(args.dir_a, args.model_a, args.params), reports(args.dir_b, args.model_b, args.params)
     except ValueError as e:
         p.error(str(e))
     if not a:
@@ -107,11 +121,16 @@ def main(argv=None) -> int:
             bad += 1
             continue
         ra, rb = a[setting], b[setting]
-        if ra['model'] == rb['model']:
+        if args.params and (ra['model'] != rb['model'] or ra.get('params') == rb.get('params')):
+            print(f'{setting}: --params compares one model under other parameters, not '
+                  + ('two models' if ra['model'] != rb['model'] else 'the same parameters twice'))
+            bad += 1
+            continue
+        if not args.params and ra['model'] == rb['model']:
             print(f'{setting}: one model ({ra["model"]}) in both folders; name them with --model-a / --model-b')
             bad += 1
             continue
-        differ = [k for k in SAME_STREAMS if ra.get(k) != rb.get(k)]
+        differ = [k for k in SAME_STREAMS if ra.get(k) != rb.get(k) and not (args.params and k == 'params')]
         for key in ('streams', 'world'):            # not recorded: round 4, or for a few commits round 5
             if ra.get(key) is None or rb.get(key) is None:
                 differ = [k for k in differ if k != key] + [f'{key} (not recorded)']

@@ -160,3 +160,25 @@ def test_one_folder_holding_both_models_is_read_by_model_id(tmp_path):
     assert rc == 1 and 'name them with --model-a' in out
     rc, out = gain(d, d, '--model-a', 'default@aaaaaaaa', '--model-b', 'default@bbbbbbbb')
     assert rc == 0 and '80.0% -> 60.0% (-2 windows)' in out
+
+
+def test_params_pairs_one_model_under_two_configurations(tmp_path):
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    write(a, '120x160_held-out_view_1min_s1', model_report('default@aaaaaaaa'))
+    flipped = model_report('default@aaaaaaaa', top1_pure=0.9, params={'cooldown_s': 4.0, 'flip_average': True})
+    write(b, '120x160_held-out_view_1min_s1_p0123abcd', flipped)
+    rc, out = gain(a, b)                               # as two models: the tagged setting has no partner
+    assert rc == 1 and '0 pairs compared' in out
+    rc, out = gain(a, b, '--params')
+    assert rc == 0, out
+    assert '(parameters: flip_average None -> True)' in out and '80.0% -> 90.0% (+1 windows) of 10' in out
+    c = tmp_path / 'c'                                 # another model under the other parameters
+    write(c, '120x160_held-out_view_1min_s1_p0123abcd', model_report('default@bbbbbbbb', params=flipped['params']))
+    rc, out = gain(a, c, '--params')
+    assert rc == 1 and 'not two models' in out
+    write(b, '120x160_held-out_view_1min_s1_p0123abcd', model_report('default@aaaaaaaa'))
+    rc, out = gain(a, b, '--params')
+    assert rc == 1 and 'not the same parameters twice' in out
+    write(b, '120x160_held-out_view_1min_s1_p0123abcd', {**flipped, 'windows_pure': 11})
+    rc, out = gain(a, b, '--params')
+    assert rc == 1 and 'not the same streams (differs in windows_pure)' in out

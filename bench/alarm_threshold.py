@@ -96,7 +96,7 @@ def main():
     params = recognizer_params(args.params_file or default_params_file())
     settings = {t: node_settings({**params, 'score_threshold': t}, loaded) for t in args.thresholds}
     base = node_settings(params, loaded)
-    engine = InferenceEngine(loaded, args.device, max_batch=base.max_batch)
+    engine = InferenceEngine(loaded, args.device, max_batch=base.max_batch, flip_average=base.flip_average)
     evaluators = {t: OnlineEvaluator(detect_s=earliest_alarm(s)) for t, s in settings.items()}
     cooled = {c: node_settings({**params, 'cooldown_s': c}, loaded) for c in args.cooldowns}
     by_cooldown = {c: OnlineEvaluator(detect_s=earliest_alarm(s)) for c, s in cooled.items()}

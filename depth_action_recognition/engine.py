@@ -43,14 +43,25 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def mirror_mean_probs(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Class probabilities of clips ``x`` (N, 1, T, H, W): the mean of each clip's and its mirror image's, in one
+    batch of 2N (the node's ``flip_average``, and ``training.evaluate --flip-average``)."""
+    probs = torch.softmax(model(torch.cat([x, x.flip(-1)])).float(), dim=1)
+    return (probs[:len(x)] + probs[len(x):]) / 2
+
+
 class InferenceEngine:
     """Runs a loaded student on batches of preprocessed clips (N, T, H, W) -> probabilities (N, C)."""
 
     def __init__(self, loaded: LoadedModel, device: str = 'auto', *, max_batch: int = 32,
-                 clip_length: Optional[int] = None):
+                 clip_length: Optional[int] = None, flip_average: bool = False):
         self.loaded = loaded
         self.device = resolve_device(device)
         self.max_batch = max_batch
+        # The students train with horizontal flips (a person acts with either hand, seen from either side), so a
+        # clip and its mirror image are equally valid views of one action: the mean of their probabilities is a
+        # second opinion for twice the arithmetic.
+        self.flip_average = flip_average
         self.model = loaded.model.to(self.device).eval()
         spec = loaded.meta.preprocess
         self.clip_shape = (clip_length or spec.frames, spec.height, spec.width)
@@ -101,8 +112,11 @@ class InferenceEngine:
         for i in range(0, len(clips), self.max_batch):
             x = torch.from_numpy(np.ascontiguousarray(clips[i:i + self.max_batch]))
             x = x.unsqueeze(1).to(self.device, non_blocking=True)
-            logits = self.model(x)
-            out.append(torch.softmax(logits, dim=1).cpu().numpy())
+            if self.flip_average:
+                probs = mirror_mean_probs(self.model, x)
+            else:
+                probs = torch.softmax(self.model(x), dim=1)
+            out.append(probs.cpu().numpy())
         return np.concatenate(out)
 
 

@@ -69,6 +69,8 @@ PARAMS = {
                          "'reliable', 'best_effort'"),
     'qos_depth': Param('INTEGER', 5, 'keep-last depth of the depth subscriptions', (1, 100)),
     'max_batch': Param('INTEGER', 32, 'largest inference batch', (1, 256)),
+    'flip_average': Param('BOOL', False, "classify each clip and its mirror image and average the two (twice the "
+                          "arithmetic)"),
     'top_k': Param('INTEGER', 3, 'labels listed in each event (at most the number of labels)', (1, 100)),
     'diagnostics_period_s': Param('DOUBLE', 1.0, 'period of /diagnostics', (0.1, 3600.0)),
     'labels_file': Param('STRING', '', 'label preset YAML (labels, alarm_labels), e.g. '
@@ -145,6 +147,7 @@ class Settings:
     reliability: str
     qos_depth: int
     max_batch: int
+    flip_average: bool
     smooth_clips: int
     top_k: int
     diagnostics_period_s: float
@@ -174,7 +177,7 @@ def resolve(p: dict, loaded) -> Settings:
     return Settings(topics=tuple(topics), device=device, clip_length=clip_length, stride=p['stride'],
                     fps=p['target_fps'] or spec.fps, max_gap_s=p['max_gap_s'], max_future_s=p['max_future_s'],
                     max_sources=p['max_sources_per_topic'], reliability=p['reliability'], qos_depth=p['qos_depth'],
-                    max_batch=p['max_batch'], smooth_clips=p['smooth_clips'], top_k=p['top_k'],
+                    max_batch=p['max_batch'], flip_average=p['flip_average'], smooth_clips=p['smooth_clips'], top_k=p['top_k'],
                     diagnostics_period_s=p['diagnostics_period_s'],
                     cpu_fallback=p['cpu_fallback'], preset_alarms=preset,
                     alarm=alarm_config(p, loaded, preset))

@@ -93,7 +93,8 @@ class RecognizerCore:
         self.policy = AlarmPolicy(s.alarm)
         self.smoother = ClipSmoother(s.smooth_clips)
         try:
-            self.engine = InferenceEngine(self.loaded, s.device, max_batch=s.max_batch, clip_length=s.clip_length)
+            self.engine = InferenceEngine(self.loaded, s.device, max_batch=s.max_batch, clip_length=s.clip_length,
+                                          flip_average=s.flip_average)
         except ConfigError as e:
             raise ConfigError(f"parameter 'device': {e}") from None
         self.infer_ms = Percentiles()

@@ -214,7 +214,7 @@ def main(argv=None) -> int:
         loaded = load_checkpoint(args.model or default_model_path())
         params = recognizer_params(args.params_file or default_params_file())
         settings = node_settings(params, loaded)                # a bad parameter, named now
-        engine = InferenceEngine(loaded, args.device, max_batch=settings.max_batch)
+        engine = InferenceEngine(loaded, args.device, max_batch=settings.max_batch, flip_average=settings.flip_average)
         partner_pool(args.partners, parse_range(args.subjects))     # a split of one subject, named now
     except (DepthActionError, OSError, ValueError) as e:
         print(f'stream_eval: error: {e}', file=sys.stderr)

@@ -48,6 +48,19 @@ def test_batch_equals_single_inference(checkpoint):
     np.testing.assert_allclose(batch.sum(1), 1, atol=1e-5)
 
 
+def test_flip_average_is_the_mean_of_a_clip_and_its_mirror_image(checkpoint):
+    plain = InferenceEngine(load_checkpoint(checkpoint), 'cpu', max_batch=2)
+    flipped = InferenceEngine(load_checkpoint(checkpoint), 'cpu', max_batch=2, flip_average=True)
+    clips = np.random.default_rng(1).random((3, 8, 24, 32), dtype=np.float32)
+    expect = (plain.infer(clips) + plain.infer(clips[..., ::-1].copy())) / 2
+    got = flipped.infer(clips)                                    # batches of 2 clips, 4 inputs each
+    np.testing.assert_allclose(got, expect, atol=1e-5)
+    assert np.abs(got - plain.infer(clips)).max() > 1e-4          # the mirror image does change the scores
+    # a clip that is its own mirror image scores as without the option
+    sym = np.concatenate([clips[:, :, :, :16], clips[:, :, :, :16][..., ::-1]], axis=3)
+    np.testing.assert_allclose(flipped.infer(sym), plain.infer(sym), atol=1e-5)
+
+
 def test_wrong_shape_is_an_engine_error(checkpoint):
     engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu')
     with pytest.raises(EngineError, match='does not match'):

@@ -403,6 +403,14 @@ def test_export_fit_extend_serves_the_same_weights_and_evaluate_batches_clips_by
     assert evaluate.main(['--model', str(tmp_path / 'models' / 'wide.safetensors'), '--data', str(root),
                           '--device', 'cpu', '--json', str(out)]) == 0
     assert json.loads(out.read_text())['n'] == 6
+    # --flip-average scores as the node's flip_average does (the engine, clip by clip)
+    from depth_action_recognition.engine import InferenceEngine
+    assert evaluate.main(['--model', str(tmp_path / 'models' / 'wide.safetensors'), '--data', str(root),
+                          '--device', 'cpu', '--flip-average', '--json', str(out)]) == 0
+    engine = InferenceEngine(wide, 'cpu', flip_average=True)
+    right = [int(engine.infer(ds[i]['depth'].numpy())[0].argmax() == int(ds[i]['label'])) for i in range(6)]
+    m = json.loads(out.read_text())
+    assert m['flip_average'] is True and m['top1'] == pytest.approx(sum(right) / 6)
 
 
 def test_a_runs_own_config_is_accepted_back(tmp_path):

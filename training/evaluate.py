@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from depth_action_recognition.checkpoint import load_checkpoint
+from depth_action_recognition.engine import mirror_mean_probs
 from depth_action_recognition.errors import CheckpointError
 from training.data import DataError, InMemory, PairedClips, open_source, split_from_flags
 from training.utils import classification_metrics, pick_device, predict, same_shape_batches, write_json
@@ -29,6 +30,8 @@ def get_args_parser():
     p.add_argument('--device', default='auto', help='auto, cpu or cuda')
     p.add_argument('--precision', default='fp32', choices=('fp32', 'bf16', 'both'),
                    help='fp32, bf16 autocast, or both side by side (CUDA)')
+    p.add_argument('--flip-average', action='store_true',
+                   help="each clip and its mirror image, probabilities averaged (the node's flip_average)")
     p.add_argument('--json', type=Path, default=None, help='also write the metrics here')
     return p
 
@@ -57,7 +60,9 @@ def main(argv=None) -> int:
     for precision in (('fp32', 'bf16') if args.precision == 'both' else (args.precision,)):
         def forward(x, bf16=precision == 'bf16'):
             with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                return model(x)
+                if not args.flip_average:
+                    return model(x)
+                return torch.log(mirror_mean_probs(model, x))     # ranks the classes as the node's mean does
         # Batches of one input size: under fit 'extend' clips of wider cameras are wider (grouped, in order).
         logits, y = predict(forward, DataLoader(ds, batch_sampler=same_shape_batches(ds, 32, 'depth')), device, 'depth')
         runs[precision] = (logits, classification_metrics(logits, y, source.labels))
@@ -74,7 +79,7 @@ def main(argv=None) -> int:
         print(f'bf16 - fp32: top-1 {100 * (m["bf16"]["top1"] - m["top1"]):+.2f} points, {m["predictions_changed"]} of '
               f'{len(idx)} predictions changed, largest probability difference {m["max_prob_diff"]:.4f}')
     if args.json:
-        write_json(args.json, {**m, 'precision': args.precision})
+        write_json(args.json, {**m, 'precision': args.precision, 'flip_average': args.flip_average})
     return 0
 
 

@@ -411,3 +411,36 @@ def test_event_scores_are_the_mean_of_the_last_two_clips_of_a_run(ros, tmp_path)
     # The averaging is visible: consecutive raw clips disagree by more than the rounding.
     ends = sorted(raw)
     assert max(np.abs(raw[a] - raw[b]).max() for a, b in zip(ends, ends[1:])) > 1e-2
+
+
+def test_flip_average_scores_a_clip_as_the_mean_of_it_and_its_mirror_image(ros, tmp_path):
+    # Three recognizers, each clip alone: /plain and /mirror without the option, fed a stream and its mirror image;
+    # /flip with it, fed the stream. Each /flip event is the mean of the /plain and /mirror events of its window.
+    from conftest import LABELS
+    checkpoint = make_checkpoint(tmp_path / 'decisive.safetensors', head_gain=50.0)
+    for topic, flip in (('/plain/depth', False), ('/mirror/depth', False), ('/flip/depth', True)):
+        start_recognizer(ros, checkpoint, depth_topics=[topic], stride=2, smooth_clips=1, top_k=len(LABELS),
+                         flip_average=flip)
+    events = ros.collect(String, '/action_events')
+    pubs = matched_publishers(ros, '/plain/depth', '/mirror/depth', '/flip/depth')
+    rng = np.random.default_rng(5)
+    frames = (rng.integers(500, 6000, (60, 48, 64)) * np.linspace(0.2, 1.0, 64)[None, None, :]).astype(np.uint16)
+    t0 = time.time()
+    for i, f in enumerate(frames):
+        for pub, frame in zip(pubs, (f, f[:, ::-1], f)):
+            pub.publish(depth_msg(np.ascontiguousarray(frame), t0 + i / 30.0))
+        time.sleep(1.0 / 30.0)
+
+    def of(camera):
+        docs = [json.loads(e.data) for e in list(events)]
+        return {round(d['window']['end'], 4): np.array([dict((k['label'], k['score']) for k in d['top_k'])[label]
+                                                        for label in LABELS]) for d in docs if d['camera'] == camera}
+    assert ros.wait_for(lambda: len(of('/flip/depth')) >= 4, 20)
+    time.sleep(1.0)
+    plain, mirror, flip = of('/plain/depth'), of('/mirror/depth'), of('/flip/depth')
+    both = [end for end in flip if end in plain and end in mirror]
+    assert len(both) >= 3, (sorted(flip), sorted(plain), sorted(mirror))
+    for end in both:
+        np.testing.assert_allclose(flip[end], (plain[end] + mirror[end]) / 2, atol=3e-4)
+    # the mirror image is scored otherwise (a left-right gradient of depth), so the mean is not either one alone
+    assert max(np.abs(plain[e] - mirror[e]).max() for e in both) > 1e-2

@@ -2,8 +2,9 @@
 # The model card's offline and online evaluations of a student, beside the models it is compared with:
 #   bash bench/eval_model.sh MODEL [OTHER_MODEL ...]        # outputs to $OUT (default runs/eval/<file's 8 hex>)
 # Offline: training.evaluate of every model on the two fresh held-out sets (rendered by the model card's commands
-# when missing). Online, MODEL only: two 4-minute random scenarios at 160x120, one at 424x240 (16:9) and the
-# scripted demo, through depth-action-monitor --demo --evaluate (real nodes on loopback DDS, in real time).
+# when missing), and MODEL with --flip-average too when config/monitor.yaml serves it so. Online, MODEL only: two
+# 4-minute random scenarios at 160x120, one at 424x240 (16:9) and the scripted demo, through depth-action-monitor
+# --demo --evaluate (real nodes on loopback DDS, in real time).
 # The stream table is bench/stream_accuracy.py --model MODEL.
 set -eu
 cd "$(dirname "$0")/.."
@@ -19,12 +20,21 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-61
     --out data/synth5_test_subjects --clips-per-class 80 --subjects 31-40 --views 0-3 --workers 2 --seed 11
 [ -f data/synth5_test_view/dataset.json ] || $P -m depth_action_recognition.synthetic.dataset --world 5 \
     --out data/synth5_test_view --clips-per-class 80 --subjects 1-30 --views 4 --workers 2 --seed 13
+# Each model as it is (the checkpoint's own top-1), then MODEL as the packaged recognizer serves it when its
+# config/monitor.yaml says flip_average: true (each clip and its mirror image).
+FLIP=$(grep -qE '^ +flip_average: +true' config/monitor.yaml && echo 1 || true)
 for d in synth5_test_subjects synth5_test_view; do
     for m in "$@"; do
         echo "=== python -m training.evaluate --model $m --data data/$d"
         $P -m training.evaluate --model "$m" --data "data/$d" --json "$R/offline_${d}_$(sha256sum "$m" | cut -c1-8).json" \
             || { echo "eval_model: evaluating $m on data/$d failed: see $R/offline.txt" >&3; exit 1; }
     done
+    if [ -n "$FLIP" ]; then
+        echo "=== python -m training.evaluate --model $M --data data/$d --flip-average"
+        $P -m training.evaluate --model "$M" --data "data/$d" --flip-average \
+            --json "$R/offline_${d}_$(sha256sum "$M" | cut -c1-8)_flip.json" \
+            || { echo "eval_model: evaluating $M on data/$d failed: see $R/offline.txt" >&3; exit 1; }
+    fi
 done 3>&2 > "$R/offline.txt" 2>&1
 online() {     # online NAME ARGS...: one monitor run, its command first in NAME.txt
     local name=$1; shift

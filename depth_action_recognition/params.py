@@ -69,7 +69,7 @@ PARAMS = {
                          "'reliable', 'best_effort'"),
     'qos_depth': Param('INTEGER', 5, 'keep-last depth of the depth subscriptions', (1, 100)),
     'max_batch': Param('INTEGER', 32, 'largest inference batch', (1, 256)),
-    'flip_average': Param('BOOL', False, "classify each clip and its mirror image and average the two (twice the "
+    'flip_average': Param('BOOL', True, "classify each clip and its mirror image and average the two (twice the "
                           "arithmetic)"),
     'top_k': Param('INTEGER', 3, 'labels listed in each event (at most the number of labels)', (1, 100)),
     'diagnostics_period_s': Param('DOUBLE', 1.0, 'period of /diagnostics', (0.1, 3600.0)),

@@ -22,7 +22,9 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-61
     --out data/synth5_test_view --clips-per-class 80 --subjects 1-30 --views 4 --workers 2 --seed 13
 # Each model as it is (the checkpoint's own top-1), then MODEL as the packaged recognizer serves it when its
 # config/monitor.yaml says flip_average: true (each clip and its mirror image).
-FLIP=$(grep -qE '^ +flip_average: +true' config/monitor.yaml && echo 1 || true)
+FLIP=$($P -c 'from depth_action_recognition.resources import default_params_file as f
+from depth_action_recognition.stream_eval import recognizer_params as r, with_defaults as d
+print(1 if d(r(f()))["flip_average"] else "")')
 for d in synth5_test_subjects synth5_test_view; do
     for m in "$@"; do
         echo "=== python -m training.evaluate --model $m --data data/$d"

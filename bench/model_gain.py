@@ -56,8 +56,11 @@ def reports(folder: Path, model: str | None = None, untagged: bool = False) -> d
         if 'per_class' not in r or not f.stem.startswith(tag) or model not in (None, r['model']):
             continue
         models.add(r['model'])
-        setting = f.stem[len(tag):]
-        out[PARAMS_TAG.sub('', setting) if untagged else setting] = {**r, 'streams': streams(r)}
+        setting = PARAMS_TAG.sub('', f.stem[len(tag):]) if untagged else f.stem[len(tag):]
+        if setting in out and out[setting]['model'] == r['model']:     # untagged: two configurations of one
+            # setting of one model, which cannot be paired (several models are refused below)
+            raise ValueError(f'{folder} holds two reports of {setting} under other parameters: keep one per folder')
+        out[setting] = {**r, 'streams': streams(r)}
     if len(models) > 1:
         raise ValueError(f'{folder} holds reports of several models ({", ".join(sorted(models))}): name the model '
                          '(--model-a / --model-b)')

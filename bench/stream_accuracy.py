@@ -136,7 +136,8 @@ def main():
           f'horizontal field of view {fov}; second persons drawn from '
           f'{"any subject" if args.partners == "any" else "the split"}; world round {args.world}')
     rule = node.alarm
-    print(f'recognizer ({args.params_file}): stride {node.stride}, probabilities averaged over '
+    print(f'recognizer ({args.params_file}): stride {node.stride}, '
+          f'{"each clip and its mirror image, " if node.flip_average else ""}probabilities averaged over '
           f'{node.smooth_clips} clip(s), alarm when a label wins with score >= {rule.threshold} in '
           f'{rule.k} of the last {rule.n} clips')
     print('| split | camera (HxW) | top-1, windows inside one action | accuracy, all windows | weakest class '

@@ -53,14 +53,14 @@ def mirror_mean_probs(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 class InferenceEngine:
     """Runs a loaded student on batches of preprocessed clips (N, T, H, W) -> probabilities (N, C)."""
 
-    def __init__(self, loaded: LoadedModel, device: str = 'auto', *, max_batch: int = 32,
-                 clip_length: Optional[int] = None, flip_average: bool = False):
+    def __init__(self, loaded: LoadedModel, device: str = 'auto', *, flip_average: bool, max_batch: int = 32,
+                 clip_length: Optional[int] = None):
         self.loaded = loaded
         self.device = resolve_device(device)
         self.max_batch = max_batch
         # The students train with horizontal flips (a person acts with either hand, seen from either side), so a
         # clip and its mirror image are equally valid views of one action: the mean of their probabilities is a
-        # second opinion for twice the arithmetic.
+        # second opinion for twice the arithmetic. No default here: the node's parameter table holds the packaged one.
         self.flip_average = flip_average
         self.model = loaded.model.to(self.device).eval()
         spec = loaded.meta.preprocess
@@ -109,8 +109,9 @@ class InferenceEngine:
             raise EngineError(f'clip batch shape {tuple(clips.shape)} does not match the model input '
                               f'(N, {self.clip_shape[0]}, {self.clip_shape[1]}, {width})')
         out = []
-        for i in range(0, len(clips), self.max_batch):
-            x = torch.from_numpy(np.ascontiguousarray(clips[i:i + self.max_batch]))
+        step = max(1, self.max_batch // 2) if self.flip_average else self.max_batch    # max_batch bounds the model's
+        for i in range(0, len(clips), step):                                           # batch, mirror images included
+            x = torch.from_numpy(np.ascontiguousarray(clips[i:i + step]))
             x = x.unsqueeze(1).to(self.device, non_blocking=True)
             if self.flip_average:
                 probs = mirror_mean_probs(self.model, x)

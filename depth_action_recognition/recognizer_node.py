@@ -119,7 +119,7 @@ class RecognizerCore:
         self.get_logger().info(
             f'loaded {self.loaded.short_id} ({len(self.labels)} labels, alarms: {list(s.alarm.alarm_labels)}) '
             f'on {self.engine.device} for {list(s.topics)}; clips of {s.clip_length} frames at {s.fps:g} fps, '
-            f'stride {s.stride}')
+            f'stride {s.stride}{", each clip averaged with its mirror image" if s.flip_average else ""}')
 
     def activate(self) -> None:
         """Start the inference worker, subscribe to the depth topics, start housekeeping."""

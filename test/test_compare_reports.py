@@ -182,3 +182,12 @@ def test_params_pairs_one_model_under_two_configurations(tmp_path):
     write(b, '120x160_held-out_view_1min_s1_p0123abcd', {**flipped, 'windows_pure': 11})
     rc, out = gain(a, b, '--params')
     assert rc == 1 and 'not the same streams (differs in windows_pure)' in out
+
+
+def test_params_refuses_a_folder_with_two_configurations_of_one_setting(tmp_path):
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    write(a, '120x160_held-out_view_1min_s1', model_report('default@aaaaaaaa'))
+    write(b, '120x160_held-out_view_1min_s1_p0123abcd', model_report('default@aaaaaaaa', params={'x': 1}))
+    write(b, '120x160_held-out_view_1min_s1_p4567cdef', model_report('default@aaaaaaaa', params={'x': 2}))
+    rc, out = gain(a, b, '--params')
+    assert rc == 2 and 'two reports of 120x160_held-out_view_1min_s1 under other parameters' in out

@@ -40,7 +40,7 @@ def clip(value=0.5):
 
 
 def test_batch_equals_single_inference(checkpoint):
-    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu', max_batch=2)
+    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu', max_batch=2, flip_average=False)
     clips = np.random.default_rng(0).random((5, 8, 24, 32), dtype=np.float32)
     batch = engine.infer(clips)                                   # split into batches of 2
     single = np.concatenate([engine.infer(clips[i:i + 1]) for i in range(5)])
@@ -49,11 +49,14 @@ def test_batch_equals_single_inference(checkpoint):
 
 
 def test_flip_average_is_the_mean_of_a_clip_and_its_mirror_image(checkpoint):
-    plain = InferenceEngine(load_checkpoint(checkpoint), 'cpu', max_batch=2)
+    plain = InferenceEngine(load_checkpoint(checkpoint), 'cpu', max_batch=2, flip_average=False)
     flipped = InferenceEngine(load_checkpoint(checkpoint), 'cpu', max_batch=2, flip_average=True)
     clips = np.random.default_rng(1).random((3, 8, 24, 32), dtype=np.float32)
     expect = (plain.infer(clips) + plain.infer(clips[..., ::-1].copy())) / 2
-    got = flipped.infer(clips)                                    # batches of 2 clips, 4 inputs each
+    seen = []
+    flipped.model.register_forward_hook(lambda m, args, out: seen.append(len(args[0])))
+    got = flipped.infer(clips)                    # max_batch 2 bounds the model's batch: one clip and its mirror
+    assert seen == [2, 2, 2]
     np.testing.assert_allclose(got, expect, atol=1e-5)
     assert np.abs(got - plain.infer(clips)).max() > 1e-4          # the mirror image does change the scores
     # a clip that is its own mirror image scores as without the option
@@ -62,7 +65,7 @@ def test_flip_average_is_the_mean_of_a_clip_and_its_mirror_image(checkpoint):
 
 
 def test_wrong_shape_is_an_engine_error(checkpoint):
-    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu')
+    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu', flip_average=False)
     with pytest.raises(EngineError, match='does not match'):
         engine.infer(np.zeros((1, 8, 10, 10), np.float32))
 
@@ -70,7 +73,7 @@ def test_wrong_shape_is_an_engine_error(checkpoint):
 def test_extend_models_take_wider_clips_up_to_twice_their_width(tmp_path):
     loaded = load_checkpoint(make_checkpoint(tmp_path / 'wide.safetensors', spec=PreprocessSpec(
         height=24, width=32, frames=8, fps=10.0, crop='extend')))
-    engine = InferenceEngine(loaded, 'cpu')
+    engine = InferenceEngine(loaded, 'cpu', flip_average=False)
     x = np.random.default_rng(0).random((2, 8, 24, 43), dtype=np.float32)       # a 16:9 camera's clips
     probs = engine.infer(x)
     assert probs.shape == (2, len(loaded.meta.labels)) and np.allclose(probs.sum(1), 1, atol=1e-5)
@@ -79,7 +82,7 @@ def test_extend_models_take_wider_clips_up_to_twice_their_width(tmp_path):
     for bad in [(1, 8, 24, 31), (1, 8, 24, 65), (1, 8, 23, 43), (1, 7, 24, 43)]:
         with pytest.raises(EngineError, match=r'\(N, 8, 24, 32\.\.64\)'):
             engine.infer(np.zeros(bad, np.float32))
-    pad = InferenceEngine(load_checkpoint(make_checkpoint(tmp_path / 'pad.safetensors')), 'cpu')
+    pad = InferenceEngine(load_checkpoint(make_checkpoint(tmp_path / 'pad.safetensors')), 'cpu', flip_average=False)
     with pytest.raises(EngineError, match=r'\(N, 8, 24, 32\)'):
         pad.infer(x)
 
@@ -90,11 +93,11 @@ def test_warm_up_runs_the_16_9_and_widest_inputs_of_an_extend_model_and_only_its
     real = InferenceEngine.infer
     monkeypatch.setattr(InferenceEngine, 'infer', lambda self, clips: seen.append(clips.shape) or real(self, clips))
     InferenceEngine(load_checkpoint(make_checkpoint(tmp_path / 'wide.safetensors', spec=PreprocessSpec(
-        height=24, width=32, frames=8, fps=10.0, crop='extend'))), 'cpu')
+        height=24, width=32, frames=8, fps=10.0, crop='extend'))), 'cpu', flip_average=False)
     # 848x480 and 1280x720 at height 24: 42 and 43 columns; 64 the widest; batches of one and of two
     assert sorted(set(seen)) == sorted((n, 8, 24, w) for n in (1, 2) for w in (32, 42, 43, 64))
     seen.clear()
-    InferenceEngine(load_checkpoint(make_checkpoint(tmp_path / 'pad.safetensors')), 'cpu')
+    InferenceEngine(load_checkpoint(make_checkpoint(tmp_path / 'pad.safetensors')), 'cpu', flip_average=False)
     assert sorted(set(seen)) == [(1, 8, 24, 32), (2, 8, 24, 32)]
 
 
@@ -103,7 +106,7 @@ def test_worker_batches_clips_of_each_shape_apart_and_a_refused_one_fails_alone(
     the model refuses fails by itself."""
     loaded = load_checkpoint(make_checkpoint(tmp_path / 'wide.safetensors', spec=PreprocessSpec(
         height=24, width=32, frames=8, fps=10.0, crop='extend')))
-    engine = InferenceEngine(loaded, 'cpu')
+    engine = InferenceEngine(loaded, 'cpu', flip_average=False)
     gate = threading.Event()
     infer = engine.infer
     engine.infer = lambda x: (gate.wait(5), infer(x))[1]      # holds the worker busy, computes for real
@@ -137,7 +140,7 @@ def test_device_validation():
 
 
 def test_worker_batches_latest_clip_per_camera_and_counts_skips(checkpoint):
-    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu')
+    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu', flip_average=False)
     gate = threading.Event()
     infer = engine.infer
     engine.infer = lambda x: (gate.wait(5), infer(x))[1]      # holds the worker busy, computes for real
@@ -156,7 +159,7 @@ def test_worker_batches_latest_clip_per_camera_and_counts_skips(checkpoint):
 
 
 def test_worker_survives_inference_errors(checkpoint):
-    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu')
+    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu', flip_average=False)
     errors, results = [], []
     worker = EngineWorker(engine, results.append, errors.append).start()
     fail_then_serve(worker, Clip(frames=np.zeros((3, 3, 3), np.float32), start_stamp=0, end_stamp=0), errors, results)
@@ -165,7 +168,7 @@ def test_worker_survives_inference_errors(checkpoint):
 
 def test_device_fault_reloads_the_model_on_the_cpu_from_its_file(checkpoint):
     """A lasting device fault below the engine: the worker serves again from a fresh CPU copy of the model."""
-    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu')
+    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu', flip_average=False)
     expected = engine.infer(clip().frames[None])
     faulted = engine.model = FaultedModel(engine.model)
     errors, results, fallbacks = [], [], []
@@ -180,7 +183,7 @@ def test_device_fault_reloads_the_model_on_the_cpu_from_its_file(checkpoint):
 def test_worker_that_cannot_recover_stops_and_says_why(checkpoint, tmp_path):
     model = tmp_path / 'served.safetensors'
     shutil.copy(checkpoint, model)
-    engine = InferenceEngine(load_checkpoint(model), 'cpu')
+    engine = InferenceEngine(load_checkpoint(model), 'cpu', flip_average=False)
     engine.model = FaultedModel(engine.model)
     model.unlink()                               # nothing left to reload from
     errors, results, stopped = [], [], []
@@ -193,7 +196,7 @@ def test_worker_that_cannot_recover_stops_and_says_why(checkpoint, tmp_path):
 
 
 def test_without_cpu_fallback_faults_are_only_counted(checkpoint):
-    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu')
+    engine = InferenceEngine(load_checkpoint(checkpoint), 'cpu', flip_average=False)
     engine.model = FaultedModel(engine.model)
     errors = []
     worker = EngineWorker(engine, lambda r: None, errors.append, cpu_fallback=False).start()
@@ -212,10 +215,11 @@ def test_device_fault_classification():
 
 
 @pytest.mark.cuda
-def test_cuda_matches_cpu(checkpoint):
+@pytest.mark.parametrize('flip', [False, True])
+def test_cuda_matches_cpu(checkpoint, flip):
     clips = np.random.default_rng(0).random((4, 8, 24, 32), dtype=np.float32)
-    cpu = InferenceEngine(load_checkpoint(checkpoint), 'cpu').infer(clips)
-    gpu = InferenceEngine(load_checkpoint(checkpoint), 'cuda').infer(clips)
+    cpu = InferenceEngine(load_checkpoint(checkpoint), 'cpu', flip_average=flip).infer(clips)
+    gpu = InferenceEngine(load_checkpoint(checkpoint), 'cuda', flip_average=flip).infer(clips)
     # fp32 on both devices; cuDNN convolutions on Ampere and later use TF32 by default (PyTorch), ~1e-3 relative
     np.testing.assert_allclose(cpu, gpu, atol=5e-3)
     assert (cpu.argmax(1) == gpu.argmax(1)).mean() >= 0.75
@@ -223,7 +227,7 @@ def test_cuda_matches_cpu(checkpoint):
 
 @pytest.mark.cuda
 def test_cuda_fault_falls_back_to_a_cpu_copy(checkpoint):
-    engine = InferenceEngine(load_checkpoint(checkpoint), 'cuda')
+    engine = InferenceEngine(load_checkpoint(checkpoint), 'cuda', flip_average=False)
     engine.model = FaultedModel(engine.model, 'CUDA error: out of memory (injected)')
     errors, results = [], []
     worker = EngineWorker(engine, results.append, errors.append).start()

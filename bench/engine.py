@@ -6,7 +6,8 @@ the execution variants side by side (each against fp32 eager of the same model a
 The teacher is torchvision's r3d_18 on RGB 3x16x112x112 (the Kinetics teacher the paper's setting
 would use); the student is the shipped default model at its own input (or, with `--camera HxW`, at the input
 a camera of that size gets). The first table runs both through
-the recognizer's own path (InferenceEngine's settings: inference_mode, fp32). On CUDA a
+the recognizer's own path (InferenceEngine's settings: inference_mode, fp32), one forward pass per clip (the
+packaged flip_average: true runs each clip and its mirror image: twice the arithmetic of these rows). On CUDA a
 second table times, per model and batch: fp32 eager, fp32 replayed from a CUDA graph captured at that fixed
 batch shape, bf16 autocast, bf16 with channels_last_3d, and bf16 from a CUDA graph. The variants of one
 model and batch are timed in turns (round robin), so a change in the machine's load hits them alike.

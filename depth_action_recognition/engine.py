@@ -109,8 +109,9 @@ class InferenceEngine:
             raise EngineError(f'clip batch shape {tuple(clips.shape)} does not match the model input '
                               f'(N, {self.clip_shape[0]}, {self.clip_shape[1]}, {width})')
         out = []
-        step = max(1, self.max_batch // 2) if self.flip_average else self.max_batch    # max_batch bounds the model's
-        for i in range(0, len(clips), step):                                           # batch, mirror images included
+        # max_batch bounds the model's batch, mirror images included (a clip and its mirror at the least: 2)
+        step = max(1, self.max_batch // 2) if self.flip_average else self.max_batch
+        for i in range(0, len(clips), step):
             x = torch.from_numpy(np.ascontiguousarray(clips[i:i + step]))
             x = x.unsqueeze(1).to(self.device, non_blocking=True)
             if self.flip_average:

@@ -177,7 +177,8 @@ def resolve(p: dict, loaded) -> Settings:
     return Settings(topics=tuple(topics), device=device, clip_length=clip_length, stride=p['stride'],
                     fps=p['target_fps'] or spec.fps, max_gap_s=p['max_gap_s'], max_future_s=p['max_future_s'],
                     max_sources=p['max_sources_per_topic'], reliability=p['reliability'], qos_depth=p['qos_depth'],
-                    max_batch=p['max_batch'], flip_average=p['flip_average'], smooth_clips=p['smooth_clips'], top_k=p['top_k'],
+                    max_batch=p['max_batch'], flip_average=p['flip_average'],
+                    smooth_clips=p['smooth_clips'], top_k=p['top_k'],
                     diagnostics_period_s=p['diagnostics_period_s'],
                     cpu_fallback=p['cpu_fallback'], preset_alarms=preset,
                     alarm=alarm_config(p, loaded, preset))

@@ -364,7 +364,7 @@ def test_a_device_that_cannot_be_had_is_one_line_and_status_2(tiny_data, teacher
     assert e.value.code == 2 and 'CUDA is not available' in capsys.readouterr().err
 
 
-def test_export_fit_extend_serves_the_same_weights_and_evaluate_batches_clips_by_width(tmp_path):
+def test_export_fit_extend_serves_the_same_weights_and_evaluate_batches_clips_by_width(tmp_path, monkeypatch):
     """A letterbox-trained student exported with --fit extend: same weights, a new model id, the fit it was trained
     with kept in its provenance; training.evaluate reads a folder of 4:3 and 16:9 windows (two input widths)."""
     from conftest import make_checkpoint
@@ -403,8 +403,11 @@ def test_export_fit_extend_serves_the_same_weights_and_evaluate_batches_clips_by
     assert evaluate.main(['--model', str(tmp_path / 'models' / 'wide.safetensors'), '--data', str(root),
                           '--device', 'cpu', '--json', str(out)]) == 0
     assert json.loads(out.read_text())['n'] == 6
-    # --flip-average scores as the node's flip_average does (the engine, clip by clip)
+    # --flip-average scores as the node's flip_average does (the engine, clip by clip), through the shared function
     from depth_action_recognition.engine import InferenceEngine
+    calls = []
+    real = evaluate.mirror_mean_probs
+    monkeypatch.setattr(evaluate, 'mirror_mean_probs', lambda m, x: calls.append(len(x)) or real(m, x))
     assert evaluate.main(['--model', str(tmp_path / 'models' / 'wide.safetensors'), '--data', str(root),
                           '--device', 'cpu', '--flip-average', '--json', str(out)]) == 0
     conf = np.zeros((2, 2), int)                                  # the flip engine's confusion, clip by clip
@@ -412,7 +415,7 @@ def test_export_fit_extend_serves_the_same_weights_and_evaluate_batches_clips_by
     for i in range(6):
         conf[int(ds[i]['label']), engine.infer(ds[i]['depth'].numpy())[0].argmax()] += 1
     m = json.loads(out.read_text())
-    assert m['flip_average'] is True and m['confusion'] == conf.tolist()
+    assert m['flip_average'] is True and m['confusion'] == conf.tolist() and sum(calls) == 6
 
 
 def test_a_runs_own_config_is_accepted_back(tmp_path):
